@@ -291,7 +291,10 @@ impl Vault {
             vault.remove_remains()?;
             return Err(VaultError::NoVault);
         }
-        vault.read_slots()?;
+        let slots = vault.read_slots()?;
+        Self::vault_id(&slots)?;
+        slots.main.parse()?;
+        slots.duress.parse()?;
         Ok(vault)
     }
 
