@@ -63,7 +63,9 @@ pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 ///
 /// Used for long-lived secrets (data key, salts, seeds); per-record nonces use [`NonceSource`].
 pub fn os_random(buf: &mut [u8]) -> Result<(), CryptoError> {
-    SystemRandom::new().fill(buf).map_err(|_| CryptoError::Random)
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| CryptoError::Random)
 }
 
 /// A fresh random 256-bit key from the OS.
@@ -293,7 +295,8 @@ impl KdfParams {
         self.validate()?;
         let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|_| CryptoError::KdfParams("rejected by Argon2"))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = [0u8; 32];
         argon
             .hash_password_into(passcode.as_bytes(), salt, &mut out)
@@ -323,7 +326,10 @@ mod tests {
             t[i] ^= 0x01;
             assert!(open(&key(1), b"ctx", &t).is_err(), "flip at {i} accepted");
         }
-        assert_eq!(open(&key(1), b"ctx", &sealed[..10]), Err(CryptoError::Malformed));
+        assert_eq!(
+            open(&key(1), b"ctx", &sealed[..10]),
+            Err(CryptoError::Malformed)
+        );
     }
 
     #[test]
@@ -372,25 +378,59 @@ mod tests {
     #[test]
     fn blind_tokens_separate_parts() {
         let k = key(3);
-        assert_ne!(blind_token(&k, &[b"ab", b"c"]), blind_token(&k, &[b"a", b"bc"]));
+        assert_ne!(
+            blind_token(&k, &[b"ab", b"c"]),
+            blind_token(&k, &[b"a", b"bc"])
+        );
         assert_eq!(blind_token(&k, &[b"x"]), blind_token(&k, &[b"x"]));
         assert_ne!(blind_token(&k, &[b"x"]), blind_token(&key(4), &[b"x"]));
     }
 
     #[test]
     fn kdf_params_validated() {
-        let small = KdfParams { m_kib: 64, t: 1, p: 1 };
-        let a = small.derive(&Passcode::from("123456"), b"saltsaltsaltsalt").unwrap();
-        let b = small.derive(&Passcode::from("123457"), b"saltsaltsaltsalt").unwrap();
+        let small = KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        };
+        let a = small
+            .derive(&Passcode::from("123456"), b"saltsaltsaltsalt")
+            .unwrap();
+        let b = small
+            .derive(&Passcode::from("123457"), b"saltsaltsaltsalt")
+            .unwrap();
         assert_ne!(a.expose(), b.expose());
         for bad in [
-            KdfParams { m_kib: 64, t: 0, p: 1 },
-            KdfParams { m_kib: 64, t: 1, p: 0 },
-            KdfParams { m_kib: 4, t: 1, p: 1 },
-            KdfParams { m_kib: u32::MAX, t: 1, p: 1 },
-            KdfParams { m_kib: 64, t: 1000, p: 1 },
+            KdfParams {
+                m_kib: 64,
+                t: 0,
+                p: 1,
+            },
+            KdfParams {
+                m_kib: 64,
+                t: 1,
+                p: 0,
+            },
+            KdfParams {
+                m_kib: 4,
+                t: 1,
+                p: 1,
+            },
+            KdfParams {
+                m_kib: u32::MAX,
+                t: 1,
+                p: 1,
+            },
+            KdfParams {
+                m_kib: 64,
+                t: 1000,
+                p: 1,
+            },
         ] {
-            assert!(matches!(bad.validate(), Err(CryptoError::KdfParams(_))), "{bad:?}");
+            assert!(
+                matches!(bad.validate(), Err(CryptoError::KdfParams(_))),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -44,7 +44,9 @@ pub fn delay_ms(failures: u32) -> u64 {
         return 0;
     }
     let doublings = (failures - FREE_ATTEMPTS).min(20);
-    BASE_DELAY_MS.saturating_mul(1u64 << doublings).min(MAX_DELAY_MS)
+    BASE_DELAY_MS
+        .saturating_mul(1u64 << doublings)
+        .min(MAX_DELAY_MS)
 }
 
 /// The persisted counter.

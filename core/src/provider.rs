@@ -79,7 +79,8 @@ impl SoftwareKeyProvider {
 
 impl std::fmt::Debug for SoftwareKeyProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftwareKeyProvider").finish_non_exhaustive()
+        f.debug_struct("SoftwareKeyProvider")
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,8 +99,8 @@ impl KeyProvider for SoftwareKeyProvider {
                 key
             }
         };
-        let nonces =
-            NonceSource::new().map_err(|_| KeyProviderError::Unavailable("no randomness".into()))?;
+        let nonces = NonceSource::new()
+            .map_err(|_| KeyProviderError::Unavailable("no randomness".into()))?;
         crypto::seal(&key, &nonces, SOFTWARE_AAD, plaintext)
             .map_err(|_| KeyProviderError::Unavailable("sealing failed".into()))
     }
@@ -142,7 +143,13 @@ mod tests {
         let path = dir.path().join("device.key");
         std::fs::write(&path, b"short").unwrap();
         let p = SoftwareKeyProvider::new(&path);
-        assert!(matches!(p.wrap(b"x"), Err(KeyProviderError::Unavailable(_))));
-        assert!(matches!(p.unwrap(b"x"), Err(KeyProviderError::Unavailable(_))));
+        assert!(matches!(
+            p.wrap(b"x"),
+            Err(KeyProviderError::Unavailable(_))
+        ));
+        assert!(matches!(
+            p.unwrap(b"x"),
+            Err(KeyProviderError::Unavailable(_))
+        ));
     }
 }

@@ -149,6 +149,9 @@ mod tests {
     fn from_slice_requires_32_bytes() {
         assert!(SecretKey::from_slice(&[1u8; 31]).is_none());
         assert!(SecretKey::from_slice(&[1u8; 33]).is_none());
-        assert_eq!(SecretKey::from_slice(&[1u8; 32]).map(|k| *k.expose()), Some([1u8; 32]));
+        assert_eq!(
+            SecretKey::from_slice(&[1u8; 32]).map(|k| *k.expose()),
+            Some([1u8; 32])
+        );
     }
 }

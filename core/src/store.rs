@@ -239,7 +239,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 impl Store {
     /// Creates a new store file at `path`, stamped with a sealed check value for `vault_id`.
-    pub(crate) fn create(path: &Path, keys: StoreKeys, vault_id: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn create(
+        path: &Path,
+        keys: StoreKeys,
+        vault_id: &[u8],
+    ) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrate(&mut conn)?;
@@ -404,17 +408,19 @@ impl Tx<'_> {
     ) -> Result<(), StoreError> {
         let tag = self.tag(collection);
         let padded = self.seal_marked(collection, &id, version, value)?;
-        let inserted = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO records (collection, id, version, padded_len, sealed)
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO records (collection, id, version, padded_len, sealed)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![
-            &tag[..],
-            &id.0[..],
-            version as i64,
-            padded as i64,
-            &self.scratch[..]
-        ])?;
+            )?
+            .execute(params![
+                &tag[..],
+                &id.0[..],
+                version as i64,
+                padded as i64,
+                &self.scratch[..]
+            ])?;
         if inserted == 0 {
             return Err(StoreError::AlreadyExists);
         }
@@ -430,7 +436,14 @@ impl Tx<'_> {
         value: &[u8],
     ) -> Result<usize, StoreError> {
         let aad = record_aad(collection, id, version);
-        crypto::seal_into(&self.keys.records, self.nonces, &aad, value, true, self.scratch)?;
+        crypto::seal_into(
+            &self.keys.records,
+            self.nonces,
+            &aad,
+            value,
+            true,
+            self.scratch,
+        )?;
         Ok(self.scratch.len() - SEAL_OVERHEAD)
     }
 
@@ -452,11 +465,17 @@ impl Tx<'_> {
     }
 
     /// Reads and decrypts one record; `Ok(None)` if there is no such record.
-    pub fn get(&mut self, collection: Collection, id: RecordId) -> Result<Option<Record>, StoreError> {
+    pub fn get(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<Option<Record>, StoreError> {
         let tag = self.tag(collection);
         let row: Option<(i64, Vec<u8>)> = self
             .tx
-            .prepare_cached("SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2")?
+            .prepare_cached(
+                "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
+            )?
             .query_row(params![&tag[..], &id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((version, sealed)) = row else {
@@ -584,12 +603,18 @@ impl Tx<'_> {
         Ok(ids)
     }
 
-    fn index_token(&self, collection: Collection, field: &str, value: &[u8]) -> ([u8; 16], [u8; 32]) {
+    fn index_token(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &[u8],
+    ) -> ([u8; 16], [u8; 32]) {
         let name = collection.name().as_bytes();
         let full = crypto::blind_token(&self.keys.index, &[b"field", name, field.as_bytes()]);
         let mut field_tag = [0u8; 16];
         field_tag.copy_from_slice(&full[..16]);
-        let token = crypto::blind_token(&self.keys.index, &[b"value", name, field.as_bytes(), value]);
+        let token =
+            crypto::blind_token(&self.keys.index, &[b"value", name, field.as_bytes(), value]);
         (field_tag, token)
     }
 }
@@ -616,11 +641,20 @@ mod tests {
         let id = s.insert(NOTES, b"first").unwrap();
         let r = s.get(NOTES, id).unwrap().unwrap();
         assert_eq!((r.version, r.value.expose()), (1, &b"first"[..]));
-        assert!(s.get(OTHER, id).unwrap().is_none(), "collections are separate");
+        assert!(
+            s.get(OTHER, id).unwrap().is_none(),
+            "collections are separate"
+        );
         let v = s.write(|tx| tx.update(NOTES, id, 1, b"second")).unwrap();
         assert_eq!(v, 2);
         let err = s.write(|tx| tx.update(NOTES, id, 1, b"stale")).unwrap_err();
-        assert!(matches!(err, StoreError::VersionConflict { expected: 1, found: 2 }));
+        assert!(matches!(
+            err,
+            StoreError::VersionConflict {
+                expected: 1,
+                found: 2
+            }
+        ));
         assert_eq!(s.get(NOTES, id).unwrap().unwrap().value.expose(), b"second");
         assert!(s.write(|tx| tx.delete(NOTES, id)).unwrap());
         assert!(s.get(NOTES, id).unwrap().is_none());
@@ -667,13 +701,29 @@ mod tests {
                 Ok::<_, StoreError>((a, b))
             })
             .unwrap();
-        assert_eq!(s.read(|tx| tx.find(NOTES, "code", b"K7Q-2M")).unwrap(), vec![a]);
-        assert!(s.read(|tx| tx.find(NOTES, "other", b"K7Q-2M")).unwrap().is_empty());
-        assert!(s.read(|tx| tx.find(OTHER, "code", b"K7Q-2M")).unwrap().is_empty());
-        s.write(|tx| tx.set_index(NOTES, "code", a, b"NEW")).unwrap();
-        assert!(s.read(|tx| tx.find(NOTES, "code", b"K7Q-2M")).unwrap().is_empty());
+        assert_eq!(
+            s.read(|tx| tx.find(NOTES, "code", b"K7Q-2M")).unwrap(),
+            vec![a]
+        );
+        assert!(s
+            .read(|tx| tx.find(NOTES, "other", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .read(|tx| tx.find(OTHER, "code", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
+        s.write(|tx| tx.set_index(NOTES, "code", a, b"NEW"))
+            .unwrap();
+        assert!(s
+            .read(|tx| tx.find(NOTES, "code", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
         s.write(|tx| tx.delete(NOTES, b)).unwrap();
-        assert!(s.read(|tx| tx.find(NOTES, "code", b"X1")).unwrap().is_empty());
+        assert!(s
+            .read(|tx| tx.find(NOTES, "code", b"X1"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -681,8 +731,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         drop(Store::create(&path, keys(1), b"vault-1").unwrap());
-        assert!(matches!(Store::open(&path, keys(2), b"vault-1"), Err(StoreError::Integrity)));
-        assert!(matches!(Store::open(&path, keys(1), b"vault-2"), Err(StoreError::Integrity)));
+        assert!(matches!(
+            Store::open(&path, keys(2), b"vault-1"),
+            Err(StoreError::Integrity)
+        ));
+        assert!(matches!(
+            Store::open(&path, keys(1), b"vault-2"),
+            Err(StoreError::Integrity)
+        ));
         assert!(Store::open(&path, keys(1), b"vault-1").is_ok());
     }
 

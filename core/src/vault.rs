@@ -280,7 +280,10 @@ impl Vault {
     ///
     /// If the directory holds the remains of an interrupted wipe (no key slots but other vault
     /// files), those remains are removed and [`VaultError::NoVault`] is returned.
-    pub fn open(dir: impl AsRef<Path>, provider: Arc<dyn KeyProvider>) -> Result<Vault, VaultError> {
+    pub fn open(
+        dir: impl AsRef<Path>,
+        provider: Arc<dyn KeyProvider>,
+    ) -> Result<Vault, VaultError> {
         let vault = Vault {
             dir: dir.as_ref().to_path_buf(),
             provider,
@@ -614,7 +617,12 @@ impl Vault {
 
     /// Makes a new data key, slots and database; nothing is visible as a vault until
     /// [`Vault::commit_fresh`] writes the slot file.
-    fn make_fresh(&self, kdf: KdfParams, salt: &[u8], kek: &SecretKey) -> Result<Fresh, VaultError> {
+    fn make_fresh(
+        &self,
+        kdf: KdfParams,
+        salt: &[u8],
+        kek: &SecretKey,
+    ) -> Result<Fresh, VaultError> {
         let mut vault_id = [0u8; 16];
         crypto::os_random(&mut vault_id)?;
         let dk = crypto::random_key()?;

@@ -68,7 +68,9 @@ impl KeyProvider for Flaky {
     }
     fn unwrap(&self, wrapped: &[u8]) -> Result<SecretBytes, KeyProviderError> {
         if self.fail_unwrap.load(Ordering::SeqCst) {
-            return Err(KeyProviderError::Unavailable("user not authenticated".into()));
+            return Err(KeyProviderError::Unavailable(
+                "user not authenticated".into(),
+            ));
         }
         self.inner.unwrap(wrapped)
     }
@@ -366,7 +368,12 @@ fn panic_wipe_leaves_nothing_decryptable() {
     Vault::wipe(&f.dir, f.provider.clone()).unwrap();
     // A fresh vault can be made in the same place.
     let v = f.create("246810");
-    assert!(v.store().unwrap().read(|tx| tx.list(NOTES)).unwrap().is_empty());
+    assert!(v
+        .store()
+        .unwrap()
+        .read(|tx| tx.list(NOTES))
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -520,7 +527,8 @@ fn flipped_byte_is_an_integrity_error() {
             .unwrap();
         let mid = sealed.len() / 2;
         sealed[mid] ^= 0x20;
-        c.execute("UPDATE records SET sealed = ?1", [sealed]).unwrap();
+        c.execute("UPDATE records SET sealed = ?1", [sealed])
+            .unwrap();
     });
     v.unlock(&pc("246810")).unwrap();
     assert!(matches!(
@@ -536,19 +544,29 @@ fn swapped_ciphertexts_and_replayed_versions_are_rejected() {
     let a = put(&v, b"record A");
     let b = put(&v, b"record B");
     let store = v.store().unwrap();
-    store.write(|tx| tx.update(NOTES, a, 1, b"record A v2")).unwrap();
+    store
+        .write(|tx| tx.update(NOTES, a, 1, b"record A v2"))
+        .unwrap();
     drop(store);
     v.lock();
     with_raw_db(&f.dir, |c| {
         let get = |id: &[u8]| -> Vec<u8> {
-            c.query_row("SELECT sealed FROM records WHERE id = ?1", [id], |r| r.get(0))
-                .unwrap()
+            c.query_row("SELECT sealed FROM records WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
         };
         let (sa, sb) = (get(a.as_bytes()), get(b.as_bytes()));
-        c.execute("UPDATE records SET sealed = ?1 WHERE id = ?2", (&sb, &a.as_bytes()[..]))
-            .unwrap();
-        c.execute("UPDATE records SET sealed = ?1 WHERE id = ?2", (&sa, &b.as_bytes()[..]))
-            .unwrap();
+        c.execute(
+            "UPDATE records SET sealed = ?1 WHERE id = ?2",
+            (&sb, &a.as_bytes()[..]),
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE records SET sealed = ?1 WHERE id = ?2",
+            (&sa, &b.as_bytes()[..]),
+        )
+        .unwrap();
     });
     v.unlock(&pc("246810")).unwrap();
     let store = v.store().unwrap();
@@ -558,7 +576,8 @@ fn swapped_ciphertexts_and_replayed_versions_are_rejected() {
     v.lock();
     // Same ciphertext, version number changed: rejected too.
     with_raw_db(&f.dir, |c| {
-        c.execute("UPDATE records SET version = version + 1", []).unwrap();
+        c.execute("UPDATE records SET version = version + 1", [])
+            .unwrap();
     });
     v.unlock(&pc("246810")).unwrap();
     assert!(matches!(
@@ -569,7 +588,12 @@ fn swapped_ciphertexts_and_replayed_versions_are_rejected() {
 
 #[test]
 fn truncated_or_garbled_database_is_a_clear_error() {
-    for damage in ["garble-header", "truncate-half", "truncate-zero", "garble-body"] {
+    for damage in [
+        "garble-header",
+        "truncate-half",
+        "truncate-zero",
+        "garble-body",
+    ] {
         let f = fixture();
         let v = f.create("246810");
         let store = v.store().unwrap();
@@ -660,7 +684,8 @@ fn swapped_slots_do_not_open() {
     v.set_duress_passcode(&pc("246810"), &pc("999999")).unwrap();
     drop(v);
     let path = f.dir.join(SLOTS_FILE);
-    let mut slots: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut slots: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let main = slots["main"].clone();
     slots["main"] = slots["duress"].clone();
     slots["duress"] = main;

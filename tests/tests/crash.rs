@@ -69,7 +69,10 @@ fn sigkill_loses_no_committed_record_and_leaves_no_half_record() {
         vault.unlock(&Passcode::from(PASSCODE)).unwrap();
         let store = vault.store().unwrap();
         for (id, n) in &all {
-            let record = store.get(NOTES, *id).unwrap().expect("committed record lost");
+            let record = store
+                .get(NOTES, *id)
+                .unwrap()
+                .expect("committed record lost");
             assert_eq!(record.value.expose(), &crash_record(*n, MARKER)[..]);
         }
         // Every record present is whole and decrypts, and transactions are all-or-nothing.
