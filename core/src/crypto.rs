@@ -190,7 +190,9 @@ pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, C
         return Err(CryptoError::Malformed);
     }
     let nonce = Nonce::try_assume_unique_for_key(&head[1..]).map_err(|_| CryptoError::Malformed)?;
-    let mut plain = SecretBytes::new(body.to_vec());
+    let mut buf = Vec::with_capacity(body.len());
+    buf.extend_from_slice(body);
+    let mut plain = SecretBytes::new(buf);
     let len = aead_key(key)?
         .open_in_place(nonce, Aad::from(aad), plain.as_mut_vec())
         .map_err(|_| CryptoError::Integrity)?

@@ -181,6 +181,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 const CHECK_AAD: &[u8] = b"amanat/v1/meta/check";
+const RECORD_AAD_PREFIX: &[u8] = b"amanat/v1/record";
 
 struct Inner {
     conn: Connection,
@@ -372,8 +373,8 @@ pub struct Tx<'a> {
 
 fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
     let name = collection.name().as_bytes();
-    let mut aad = Vec::with_capacity(16 + 2 + name.len() + 16 + 8);
-    aad.extend_from_slice(b"amanat/v1/record");
+    let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
+    aad.extend_from_slice(RECORD_AAD_PREFIX);
     aad.extend_from_slice(&(name.len() as u16).to_be_bytes());
     aad.extend_from_slice(name);
     aad.extend_from_slice(id.as_bytes());
@@ -471,22 +472,18 @@ impl Tx<'_> {
         id: RecordId,
     ) -> Result<Option<Record>, StoreError> {
         let tag = self.tag(collection);
-        let row: Option<(i64, Vec<u8>)> = self
-            .tx
-            .prepare_cached(
-                "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
-            )?
-            .query_row(params![&tag[..], &id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((version, sealed)) = row else {
+        let key = &self.keys.records;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
+        )?;
+        let mut rows = stmt.query(params![&tag[..], &id.0[..]])?;
+        let Some(row) = rows.next()? else {
             return Ok(None);
         };
-        let version = u64::try_from(version).map_err(|_| StoreError::Integrity)?;
-        let mut value = crypto::open(
-            &self.keys.records,
-            &record_aad(collection, &id, version),
-            &sealed,
-        )?;
+        let version = u64::try_from(row.get::<_, i64>(0)?).map_err(|_| StoreError::Integrity)?;
+        // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
+        let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
+        let mut value = crypto::open(key, &record_aad(collection, &id, version), sealed)?;
         crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
         Ok(Some(Record { id, version, value }))
     }

@@ -1,0 +1,290 @@
+//! Vault benchmark: plain rusqlite vs the sealed store on the same data in the same process, plus
+//! unlock and panic-wipe times. Run with `cargo bench -p amanat-core --bench vault`
+//! (`AMANAT_BENCH_RECORDS=N` to change the record count, default 100,000).
+//!
+//! Both sides use the same schema shape, WAL, synchronous=NORMAL, one transaction for all inserts,
+//! prepared statements, and point reads by id in a shuffled order. Runs alternate between the two
+//! sides and the median of each is reported, so machine noise hits both alike.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use amanat_core::{Collection, KdfParams, Passcode, SoftwareKeyProvider, StoreError, Vault};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOTES: Collection = Collection::new("bench");
+const FAST: KdfParams = KdfParams {
+    m_kib: 256,
+    t: 1,
+    p: 1,
+};
+const ROUNDS: usize = 3;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 11
+    }
+}
+
+fn values(n: usize) -> Vec<Vec<u8>> {
+    let mut rng = Lcg(42);
+    (0..n)
+        .map(|_| {
+            let len = 1024 + (rng.next() % 2048) as usize;
+            (0..len).map(|_| (rng.next() & 0xff) as u8).collect()
+        })
+        .collect()
+}
+
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = Lcg(seed);
+    for i in (1..n).rev() {
+        order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    order
+}
+
+fn plain_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration) {
+    let conn = rusqlite::Connection::open(dir.join("plain.db")).unwrap();
+    let _: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;
+         CREATE TABLE records (collection BLOB NOT NULL, id BLOB NOT NULL, version INTEGER NOT NULL,
+            padded_len INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (collection, id));",
+    )
+    .unwrap();
+    let tag = [7u8; 16];
+    let mut rng = Lcg(7);
+    let ids: Vec<[u8; 16]> = (0..data.len())
+        .map(|_| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&rng.next().to_le_bytes());
+            id[8..].copy_from_slice(&rng.next().to_le_bytes());
+            id
+        })
+        .collect();
+    let t = Instant::now();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO records (collection, id, version, padded_len, sealed)
+                 VALUES (?1, ?2, 1, ?3, ?4)",
+            )
+            .unwrap();
+        for (id, v) in ids.iter().zip(data) {
+            stmt.execute(rusqlite::params![&tag[..], &id[..], v.len() as i64, &v[..]])
+                .unwrap();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let insert = t.elapsed();
+    let t = Instant::now();
+    conn.execute_batch("BEGIN").unwrap();
+    let mut total = 0usize;
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2")
+            .unwrap();
+        for &i in order {
+            let (_v, value): (i64, Vec<u8>) = stmt
+                .query_row(rusqlite::params![&tag[..], &ids[i][..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            total += value.len();
+        }
+    }
+    conn.execute_batch("COMMIT").unwrap();
+    let read = t.elapsed();
+    assert!(total > 0);
+    (insert, read)
+}
+
+fn sealed_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration) {
+    let provider = Arc::new(SoftwareKeyProvider::new(dir.join("device.key")));
+    let vault =
+        Vault::create(dir.join("vault"), &Passcode::from("246810"), provider, FAST).unwrap();
+    let store = vault.store().unwrap();
+    let t = Instant::now();
+    let ids = store
+        .write(|tx| {
+            let mut ids = Vec::with_capacity(data.len());
+            for v in data {
+                ids.push(tx.insert(NOTES, v)?);
+            }
+            Ok::<_, StoreError>(ids)
+        })
+        .unwrap();
+    let insert = t.elapsed();
+    let t = Instant::now();
+    let total = store
+        .read(|tx| {
+            let mut total = 0usize;
+            for &i in order {
+                total += tx.require(NOTES, ids[i])?.value.len();
+            }
+            Ok::<_, StoreError>(total)
+        })
+        .unwrap();
+    let read = t.elapsed();
+    assert_eq!(total, data.iter().map(Vec::len).sum::<usize>());
+    (insert, read)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn wipe_time(n: usize, data: &[Vec<u8>]) -> Duration {
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        let tmp = tempfile::tempdir().unwrap();
+        let provider = Arc::new(SoftwareKeyProvider::new(tmp.path().join("device.key")));
+        let vault = Vault::create(
+            tmp.path().join("vault"),
+            &Passcode::from("246810"),
+            provider,
+            FAST,
+        )
+        .unwrap();
+        vault
+            .store()
+            .unwrap()
+            .write(|tx| {
+                for v in data.iter().cycle().take(n) {
+                    tx.insert(NOTES, v)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let t = Instant::now();
+        vault.panic_wipe().unwrap();
+        times.push(t.elapsed());
+    }
+    median(times)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // cargo test --benches asks for a list; there are no unit benches here
+    }
+    let n: usize = std::env::var("AMANAT_BENCH_RECORDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let data = values(n);
+    let order = shuffled(n, 99);
+    let mb = data.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
+    println!("records: {n}, payload: {mb:.1} MB, rounds: {ROUNDS} (median)");
+
+    let (mut pi, mut pr, mut si, mut sr) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        let tmp = tempfile::tempdir().unwrap();
+        let (i, r) = plain_run(tmp.path(), &data, &order);
+        pi.push(i);
+        pr.push(r);
+        let tmp = tempfile::tempdir().unwrap();
+        let (i, r) = sealed_run(tmp.path(), &data, &order);
+        si.push(i);
+        sr.push(r);
+    }
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let (pi, pr, si, sr) = (median(pi), median(pr), median(si), median(sr));
+    println!("| operation | plain rusqlite (rec/s) | sealed store (rec/s) | sealed / plain |");
+    println!("|---|---|---|---|");
+    println!(
+        "| insert, one transaction | {:.0} | {:.0} | {:.2}× |",
+        rate(pi),
+        rate(si),
+        rate(si) / rate(pi)
+    );
+    println!(
+        "| point read by id | {:.0} | {:.0} | {:.2}× |",
+        rate(pr),
+        rate(sr),
+        rate(sr) / rate(pr)
+    );
+
+    // The floor: raw ChaCha20-Poly1305 (ring) over the same values, no database.
+    let key = ring::aead::LessSafeKey::new(
+        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &[9u8; 32]).unwrap(),
+    );
+    let mut sealed: Vec<Vec<u8>> = data
+        .iter()
+        .map(|v| {
+            let mut b = Vec::with_capacity(v.len() + 16);
+            b.extend_from_slice(v);
+            b
+        })
+        .collect();
+    let t = Instant::now();
+    for (i, buf) in sealed.iter_mut().enumerate() {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        key.seal_in_place_append_tag(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::empty(),
+            buf,
+        )
+        .unwrap();
+    }
+    let seal_t = t.elapsed();
+    let t = Instant::now();
+    for (i, c) in sealed.iter_mut().enumerate() {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        key.open_in_place(
+            ring::aead::Nonce::assume_unique_for_key(nonce),
+            ring::aead::Aad::empty(),
+            c,
+        )
+        .unwrap();
+    }
+    let open_t = t.elapsed();
+    println!(
+        "raw ChaCha20-Poly1305 alone: seal {:.2} µs/rec ({:.0} MB/s), open {:.2} µs/rec; plain SQLite read {:.2} µs/rec, insert {:.2} µs/rec",
+        seal_t.as_secs_f64() * 1e6 / n as f64,
+        mb / seal_t.as_secs_f64(),
+        open_t.as_secs_f64() * 1e6 / n as f64,
+        pr.as_secs_f64() * 1e6 / n as f64,
+        pi.as_secs_f64() * 1e6 / n as f64,
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let provider = Arc::new(SoftwareKeyProvider::new(tmp.path().join("device.key")));
+    let vault = Vault::create(
+        tmp.path().join("vault"),
+        &Passcode::from("246810"),
+        provider,
+        KdfParams::default(),
+    )
+    .unwrap();
+    let mut unlocks = Vec::new();
+    for _ in 0..5 {
+        vault.lock();
+        let t = Instant::now();
+        vault.unlock(&Passcode::from("246810")).unwrap();
+        unlocks.push(t.elapsed());
+    }
+    println!(
+        "unlock at default parameters (m=64 MiB, t=3, p=1; both slots): {:.0} ms",
+        median(unlocks).as_secs_f64() * 1e3
+    );
+    for size in [1_000usize, n] {
+        println!(
+            "panic wipe, {size} records: {:.1} ms",
+            wipe_time(size, &data).as_secs_f64() * 1e3
+        );
+    }
+}
