@@ -296,6 +296,19 @@ impl Store {
         *guard = None;
     }
 
+    /// Closes without the checkpoint SQLite normally runs on close: for a wipe, whose files are
+    /// deleted next, copying a large WAL into the database would only make the wipe slower.
+    pub(crate) fn discard(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = guard.as_ref() {
+            let _ = inner.conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            );
+        }
+        *guard = None;
+    }
+
     /// Runs `f` in one write transaction: everything it does commits together, or nothing does if
     /// it returns an error. This is how a change and its outbox entry land atomically.
     pub fn write<T, E: From<StoreError>>(

@@ -354,13 +354,13 @@ impl Vault {
             return Ok(());
         }
         if crypto::open(&duress_kek, &duress_aad, duress_sealed.expose()).is_ok() {
-            if let State::Unlocked(old) = &*state {
-                old.close();
-            }
-            *state = State::Wiped;
+            let open_store = match std::mem::replace(&mut *state, State::Wiped) {
+                State::Unlocked(store) => Some(store),
+                _ => None,
+            };
             // Errors are ignored on purpose: whatever the platform says, the slots are gone and the
             // person under coercion must see an ordinary unlock.
-            let _ = self.wipe_files();
+            let _ = self.wipe_files(open_store.as_deref());
             let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
             let store = self.commit_fresh(fresh)?;
             *state = State::Unlocked(Arc::new(store));
@@ -474,11 +474,11 @@ impl Vault {
     /// step (the slots are gone either way, so the data is already undecryptable).
     pub fn panic_wipe(&self) -> Result<(), VaultError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let State::Unlocked(store) = &*state {
-            store.close();
-        }
-        *state = State::Wiped;
-        self.wipe_files()
+        let open_store = match std::mem::replace(&mut *state, State::Wiped) {
+            State::Unlocked(store) => Some(store),
+            _ => None,
+        };
+        self.wipe_files(open_store.as_deref())
     }
 
     /// Wipes the vault in `dir` without opening it (e.g. when its files are damaged).
@@ -489,7 +489,7 @@ impl Vault {
             clock: Arc::new(SystemClock),
             state: Mutex::new(State::Wiped),
         };
-        vault.wipe_files()
+        vault.wipe_files(None)
     }
 
     // ---- internals ----
@@ -675,10 +675,16 @@ impl Vault {
         Ok(())
     }
 
-    fn wipe_files(&self) -> Result<(), VaultError> {
+    /// The wipe, in the order that makes an interruption harmless: platform key, then key slots
+    /// (from here on nothing is decryptable), then the open store (closed without a checkpoint),
+    /// then the remaining files.
+    fn wipe_files(&self, open_store: Option<&Store>) -> Result<(), VaultError> {
         let destroyed = self.provider.destroy();
         let slots_tmp = self.path(SLOTS_FILE).with_extension("tmp");
         let shredded = fsutil::shred(&self.path(SLOTS_FILE)).and(fsutil::shred(&slots_tmp));
+        if let Some(store) = open_store {
+            store.discard();
+        }
         let removed = self.remove_remains();
         let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
         shredded?;

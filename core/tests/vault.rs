@@ -1,6 +1,8 @@
 //! Behaviour of the vault through its public API: passcodes, backoff, duress, wipe, tamper, failing
 //! providers. Process-kill scenarios live in the `amanat-tests` crate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use amanat_core::lockout::{delay_ms, FREE_ATTEMPTS};
 use amanat_core::store::StoreError;
 use amanat_core::vault::{DB_FILE, SLOTS_FILE};
@@ -345,7 +347,12 @@ fn panic_wipe_leaves_nothing_decryptable() {
     }
     let slots: serde_json::Value =
         serde_json::from_slice(&std::fs::read(f.dir.join(SLOTS_FILE)).unwrap()).unwrap();
+    let held = v.store().unwrap();
     v.panic_wipe().unwrap();
+    assert!(matches!(
+        held.read(|tx| tx.list(NOTES)),
+        Err(StoreError::Locked)
+    ));
     assert!(matches!(v.store(), Err(VaultError::NoVault)));
     assert!(matches!(v.unlock(&pc("246810")), Err(VaultError::NoVault)));
     for slot in ["main", "duress"] {

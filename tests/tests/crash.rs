@@ -1,6 +1,8 @@
 //! Kill a writer process with SIGKILL mid-stream: every committed record must be intact, no record
 //! may be half-written, and no plaintext may be on disk (WAL not checkpointed).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use amanat_core::{Passcode, RecordId, SoftwareKeyProvider, Vault};
 use amanat_tests::{crash_record, NOTES, PASSCODE};
 use std::collections::BTreeMap;

@@ -1,0 +1,43 @@
+//! The README's first command must keep working: run `amanat demo` and check its story.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_and_reports_no_plaintext_on_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_amanat"))
+        .args(["demo", "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("refused: wrong passcode"), "{stdout}");
+    assert!(stdout.contains("plaintext hits: 0"), "{stdout}");
+    assert!(stdout.contains("records visible: 0"), "{stdout}");
+    // The data directory is kept and holds a vault; running again wipes the old demo vault first.
+    assert!(tmp.path().join("vault/keyslots.json").exists());
+    let again = Command::new(env!("CARGO_BIN_EXE_amanat"))
+        .args(["demo", "--data-dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("wiping it first"));
+}
+
+#[test]
+fn unknown_command_fails_cleanly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_amanat"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
