@@ -12,8 +12,13 @@
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/SECURITY.md` in the repository.
 
+pub mod audit;
+pub mod cases;
+pub mod consent;
 pub mod crypto;
+pub mod forms;
 mod fsutil;
+pub mod hlc;
 pub mod lockout;
 pub mod provider;
 pub mod secret;

@@ -102,7 +102,7 @@ pub struct RecordId([u8; 16]);
 
 impl RecordId {
     /// Builds an id from its bytes (e.g. received through sync).
-    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
         Self(bytes)
     }
 
@@ -375,6 +375,18 @@ impl Store {
     }
 }
 
+/// Serialises to JSON in a zeroizing buffer. The serde message is dropped: it can quote data.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<SecretBytes, StoreError> {
+    serde_json::to_vec(value)
+        .map(SecretBytes::new)
+        .map_err(|_| StoreError::Shape)
+}
+
+/// Parses JSON from a decrypted value. The serde message is dropped: it can quote data.
+pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &SecretBytes) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes.expose()).map_err(|_| StoreError::Shape)
+}
+
 /// One transaction on the store: the generic record API that every component builds on.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
@@ -404,6 +416,11 @@ impl Tx<'_> {
             tag.copy_from_slice(&full[..16]);
             tag
         })
+    }
+
+    /// Fills `buf` from the per-unlock CSPRNG (ids, node ids, codes).
+    pub fn fill_random(&self, buf: &mut [u8]) {
+        self.nonces.fill(buf);
     }
 
     /// A fresh random record id from the per-unlock generator.
@@ -499,6 +516,60 @@ impl Tx<'_> {
         let mut value = crypto::open(key, &record_aad(collection, &id, version), sealed)?;
         crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
         Ok(Some(Record { id, version, value }))
+    }
+
+    /// Serialises `value` as JSON and inserts it (the JSON buffer is zeroized after sealing).
+    pub fn insert_json<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        value: &T,
+    ) -> Result<RecordId, StoreError> {
+        let bytes = to_json(value)?;
+        self.insert(collection, bytes.expose())
+    }
+
+    /// Inserts a JSON value under a caller-chosen id.
+    pub fn insert_json_with_id<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = to_json(value)?;
+        self.insert_with_id(collection, id, bytes.expose())
+    }
+
+    /// Reads a JSON record; `Ok(None)` if absent. Returns the value and its version.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<Option<(T, u64)>, StoreError> {
+        match self.get(collection, id)? {
+            None => Ok(None),
+            Some(record) => Ok(Some((from_json(&record.value)?, record.version))),
+        }
+    }
+
+    /// Reads a JSON record that must exist.
+    pub fn require_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<(T, u64), StoreError> {
+        self.get_json(collection, id)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a JSON record at `expected_version`; returns the new version.
+    pub fn update_json<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        expected_version: u64,
+        value: &T,
+    ) -> Result<u64, StoreError> {
+        let bytes = to_json(value)?;
+        self.update(collection, id, expected_version, bytes.expose())
     }
 
     /// Reads a record that must exist.

@@ -14,6 +14,7 @@
 //! one. The presence of `keyslots.json` is what makes a directory a vault: it is written last on
 //! create and destroyed first on wipe.
 
+use crate::audit::{self, AuditKind};
 use crate::crypto::{self, CryptoError, KdfParams, NonceSource};
 use crate::fsutil;
 use crate::lockout::{Clock, LockoutFile, LockoutState, SystemClock};
@@ -312,6 +313,11 @@ impl Vault {
         self
     }
 
+    /// The clock used for backoff, HLCs and audit times.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// The vault's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -350,6 +356,7 @@ impl Vault {
                 old.close();
             }
             let store = Store::open(&self.path(DB_FILE), StoreKeys::derive(&dk), &vault_id)?;
+            audit::record(&store, self.clock.as_ref(), AuditKind::Unlock, None)?;
             *state = State::Unlocked(Arc::new(store));
             return Ok(());
         }
@@ -363,6 +370,7 @@ impl Vault {
             let _ = self.wipe_files(open_store.as_deref());
             let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
             let store = self.commit_fresh(fresh)?;
+            audit::record(&store, self.clock.as_ref(), AuditKind::Unlock, None)?;
             *state = State::Unlocked(Arc::new(store));
             return Ok(());
         }
@@ -478,6 +486,10 @@ impl Vault {
             State::Unlocked(store) => Some(store),
             _ => None,
         };
+        if let Some(store) = &open_store {
+            // Best effort, milliseconds: the entry only outlives the wipe if a sync carries it.
+            let _ = audit::record(store, self.clock.as_ref(), AuditKind::Wipe, None);
+        }
         self.wipe_files(open_store.as_deref())
     }
 
