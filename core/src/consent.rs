@@ -16,60 +16,9 @@ use std::collections::BTreeSet;
 pub const CONSENTS: Collection = Collection::new("consents");
 const CASE_INDEX: &str = "case";
 
-/// One thing a survivor can agree to. Names match the `scope` of consent questions in templates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Record the interview at all.
-    Interview,
-    /// Record audio.
-    Audio,
-    /// Photograph documents.
-    Photos,
-    /// Share with HQ caseworkers.
-    ShareCaseworkers,
-    /// Share with legal aid.
-    ShareLegal,
-    /// Share with law enforcement.
-    ShareLawEnforcement,
-    /// Share (de-identified) for research.
-    ShareResearch,
-    /// Use in legal proceedings.
-    LegalProceedings,
-}
-
-impl Scope {
-    /// Every scope, in display order.
-    pub const ALL: [Scope; 8] = [
-        Scope::Interview,
-        Scope::Audio,
-        Scope::Photos,
-        Scope::ShareCaseworkers,
-        Scope::ShareLegal,
-        Scope::ShareLawEnforcement,
-        Scope::ShareResearch,
-        Scope::LegalProceedings,
-    ];
-
-    /// The stable name used in templates and on the wire.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Scope::Interview => "interview",
-            Scope::Audio => "audio",
-            Scope::Photos => "photos",
-            Scope::ShareCaseworkers => "share_caseworkers",
-            Scope::ShareLegal => "share_legal",
-            Scope::ShareLawEnforcement => "share_law_enforcement",
-            Scope::ShareResearch => "share_research",
-            Scope::LegalProceedings => "legal_proceedings",
-        }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(name: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+/// One thing a survivor can agree to: the same enum templates use for their consent questions,
+/// so a template scope and a recorded scope can never be spelled differently.
+pub use crate::forms::ConsentScope as Scope;
 
 /// What a consent version records.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

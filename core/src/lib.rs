@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod forms;
 mod fsutil;
 pub mod hlc;
+pub mod interviews;
 pub mod lockout;
 pub mod provider;
 pub mod secret;

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::answers::is_valid_date;
@@ -136,7 +136,8 @@ impl QuestionType {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses the template/wire name; `None` for an unknown scope.
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
@@ -159,7 +160,7 @@ impl fmt::Display for QuestionType {
 /// What a consent question covers. Consent is recorded per purpose so that
 /// each use of the survivor's data (recording, sharing, court use) can be
 /// checked against an explicit, separate decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentScope {
     /// Taking part in the interview at all.
@@ -207,7 +208,8 @@ impl ConsentScope {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses the template/wire name; `None` for an unknown scope.
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
