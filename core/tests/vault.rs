@@ -583,8 +583,11 @@ fn swapped_ciphertexts_and_replayed_versions_are_rejected() {
     v.lock();
     // Same ciphertext, version number changed: rejected too.
     with_raw_db(&f.dir, |c| {
-        c.execute("UPDATE records SET version = version + 1", [])
-            .unwrap();
+        c.execute(
+            "UPDATE records SET version = version + 1 WHERE id = ?1",
+            [&a.as_bytes()[..]],
+        )
+        .unwrap();
     });
     v.unlock(&pc("246810")).unwrap();
     assert!(matches!(

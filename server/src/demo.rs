@@ -1,9 +1,15 @@
 //! `amanat demo`: the field-to-HQ story, told on the embedded default with synthetic data.
 //!
-//! At this stage it shows the vault: create, store, lock, reopen, a wrong passcode refused, the
-//! right one accepted, a blind-index lookup, a scan proving no plaintext reached the disk, and a
-//! duress unlock. Everything printed is synthetic demo data.
+//! At this stage: create a vault, store, lock, reopen, a wrong passcode refused, the right one
+//! accepted, a blind-index lookup; a case with consent and a screening interview in Uzbek
+//! (validation error caught, consent gate, submit, amendment chain, audit log); a scan proving no
+//! plaintext reached the disk; a duress unlock. Everything printed is synthetic demo data.
 
+use amanat_core::audit;
+use amanat_core::cases;
+use amanat_core::consent::{self, Scope};
+use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::interviews;
 use amanat_core::store::StoreError;
 use amanat_core::{Collection, KdfParams, Passcode, SoftwareKeyProvider, Vault, VaultError};
 use std::error::Error;
@@ -30,6 +36,14 @@ const RECORDS: &[(&str, &str)] = &[
         "Demo note: wages withheld, debt for travel said to grow each month.",
     ),
 ];
+
+/// Synthetic narrative for the demo interview (Uzbek, Latin script).
+const NARRATIVE: &str =
+    "Namuna: ish haqida Telegram orqali xabar keldi; pasportimni ish beruvchi olib qo‘ydi.";
+
+fn answers(items: Vec<(&str, AnswerValue)>) -> Answers {
+    items.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
 
 fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
@@ -132,6 +146,76 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
 
     step(
         6,
+        "Open a case, record consent (in Uzbek) and run the screening interview in Uzbek",
+    );
+    let case = cases::create_case(&vault)?;
+    println!(
+        "    new case: {} (pseudonymous code with a check character)",
+        case.code
+    );
+    consent::record_consent(
+        &vault,
+        case.id,
+        "demo-worker",
+        "uz",
+        &[Scope::Interview, Scope::ShareCaseworkers, Scope::ShareLegal],
+    )?;
+    let template = interviews::template(&vault, "trafficking_screening", 1)?;
+    let localized = template.localized("uz")?;
+    println!(
+        "    template: \"{}\" v{}",
+        localized.title,
+        template.version()
+    );
+    let interview = interviews::start(&vault, case.id, "trafficking_screening", 1, "uz")?;
+    let batch = answers(vec![
+        ("interview_language", AnswerValue::Choice("uzbek".into())),
+        ("interpreter_used", AnswerValue::YesNo(false)),
+        ("first_contact", AnswerValue::Choice("messaging_app".into())),
+        ("platforms", AnswerValue::Choices(vec!["telegram".into()])),
+        ("documents_holder", AnswerValue::Choice("employer".into())),
+        ("hours_per_day", AnswerValue::Integer(14)),
+        ("narrative", AnswerValue::Text(NARRATIVE.into())),
+    ]);
+    let interview = interviews::save_answers(&vault, &interview.id, &batch)?;
+    println!(
+        "    saved {} answers (consent answers filled from the consent record)",
+        interview.answers.len()
+    );
+    let typo = answers(vec![("hours_per_day", AnswerValue::Integer(41))]);
+    match interviews::save_answers(&vault, &interview.id, &typo) {
+        Err(e) => println!("    validation caught a typo, nothing stored: {e}"),
+        Ok(_) => return Err("an out-of-range answer was accepted".into()),
+    }
+    let audio = answers(vec![(
+        "narrative_audio",
+        AnswerValue::Attachment {
+            id: "demo-audio".into(),
+            sha256: "00".repeat(32),
+            media_type: "audio/ogg".into(),
+        },
+    )]);
+    match interviews::save_answers(&vault, &interview.id, &audio) {
+        Err(e) => println!("    consent gate: audio refused: {e}"),
+        Ok(_) => return Err("audio was stored without audio consent".into()),
+    }
+    let submitted = interviews::submit(&vault, &interview.id)?;
+    let hash = submitted.hash.clone().unwrap_or_default();
+    println!(
+        "    submitted; content hash {}…",
+        hash.get(..16).unwrap_or("")
+    );
+    let amendment = interviews::amend(&vault, &submitted.id)?;
+    let safe = answers(vec![("safe_now", AnswerValue::Choice("yes".into()))]);
+    interviews::save_answers(&vault, &amendment.id, &safe)?;
+    let amendment = interviews::submit(&vault, &amendment.id)?;
+    let versions = interviews::verify_chain(&vault, &amendment.id)?;
+    println!("    amended once; the amendment chain verifies ({versions} versions)");
+    let entries = audit::verify(vault.store()?.as_ref())?;
+    println!("    audit log: {entries} hash-chained entries, verified");
+
+    step(
+        7,
         "Scan every file of the vault for the plaintext (UTF-8 and UTF-16)",
     );
     let hits = scan_for_plaintext(&vault_dir)?;
@@ -141,7 +225,7 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     }
 
     step(
-        7,
+        8,
         "Set a duress passcode, lock, and unlock with it (as if under coercion)",
     );
     vault.set_duress_passcode(&Passcode::from(PASSCODE), &Passcode::from(DURESS))?;
@@ -168,6 +252,7 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
         "\nSummary: {} records sealed, wrong passcode refused, right passcode accepted,",
         RECORDS.len()
     );
+    println!("         an Uzbek screening interview validated, submitted, amended and verified,");
     println!("         0 plaintext hits on disk, duress passcode shredded the vault.");
     Ok(())
 }
@@ -175,8 +260,8 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
 /// Counts files under `dir` and occurrences of any demo plaintext in them.
 fn scan_for_plaintext(dir: &Path) -> std::io::Result<(usize, usize)> {
     let mut needles: Vec<Vec<u8>> = Vec::new();
-    for (code, note) in RECORDS {
-        for text in [*code, *note] {
+    for (code, note) in RECORDS.iter().chain([&("", NARRATIVE)]) {
+        for text in [*code, *note].into_iter().filter(|t| !t.is_empty()) {
             needles.push(text.as_bytes().to_vec());
             needles.push(text.encode_utf16().flat_map(u16::to_le_bytes).collect());
             needles.push(text.encode_utf16().flat_map(u16::to_be_bytes).collect());
