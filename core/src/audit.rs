@@ -38,7 +38,8 @@ pub enum AuditKind {
     Amend,
     /// Data left the vault (export).
     Export,
-    /// The vault was wiped (recorded before the wipe; survives only if synced first).
+    /// A wipe order was carried out (recorded by the sync engine, which reports it to HQ; a local
+    /// panic wipe records nothing, since the log is destroyed with the vault).
     Wipe,
 }
 

@@ -123,6 +123,17 @@ fn get(vault: &Vault, id: amanat_core::RecordId) -> Option<Vec<u8>> {
         .map(|r| r.value.expose().to_vec())
 }
 
+/// A wipe deletes the (undecryptable) database files on a background thread: wait for it.
+fn wait_until_empty(dir: &Path) {
+    for _ in 0..500 {
+        if files_under(dir).is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("files left after wipe: {:?}", files_under(dir));
+}
+
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -366,7 +377,9 @@ fn panic_wipe_leaves_nothing_decryptable() {
             KeyProviderError::KeyMissing
         );
     }
-    assert!(files_under(&f.dir).is_empty(), "{:?}", files_under(&f.dir));
+    assert!(!f.dir.join(SLOTS_FILE).exists());
+    assert!(!f.dir.join(DB_FILE).exists());
+    wait_until_empty(&f.dir);
     assert!(matches!(
         Vault::open(&f.dir, f.provider.clone()),
         Err(VaultError::NoVault)
@@ -408,6 +421,8 @@ fn interrupted_wipe_after_slots_is_finished_by_open() {
     f.provider.destroy().unwrap();
     std::fs::remove_file(f.dir.join(SLOTS_FILE)).unwrap();
     assert!(f.dir.join(DB_FILE).exists());
+    // Remains of a wipe whose background deletion was cut short are swept too.
+    std::fs::write(f.dir.join(".trash-0011-vault.db"), b"ciphertext").unwrap();
     assert!(matches!(
         Vault::open(&f.dir, f.provider.clone()),
         Err(VaultError::NoVault)
@@ -421,7 +436,8 @@ fn panic_wipe_completes_even_if_provider_fails() {
     let v = f.create("246810");
     f.provider.fail_destroy.store(true, Ordering::SeqCst);
     assert!(matches!(v.panic_wipe(), Err(VaultError::KeyProvider(_))));
-    assert!(files_under(&f.dir).is_empty());
+    assert!(!f.dir.join(SLOTS_FILE).exists());
+    wait_until_empty(&f.dir);
     f.provider.fail_destroy.store(false, Ordering::SeqCst);
     v.panic_wipe().unwrap();
 }
