@@ -18,6 +18,7 @@ use crate::consent::{self, ConsentError, Scope};
 use crate::forms::{
     self, AnswerError, AnswerValue, Answers, QuestionType, Template, TemplateError,
 };
+use crate::lockout::Clock;
 use crate::store::{Collection, RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
 use ring::digest;
@@ -210,7 +211,7 @@ pub fn template(vault: &Vault, id: &str, version: u32) -> Result<Template, Inter
     store.read(|tx| template_in(tx, id, version))
 }
 
-fn parse_id(hex: &str) -> Result<RecordId, InterviewError> {
+pub(crate) fn parse_id(hex: &str) -> Result<RecordId, InterviewError> {
     RecordId::parse(hex).ok_or(InterviewError::NotFound)
 }
 
@@ -312,37 +313,62 @@ pub fn save_answers(vault: &Vault, id: &str, batch: &Answers) -> Result<Intervie
     let record_id = parse_id(id)?;
     let store = vault.store()?;
     let clock = vault.clock();
-    store.write(|tx| {
-        let (mut interview, version) = load(tx, record_id)?;
-        if interview.status != Status::Draft {
-            return Err(InterviewError::Immutable);
-        }
-        let case_id = parse_id(&interview.case_id)?;
-        consent::require_in(tx, case_id, Scope::Interview)?;
-        let template = template_in(tx, &interview.template_id, interview.template_version)?;
-        for (question_id, _) in batch.iter() {
-            let Some(question) = template.question(question_id) else {
-                continue; // merge_batch reports unknown questions with the right message
-            };
-            match question.kind() {
-                QuestionType::Consent => {
-                    return Err(InterviewError::ConsentAnswer {
-                        question: question_id.to_string(),
-                    })
-                }
-                QuestionType::Audio => consent::require_in(tx, case_id, Scope::Audio)?,
-                QuestionType::Photo => consent::require_in(tx, case_id, Scope::Photos)?,
-                _ => {}
+    store.write(|tx| save_answers_in(tx, clock, record_id, batch))
+}
+
+/// [`save_answers`] inside the caller's transaction (attachments record their answer together
+/// with their metadata).
+pub(crate) fn save_answers_in(
+    tx: &mut Tx<'_>,
+    clock: &dyn Clock,
+    record_id: RecordId,
+    batch: &Answers,
+) -> Result<Interview, InterviewError> {
+    let (mut interview, version) = load(tx, record_id)?;
+    if interview.status != Status::Draft {
+        return Err(InterviewError::Immutable);
+    }
+    let case_id = parse_id(&interview.case_id)?;
+    consent::require_in(tx, case_id, Scope::Interview)?;
+    let template = template_in(tx, &interview.template_id, interview.template_version)?;
+    for (question_id, _) in batch.iter() {
+        let Some(question) = template.question(question_id) else {
+            continue; // merge_batch reports unknown questions with the right message
+        };
+        match question.kind() {
+            QuestionType::Consent => {
+                return Err(InterviewError::ConsentAnswer {
+                    question: question_id.to_string(),
+                })
             }
+            QuestionType::Audio => consent::require_in(tx, case_id, Scope::Audio)?,
+            QuestionType::Photo => consent::require_in(tx, case_id, Scope::Photos)?,
+            _ => {}
         }
-        // Consent answers are refreshed from the record first, so a scope granted since the
-        // interview started makes its questions visible to this batch.
-        let current = with_consent_answers(tx, &template, case_id, &interview.answers)?;
-        interview.answers = template.merge_batch(&current, batch)?;
-        tx.update_json(INTERVIEWS, record_id, version, &interview)?;
-        audit::append(tx, clock, AuditKind::AnswerSave, Some(record_id))?;
-        Ok(interview)
-    })
+    }
+    // Consent answers are refreshed from the record first, so a scope granted since the
+    // interview started makes its questions visible to this batch.
+    let current = with_consent_answers(tx, &template, case_id, &interview.answers)?;
+    interview.answers = template.merge_batch(&current, batch)?;
+    tx.update_json(INTERVIEWS, record_id, version, &interview)?;
+    audit::append(tx, clock, AuditKind::AnswerSave, Some(record_id))?;
+    Ok(interview)
+}
+
+/// The draft interview and its template, for components that attach to a question
+/// (attachments check the question's type before they accept a byte).
+pub(crate) fn draft_question_kind(
+    tx: &mut Tx<'_>,
+    record_id: RecordId,
+    question_id: &str,
+) -> Result<(Interview, Option<QuestionType>), InterviewError> {
+    let (interview, _) = load(tx, record_id)?;
+    if interview.status != Status::Draft {
+        return Err(InterviewError::Immutable);
+    }
+    let template = template_in(tx, &interview.template_id, interview.template_version)?;
+    let kind = template.question(question_id).map(|q| q.kind());
+    Ok((interview, kind))
 }
 
 /// Submits a draft: full validation, then the content hash; immutable from then on.

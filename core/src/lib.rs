@@ -12,6 +12,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/SECURITY.md` in the repository.
 
+pub mod attachments;
 pub mod audit;
 pub mod cases;
 pub mod consent;

@@ -320,6 +320,11 @@ impl Vault {
         self.clock.as_ref()
     }
 
+    /// The clock, shared (for objects that outlive a call, like attachment writers).
+    pub fn clock_arc(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
     /// The vault's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -359,6 +364,8 @@ impl Vault {
             }
             let store = Store::open(&self.path(DB_FILE), StoreKeys::derive(&dk), &vault_id)?;
             audit::record(&store, self.clock.as_ref(), AuditKind::Unlock, None)?;
+            // A writer interrupted by a crash left an incomplete (encrypted) file: remove it.
+            crate::attachments::remove_partials(&self.dir)?;
             *state = State::Unlocked(Arc::new(store));
             return Ok(());
         }
@@ -689,8 +696,9 @@ impl Vault {
         Ok(())
     }
 
-    fn data_file_names() -> [String; 6] {
+    fn data_file_names() -> [String; 7] {
         [
+            crate::attachments::DIR.to_string(),
             DB_FILE.to_string(),
             format!("{DB_FILE}-wal"),
             format!("{DB_FILE}-shm"),
@@ -732,12 +740,24 @@ impl Vault {
         let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
         std::thread::spawn(move || {
             for path in retired {
-                let _ = fsutil::remove(&path);
+                let _ = remove_tree(&path);
             }
         });
         shredded?;
         destroyed?;
         Ok(())
+    }
+}
+
+/// Removes a file or a whole directory; missing is fine.
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    } else {
+        fsutil::remove(path)
     }
 }
 

@@ -86,3 +86,58 @@ fn sigkill_loses_no_committed_record_and_leaves_no_half_record() {
         }
     }
 }
+
+#[test]
+fn sigkill_during_an_attachment_leaves_no_plaintext_and_the_partial_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let key = tmp.path().join("device.key");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crash-writer"))
+        .arg(&dir)
+        .arg(&key)
+        .arg(MARKER)
+        .arg("attachment")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut written = 0u64;
+    for line in BufReader::new(stdout).lines() {
+        written = line.unwrap().parse().unwrap();
+        if written > 3 * 1024 * 1024 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(written > 3 * 1024 * 1024);
+
+    let mut all = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                all.push(e.path());
+            }
+        }
+    }
+    let partials: Vec<_> = all
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".age.partial"))
+        .collect();
+    assert_eq!(partials.len(), 1, "{all:?}");
+    assert!(std::fs::metadata(partials[0]).unwrap().len() > 2 * 1024 * 1024);
+    for p in &all {
+        let bytes = std::fs::read(p).unwrap();
+        assert!(
+            !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+            "plaintext in {p:?}"
+        );
+    }
+    let vault = Vault::open(&dir, Arc::new(SoftwareKeyProvider::new(&key))).unwrap();
+    vault.unlock(&Passcode::from(PASSCODE)).unwrap();
+    assert!(!partials[0].exists(), "partial file not removed at unlock");
+}

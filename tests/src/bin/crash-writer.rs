@@ -1,7 +1,9 @@
 //! Test helper: writes records in a loop until killed, printing each committed record's id.
 //!
-//! Usage: `crash-writer VAULT_DIR KEY_FILE MARKER`. The parent test kills it with SIGKILL at an
-//! arbitrary moment and then checks that every printed (committed) record is intact.
+//! Usage: `crash-writer VAULT_DIR KEY_FILE MARKER [attachment]`. The parent test kills it with
+//! SIGKILL at an arbitrary moment and then checks that every printed (committed) record is intact.
+//! In `attachment` mode it instead streams an audio attachment made of the marker forever,
+//! printing the byte count after each write, so the parent can check no plaintext hit the disk.
 
 use amanat_core::{Passcode, SoftwareKeyProvider, StoreError, Vault};
 use amanat_tests::{crash_record, FAST_KDF, NOTES, PASSCODE};
@@ -22,6 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Vault::create(dir, &passcode, provider, FAST_KDF)?
     };
+    if args.get(4).map(String::as_str) == Some("attachment") {
+        return stream_attachment(&vault, marker);
+    }
     let store = vault.store()?;
     let mut out = std::io::stdout().lock();
     for n in 0u64.. {
@@ -39,4 +44,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.flush()?;
     }
     Ok(())
+}
+
+fn stream_attachment(vault: &Vault, marker: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use amanat_core::attachments::{AttachmentWriter, DEFAULT_MAX_BYTES};
+    use amanat_core::consent::{self, Scope};
+    let case = amanat_core::cases::create_case(vault)?;
+    consent::record_consent(vault, case.id, "w", "en", &[Scope::Interview, Scope::Audio])?;
+    let interview =
+        amanat_core::interviews::start(vault, case.id, "trafficking_screening", 1, "en")?;
+    let mut writer = AttachmentWriter::open(
+        vault,
+        &interview.id,
+        "narrative_audio",
+        "audio/wav",
+        DEFAULT_MAX_BYTES,
+    )?;
+    let block = marker.repeat(4096 / marker.len().max(1) + 1);
+    let mut out = std::io::stdout().lock();
+    loop {
+        writer.write(block.as_bytes())?;
+        writeln!(out, "{}", writer.size())?;
+        out.flush()?;
+    }
 }
