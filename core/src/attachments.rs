@@ -648,11 +648,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         w.write(&data).unwrap();
         let info = w.finish().unwrap();
-        let identity = vault
-            .store()
-            .unwrap()
-            .write(device_identity)
-            .unwrap();
+        let identity = vault.store().unwrap().write(device_identity).unwrap();
         let key = tmp.path().join("id.txt");
         std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
         let file = vault.dir().join(DIR).join(format!("{}.age", info.id));

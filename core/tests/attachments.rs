@@ -329,12 +329,12 @@ fn truncated_garbled_and_wrong_identity_are_typed_errors() {
         Err(AttachmentError::NoMatchingKey)
     ));
     // The consented group can read it; the group without consent cannot.
-    let mut r = AttachmentReader::open_file(&path, &[fx.caseworkers.clone()]).unwrap();
+    let mut r = AttachmentReader::open_file(&path, std::slice::from_ref(&fx.caseworkers)).unwrap();
     let mut out = Vec::new();
     r.read_to_end(&mut out).unwrap();
     assert_eq!(out, data);
     assert!(matches!(
-        AttachmentReader::open_file(&path, &[fx.research.clone()]),
+        AttachmentReader::open_file(&path, std::slice::from_ref(&fx.research)),
         Err(AttachmentError::NoMatchingKey)
     ));
     assert!(matches!(

@@ -1,0 +1,1 @@
+//! Amanat FFI layer (being built).
