@@ -133,7 +133,10 @@ fn round_trips_at_chunk_edges_and_answer_records_the_hash() {
             assert_eq!(info.groups, vec!["caseworkers".to_string()]);
             assert_eq!(read_all(&fx, &info.id), data, "len {len} piece {piece}");
             let cipher = std::fs::read(file_of(&fx, &info.id)).unwrap();
-            assert_eq!(info.ciphertext_sha256, sha256_hex(&cipher));
+            assert_eq!(
+                attachments::ciphertext_sha256(&fx.vault, &info.id).unwrap(),
+                sha256_hex(&cipher)
+            );
             let interview = interviews::get(&fx.vault, &fx.interview.id).unwrap();
             match interview.answers.get("narrative_audio") {
                 Some(AnswerValue::Attachment {
