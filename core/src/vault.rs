@@ -273,6 +273,7 @@ impl Vault {
             clock: Arc::new(SystemClock),
             state: Mutex::new(State::Locked),
         };
+        vault.sweep_trash();
         let fresh = vault.make_fresh(kdf, &salt, &kek)?;
         let store = vault.commit_fresh(fresh)?;
         vault.set_state(State::Unlocked(Arc::new(store)));
@@ -295,6 +296,7 @@ impl Vault {
         };
         if !vault.path(SLOTS_FILE).exists() {
             vault.remove_remains()?;
+            vault.sweep_trash();
             return Err(VaultError::NoVault);
         }
         let slots = vault.read_slots()?;
@@ -680,8 +682,15 @@ impl Vault {
     /// Removes database and counter files (what is left of a vault without slots).
     fn remove_remains(&self) -> Result<(), VaultError> {
         for name in Self::data_file_names() {
-            fsutil::remove(&self.path(&name))?;
+            remove_tree(&self.path(&name))?;
         }
+        Ok(())
+    }
+
+    /// Best-effort removal of files a wipe retired but whose background deletion was cut short
+    /// (ciphertext whose keys are gone). Not run right after a wipe, where the background thread is
+    /// still deleting them and two deleters would race.
+    fn sweep_trash(&self) {
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             for entry in entries.flatten() {
                 if entry
@@ -689,11 +698,10 @@ impl Vault {
                     .to_string_lossy()
                     .starts_with(TRASH_PREFIX)
                 {
-                    fsutil::remove(&entry.path())?;
+                    let _ = remove_tree(&entry.path());
                 }
             }
         }
-        Ok(())
     }
 
     fn data_file_names() -> [String; 7] {

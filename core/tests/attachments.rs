@@ -573,3 +573,21 @@ fn wipe_removes_attachments() {
     }
     panic!("left after wipe: {:?}", dir_files(&dir));
 }
+
+#[test]
+fn duress_unlock_after_attachments_gives_an_empty_vault_repeatedly() {
+    for _ in 0..5 {
+        let fx = fixture(&all_scopes());
+        let info = write(&fx, &content(300_000), 65536);
+        fx.vault
+            .set_duress_passcode(&Passcode::from("246810"), &Passcode::from("999999"))
+            .unwrap();
+        fx.vault.lock();
+        fx.vault.unlock(&Passcode::from("999999")).unwrap();
+        assert!(matches!(
+            AttachmentReader::open(&fx.vault, &info.id),
+            Err(AttachmentError::NotFound)
+        ));
+        assert!(!file_of(&fx, &info.id).exists());
+    }
+}

@@ -5,6 +5,7 @@
 //! (validation error caught, consent gate, submit, amendment chain, audit log); a scan proving no
 //! plaintext reached the disk; a duress unlock. Everything printed is synthetic demo data.
 
+use amanat_core::attachments::{self, AttachmentReader, AttachmentWriter};
 use amanat_core::audit;
 use amanat_core::cases;
 use amanat_core::consent::{self, Scope};
@@ -12,6 +13,7 @@ use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::interviews;
 use amanat_core::store::StoreError;
 use amanat_core::{Collection, KdfParams, Passcode, SoftwareKeyProvider, Vault, VaultError};
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -199,6 +201,7 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
         Err(e) => println!("    consent gate: audio refused: {e}"),
         Ok(_) => return Err("audio was stored without audio consent".into()),
     }
+    attach_media(&vault, &base, case.id, &interview.id)?;
     let submitted = interviews::submit(&vault, &interview.id)?;
     let hash = submitted.hash.clone().unwrap_or_default();
     println!(
@@ -257,6 +260,98 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// The survivor now agrees to audio and photos: record a generated audio clip through the
+/// streaming writer and import a "camera" file, both encrypted to the device and to the HQ
+/// caseworkers group (whose consent is on record), then show HQ can decrypt and the source is gone.
+fn attach_media(
+    vault: &Vault,
+    base: &Path,
+    case_id: amanat_core::RecordId,
+    interview_id: &str,
+) -> Result<(), Box<dyn Error>> {
+    let hq_caseworkers = age::x25519::Identity::generate();
+    let org: BTreeMap<String, String> = [(
+        "caseworkers".to_string(),
+        hq_caseworkers.to_public().to_string(),
+    )]
+    .into();
+    attachments::set_org_recipients(vault, &org)?;
+    consent::record_consent(
+        vault,
+        case_id,
+        "demo-worker",
+        "uz",
+        &[
+            Scope::Interview,
+            Scope::Audio,
+            Scope::Photos,
+            Scope::ShareCaseworkers,
+            Scope::ShareLegal,
+        ],
+    )?;
+    let mut writer = AttachmentWriter::open(
+        vault,
+        interview_id,
+        "narrative_audio",
+        "audio/wav",
+        attachments::DEFAULT_MAX_BYTES,
+    )?;
+    // Two seconds of a 440 Hz tone, 16 kHz mono 16-bit, fed as a recorder would: 20 ms frames.
+    let samples: Vec<u8> = (0..32_000u32)
+        .flat_map(|i| {
+            let t = i as f32 / 16_000.0;
+            let v = ((t * 440.0 * std::f32::consts::TAU).sin() * 8_000.0) as i16;
+            v.to_le_bytes()
+        })
+        .collect();
+    for frame in samples.chunks(640) {
+        writer.write(frame)?;
+    }
+    let audio = writer.finish()?;
+    println!(
+        "    audio clip: {} bytes encrypted while recorded (to device + {}), sha256 {}…",
+        audio.size,
+        audio.groups.join(", "),
+        audio.sha256.get(..12).unwrap_or("")
+    );
+    let mut reader = AttachmentReader::open(vault, &audio.id)?;
+    reader.seek(16_000)?;
+    let mut probe = [0u8; 4];
+    reader.read(&mut probe)?;
+    let file = vault
+        .dir()
+        .join(attachments::DIR)
+        .join(format!("{}.age", audio.id));
+    let mut hq = AttachmentReader::open_file(&file, std::slice::from_ref(&hq_caseworkers))?;
+    let mut hq_bytes = Vec::new();
+    hq.read_to_end(&mut hq_bytes)?;
+    println!(
+        "    played back from the middle (seek to 0.5 s); HQ caseworkers decrypt it: {}",
+        if hq_bytes == samples {
+            "yes, identical"
+        } else {
+            "NO"
+        }
+    );
+    let camera = base.join("camera-capture.jpg");
+    std::fs::write(
+        &camera,
+        b"\xff\xd8\xff\xe0 demo photo of a document \xff\xd9",
+    )?;
+    let photo =
+        attachments::import_file(vault, interview_id, "document_photo", "image/jpeg", &camera)?;
+    println!(
+        "    photo imported ({} bytes); camera file left behind: {}",
+        photo.size,
+        if camera.exists() {
+            "YES"
+        } else {
+            "no (overwritten and deleted)"
+        }
+    );
+    Ok(())
+}
+
 /// Counts files under `dir` and occurrences of any demo plaintext in them.
 fn scan_for_plaintext(dir: &Path) -> std::io::Result<(usize, usize)> {
     let mut needles: Vec<Vec<u8>> = Vec::new();
@@ -268,15 +363,20 @@ fn scan_for_plaintext(dir: &Path) -> std::io::Result<(usize, usize)> {
         }
     }
     let (mut files, mut hits) = (0, 0);
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_file() {
-            files += 1;
-            let bytes = std::fs::read(&path)?;
-            hits += needles
-                .iter()
-                .filter(|n| bytes.windows(n.len()).any(|w| w == &n[..]))
-                .count();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.is_file() {
+                files += 1;
+                let bytes = std::fs::read(&path)?;
+                hits += needles
+                    .iter()
+                    .filter(|n| bytes.windows(n.len()).any(|w| w == &n[..]))
+                    .count();
+            }
         }
     }
     Ok((files, hits))
