@@ -24,7 +24,10 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
     assert!(stdout.contains("validation caught a typo"), "{stdout}");
     assert!(stdout.contains("consent gate: audio refused"), "{stdout}");
     assert!(stdout.contains("chain verifies (2 versions)"), "{stdout}");
-    assert!(stdout.contains("HQ caseworkers decrypt it: yes, identical"), "{stdout}");
+    assert!(
+        stdout.contains("HQ caseworkers decrypt it: yes, identical"),
+        "{stdout}"
+    );
     assert!(stdout.contains("camera file left behind: no"), "{stdout}");
     // The data directory is kept and holds a vault; running again wipes the old demo vault first.
     assert!(tmp.path().join("vault/keyslots.json").exists());
