@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian/Ubuntu machine with Rust: installs the test
-# dependencies it needs, then runs the Rust unit, integration and end-to-end tests (including the
-# demo). Binding tests (Kotlin, Python) and relay tests against PostgreSQL join here as those
-# components land.
+# dependencies (age CLI, PostgreSQL), starts a throwaway PostgreSQL on 127.0.0.1 for the relay's
+# second backend, runs every Rust test (unit, integration, end-to-end, relay on SQLite and
+# PostgreSQL, the demo), and stops PostgreSQL at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
+bash scripts/install-relay-deps.sh
+trap 'bash scripts/start-postgres.sh stop' EXIT
+eval "$(bash scripts/start-postgres.sh)"
+export AMANAT_TEST_DATABASE_URL
+unset AMANAT_SKIP_POSTGRES
 cargo test --workspace --locked

@@ -1,6 +1,10 @@
-//! `amanat`: the command-line tool of Amanat (demo now; relay server and HQ operations later).
+//! `amanat`: the command-line tool of Amanat: the demo, the sync relay (`serve`) and HQ operations
+//! on the organisation's keys (`org init`, `device enroll`, `device revoke`).
 
+use amanat_server::relay::RelayConfig;
+use amanat_server::{org, serve};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,12 +27,143 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Run the sync relay: stores and forwards device ciphertext (see docs/PROTOCOL.md).
+    Serve {
+        /// Data directory: the SQLite database and blob directory live here.
+        #[arg(long)]
+        data: PathBuf,
+        /// The organisation's public configuration (`org.pub` from `amanat org init`).
+        #[arg(long)]
+        org_public: PathBuf,
+        /// Address to listen on (port 0 picks a free port, printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        /// Use PostgreSQL (postgres://user@host:port/db) instead of the embedded SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Per-device sustained requests per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate_limit: f64,
+        /// Per-device burst of requests.
+        #[arg(long, default_value_t = 100.0)]
+        rate_burst: f64,
+        /// Largest envelope payload in bytes.
+        #[arg(long, default_value_t = 256 * 1024)]
+        max_envelope_bytes: usize,
+        /// Most envelopes per push.
+        #[arg(long, default_value_t = 500)]
+        max_batch: usize,
+        /// Log level: error, warn, info or debug.
+        #[arg(long, default_value = "info")]
+        log_level: tracing::Level,
+    },
+    /// Organisation key management (HQ only).
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Device enrollment codes and revocations (HQ only; signed by the organisation key).
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create the organisation signing key and one age identity per recipient group in DIR.
+    Init {
+        /// Directory to create the organisation in.
+        dir: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// age scrypt work factor (log2 N); lower only for tests.
+        #[arg(long, hide = true)]
+        scrypt_log_n: Option<u8>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Print a one-time, expiring, org-signed enrollment code (JSON).
+    Enroll {
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Seconds until the code expires.
+        #[arg(long, default_value_t = 24 * 3600)]
+        expires_in: u64,
+        /// Enroll an HQ installation (pulls envelopes addressed to `hq`).
+        #[arg(long)]
+        hq: bool,
+    },
+    /// Print an org-signed revocation of DEVICE_ID (JSON, to POST to /v1/revocations).
+    Revoke {
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The device to revoke.
+        device_id: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { data_dir } => demo::run(data_dir),
+        Command::Serve {
+            data,
+            org_public,
+            listen,
+            database_url,
+            rate_limit,
+            rate_burst,
+            max_envelope_bytes,
+            max_batch,
+            log_level,
+        } => serve::run(serve::ServeOptions {
+            data,
+            org_public,
+            listen,
+            database_url,
+            config: RelayConfig {
+                rate_per_sec: rate_limit,
+                rate_burst,
+                max_envelope_bytes,
+                max_batch_envelopes: max_batch,
+                ..RelayConfig::default()
+            },
+            log_level,
+        })
+        .map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::Init {
+                    dir,
+                    passphrase_file,
+                    scrypt_log_n,
+                },
+        } => org::run_init(dir, passphrase_file, scrypt_log_n).map_err(Into::into),
+        Command::Device { command } => match command {
+            DeviceCommand::Enroll {
+                org: dir,
+                passphrase_file,
+                expires_in,
+                hq,
+            } => org::run_enroll(dir, passphrase_file, expires_in, hq).map_err(Into::into),
+            DeviceCommand::Revoke {
+                org: dir,
+                passphrase_file,
+                device_id,
+            } => org::run_revoke(dir, passphrase_file, device_id).map_err(Into::into),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

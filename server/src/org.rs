@@ -1,0 +1,216 @@
+//! HQ operations on the organisation's keys: `org init`, `device enroll`, `device revoke`.
+//!
+//! Files in the organisation directory (HQ only; never on a relay or a device):
+//!
+//! ```text
+//! org.pub                      public configuration: what `amanat serve --org-public` takes
+//! org-signing.key.age          Ed25519 PKCS#8, age scrypt-encrypted under the passphrase
+//! groups/<group>.key.age       age X25519 identity per recipient group, encrypted the same way
+//! ```
+
+use age::secrecy::{ExposeSecret, SecretString};
+use amanat_core::wire::{
+    self, DeviceRole, EnrollmentCode, OrgPublic, Revocation, RECIPIENT_GROUPS,
+};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const SIGNING_KEY_FILE: &str = "org-signing.key.age";
+/// File name of the public configuration inside an organisation directory.
+pub const ORG_PUB_FILE: &str = "org.pub";
+
+/// Reads the passphrase from a file (first line) or, without one, from standard input.
+pub fn read_passphrase(file: Option<&Path>) -> Result<SecretString, String> {
+    let text = match file {
+        Some(p) => fs::read_to_string(p)
+            .map_err(|e| format!("cannot read passphrase file: {}", e.kind()))?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read passphrase: {}", e.kind()))?;
+            line
+        }
+    };
+    let pass = text.lines().next().unwrap_or("").to_owned();
+    if pass.chars().count() < 8 {
+        return Err("passphrase must be at least 8 characters".into());
+    }
+    Ok(SecretString::from(pass))
+}
+
+fn encrypt(pass: &SecretString, plaintext: &[u8], log_n: Option<u8>) -> Result<Vec<u8>, String> {
+    let mut r = age::scrypt::Recipient::new(pass.clone());
+    if let Some(n) = log_n {
+        r.set_work_factor(n);
+    }
+    age::encrypt(&r, plaintext).map_err(|e| format!("encryption failed: {e}"))
+}
+
+fn decrypt(pass: &SecretString, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
+    let id = age::scrypt::Identity::new(pass.clone());
+    age::decrypt(&id, ciphertext).map_err(|_| "wrong passphrase or damaged key file".to_owned())
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {}", path.display(), e.kind()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {}", path.display(), e.kind()))
+}
+
+/// Creates the organisation's keys in `dir` and returns the public configuration.
+///
+/// `scrypt_log_n` lowers age's passphrase work factor (tests only; the default is age's).
+pub fn init(
+    dir: &Path,
+    pass: &SecretString,
+    scrypt_log_n: Option<u8>,
+) -> Result<OrgPublic, String> {
+    if dir.join(ORG_PUB_FILE).exists() || dir.join(SIGNING_KEY_FILE).exists() {
+        return Err(format!("{} already holds an organisation", dir.display()));
+    }
+    fs::create_dir_all(dir.join("groups"))
+        .map_err(|e| format!("cannot create directory: {}", e.kind()))?;
+    let pkcs8 = wire::generate_ed25519_pkcs8().map_err(|e| e.to_string())?;
+    let key = wire::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    let mut groups = BTreeMap::new();
+    for g in RECIPIENT_GROUPS {
+        let id = age::x25519::Identity::generate();
+        groups.insert(g.to_owned(), id.to_public().to_string());
+        let secret = id.to_string();
+        let ct = encrypt(pass, secret.expose_secret().as_bytes(), scrypt_log_n)?;
+        write_new(&dir.join("groups").join(format!("{g}.key.age")), &ct)?;
+    }
+    write_new(
+        &dir.join(SIGNING_KEY_FILE),
+        &encrypt(pass, &pkcs8, scrypt_log_n)?,
+    )?;
+    let mut org = OrgPublic {
+        version: 1,
+        signing_public_key: wire::to_hex(key.public_key().as_ref()),
+        groups,
+        fingerprint: String::new(),
+    };
+    org.fingerprint = org.compute_fingerprint();
+    let json = serde_json::to_vec_pretty(&org).map_err(|e| e.to_string())?;
+    write_new(&dir.join(ORG_PUB_FILE), &json)?;
+    Ok(org)
+}
+
+/// Loads and checks `org.pub`.
+pub fn load_public(path: &Path) -> Result<OrgPublic, String> {
+    let bytes =
+        fs::read(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    OrgPublic::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn load_signing(dir: &Path, pass: &SecretString) -> Result<(OrgPublic, Ed25519KeyPair), String> {
+    let org = load_public(&dir.join(ORG_PUB_FILE))?;
+    let ct = fs::read(dir.join(SIGNING_KEY_FILE))
+        .map_err(|e| format!("cannot read signing key: {}", e.kind()))?;
+    let pkcs8 = decrypt(pass, &ct)?;
+    let key = wire::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    if wire::to_hex(key.public_key().as_ref()) != org.signing_public_key {
+        return Err("signing key does not match org.pub".into());
+    }
+    Ok((org, key))
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Issues a one-time enrollment code valid for `expires_in` seconds.
+pub fn enroll_code(
+    dir: &Path,
+    pass: &SecretString,
+    expires_in: u64,
+    role: DeviceRole,
+) -> Result<EnrollmentCode, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    EnrollmentCode::issue(
+        &key,
+        &org.fingerprint,
+        now_s().saturating_add(expires_in),
+        role,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Issues an org-signed revocation of `device_id`.
+pub fn revoke(dir: &Path, pass: &SecretString, device_id: &str) -> Result<Revocation, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    Ok(Revocation::issue(
+        &key,
+        &org.fingerprint,
+        device_id,
+        now_s(),
+    ))
+}
+
+/// `amanat org init DIR`: prints the fingerprint.
+pub fn run_init(
+    dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    scrypt_log_n: Option<u8>,
+) -> Result<(), String> {
+    let pass = read_passphrase(passphrase_file.as_deref())?;
+    let org = init(&dir, &pass, scrypt_log_n)?;
+    println!("organisation created in {}", dir.display());
+    println!("fingerprint {}", org.fingerprint);
+    Ok(())
+}
+
+/// `amanat device enroll`: prints the code as one line of JSON.
+pub fn run_enroll(
+    dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    expires_in: u64,
+    hq: bool,
+) -> Result<(), String> {
+    let pass = read_passphrase(passphrase_file.as_deref())?;
+    let role = if hq {
+        DeviceRole::Hq
+    } else {
+        DeviceRole::Field
+    };
+    let code = enroll_code(&dir, &pass, expires_in, role)?;
+    println!(
+        "{}",
+        serde_json::to_string(&code).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
+/// `amanat device revoke`: prints the revocation as one line of JSON (POST it to the relay).
+pub fn run_revoke(
+    dir: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    device_id: String,
+) -> Result<(), String> {
+    let pass = read_passphrase(passphrase_file.as_deref())?;
+    let rev = revoke(&dir, &pass, &device_id)?;
+    println!(
+        "{}",
+        serde_json::to_string(&rev).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

@@ -1,0 +1,1008 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! The relay's behaviour, run once per backend: every test below exists as `<name>::sqlite` and
+//! `<name>::postgres`. The PostgreSQL variants need `AMANAT_TEST_DATABASE_URL` (see
+//! scripts/test-relay.sh); without it they FAIL, unless `AMANAT_SKIP_POSTGRES=1` says to skip.
+//! Each PostgreSQL test gets a fresh database, so sequence numbers are per test.
+
+use amanat_core::wire::{
+    self, DeviceRole, EnrollRequest, EnrollmentCode, Envelope, OrgPublic, PullResponse,
+    PushRequest, PushResponse, Revocation,
+};
+use amanat_server::relay::{
+    self, postgres::PgStorage, sqlite::SqliteStorage, RelayConfig, RunningRelay,
+};
+use base64::Engine as _;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn skip_postgres() -> bool {
+    if std::env::var("AMANAT_TEST_DATABASE_URL").is_ok() {
+        return false;
+    }
+    if std::env::var("AMANAT_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("PostgreSQL variant skipped: AMANAT_SKIP_POSTGRES=1");
+        return true;
+    }
+    panic!(
+        "AMANAT_TEST_DATABASE_URL is not set: run scripts/test-relay.sh (starts a throwaway \
+         PostgreSQL), or set AMANAT_SKIP_POSTGRES=1 to skip the PostgreSQL variants explicitly"
+    );
+}
+
+/// Creates a fresh database next to the one in AMANAT_TEST_DATABASE_URL and returns its URL.
+async fn fresh_pg_database() -> String {
+    let url = std::env::var("AMANAT_TEST_DATABASE_URL").unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let name = format!("amanat_t_{}", &wire::new_nonce().unwrap()[..16]);
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    let (_, query) = url
+        .split_once('?')
+        .map(|(a, q)| (a, format!("?{q}")))
+        .unwrap_or((&url, String::new()));
+    format!("{base}/{name}{query}")
+}
+
+struct Org {
+    key: Ed25519KeyPair,
+    public: OrgPublic,
+}
+
+impl Org {
+    fn new() -> Self {
+        let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
+        let mut groups = BTreeMap::new();
+        for g in wire::RECIPIENT_GROUPS {
+            groups.insert(
+                g.to_owned(),
+                age::x25519::Identity::generate().to_public().to_string(),
+            );
+        }
+        let mut public = OrgPublic {
+            version: 1,
+            signing_public_key: wire::to_hex(key.public_key().as_ref()),
+            groups,
+            fingerprint: String::new(),
+        };
+        public.fingerprint = public.compute_fingerprint();
+        Self { key, public }
+    }
+
+    fn code(&self, role: DeviceRole, expires_in: i64) -> EnrollmentCode {
+        let exp = (relay::now_ms() / 1000) as i64 + expires_in;
+        EnrollmentCode::issue(&self.key, &self.public.fingerprint, exp.max(0) as u64, role).unwrap()
+    }
+}
+
+struct Relay {
+    dir: tempfile::TempDir,
+    db_url: Option<String>,
+    org: Org,
+    config: RelayConfig,
+    running: Option<RunningRelay>,
+    addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+fn test_config() -> RelayConfig {
+    RelayConfig {
+        rate_per_sec: 10_000.0,
+        rate_burst: 10_000.0,
+        max_envelope_bytes: 64 * 1024,
+        max_batch_bytes: 512 * 1024,
+        max_chunk_bytes: 64 * 1024,
+        ..RelayConfig::default()
+    }
+}
+
+impl Relay {
+    async fn start(backend: Backend, config: RelayConfig) -> Self {
+        let db_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_pg_database().await),
+        };
+        let mut r = Self {
+            dir: tempfile::tempdir().unwrap(),
+            db_url,
+            org: Org::new(),
+            config,
+            running: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        };
+        r.boot().await;
+        r
+    }
+
+    async fn boot(&mut self) {
+        let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let running = match &self.db_url {
+            Some(url) => {
+                let s = PgStorage::connect(url, 8).await.unwrap();
+                relay::start(listen, self.org.public.clone(), self.config.clone(), s)
+                    .await
+                    .unwrap()
+            }
+            None => {
+                let s = SqliteStorage::open(self.dir.path()).unwrap();
+                relay::start(listen, self.org.public.clone(), self.config.clone(), s)
+                    .await
+                    .unwrap()
+            }
+        };
+        self.addr = running.addr;
+        self.running = Some(running);
+    }
+
+    async fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+        self.boot().await;
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.unwrap().to_vec())
+    }
+
+    async fn signed_at(
+        &self,
+        dev: &Device,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        ts: u64,
+    ) -> (u16, serde_json::Value) {
+        let h = wire::sign_request(&dev.key, method, path, ts, &body).unwrap();
+        let headers: Vec<(&str, String)> =
+            h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let (s, b) = self.raw(method, path, &headers, body).await;
+        (
+            s,
+            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    async fn signed(
+        &self,
+        dev: &Device,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
+        self.signed_at(dev, method, path, body, relay::now_ms())
+            .await
+    }
+
+    async fn enroll_with(&self, dev: &Device, code: EnrollmentCode) -> (u16, serde_json::Value) {
+        let req = EnrollRequest {
+            code,
+            signing_public_key: wire::to_hex(dev.key.public_key().as_ref()),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        };
+        self.signed(dev, "POST", "/v1/enroll", serde_json::to_vec(&req).unwrap())
+            .await
+    }
+
+    async fn enrolled(&self, role: DeviceRole) -> Device {
+        let dev = Device::new();
+        let (s, b) = self.enroll_with(&dev, self.org.code(role, 600)).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(b["device_id"], dev.id.as_str());
+        dev
+    }
+
+    async fn push(&self, dev: &Device, envs: &[Envelope]) -> (u16, serde_json::Value) {
+        let body = serde_json::to_vec(&PushRequest {
+            envelopes: envs.to_vec(),
+        })
+        .unwrap();
+        self.signed(dev, "POST", "/v1/envelopes", body).await
+    }
+
+    async fn pull_all(&self, dev: &Device) -> Vec<wire::PulledEnvelope> {
+        let mut after = 0;
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let (s, b) = self
+                .signed(
+                    dev,
+                    "GET",
+                    &format!("/v1/envelopes?after={after}&limit=200"),
+                    vec![],
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            let page: PullResponse = serde_json::from_value(b).unwrap();
+            after = page.next_after;
+            out.extend(page.envelopes);
+            if !page.more {
+                return out;
+            }
+        }
+        panic!("pull did not finish");
+    }
+}
+
+struct Device {
+    key: Ed25519KeyPair,
+    id: String,
+}
+
+impl Device {
+    fn new() -> Self {
+        let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
+        let id = wire::device_id(key.public_key().as_ref());
+        Self { key, id }
+    }
+}
+
+static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A UUIDv7-shaped id (time prefix + counter + randomness), unique within the test binary.
+fn uuid7() -> String {
+    let ms = relay::now_ms();
+    let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let r = wire::new_nonce().unwrap();
+    format!(
+        "{:08x}-{:04x}-7{:03x}-{}-{}",
+        (ms >> 16) as u32,
+        (ms & 0xffff) as u16,
+        (c & 0xfff) as u16,
+        &r[0..4],
+        &format!("{:04x}{}", (c >> 12) & 0xffff, &r[4..12])
+    )
+}
+
+fn env_to(recipients: &[&str], size: usize) -> Envelope {
+    let payload: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+    Envelope {
+        id: uuid7(),
+        recipients: recipients.iter().map(|s| s.to_string()).collect(),
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
+    }
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if super::skip_postgres() {
+                    return;
+                }
+                super::$name(super::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    push_pull_round_trip,
+    forged_signature_rejected,
+    replayed_nonce_rejected,
+    stale_timestamp_rejected,
+    unknown_and_revoked_devices_rejected,
+    unsigned_or_wrongly_signed_revocation_rejected,
+    oversized_bodies_rejected,
+    malformed_json_and_garbage_rejected,
+    duplicate_push_is_idempotent,
+    fifty_devices_push_concurrently,
+    blob_upload_resumes_after_interruption,
+    blob_with_wrong_hash_rejected,
+    restart_mid_stream_keeps_acknowledged_pushes,
+    enrollment_codes_checked,
+    rate_limit_applies_per_device,
+    health_metrics_openapi,
+);
+
+async fn push_pull_round_trip(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let a = r.enrolled(DeviceRole::Field).await;
+    let other = r.enrolled(DeviceRole::Field).await;
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    let e1 = env_to(&[&other.id], 2048);
+    let e2 = env_to(&["hq"], 100);
+    let e3 = env_to(&["hq", &other.id], 10);
+    let (s, body) = r.push(&a, &[e1.clone(), e2.clone(), e3.clone()]).await;
+    assert_eq!(s, 200, "{body}");
+    let acks: PushResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(
+        acks.acks.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let got = r.pull_all(&other).await;
+    assert_eq!(
+        got.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        vec![e1.id.clone(), e3.id.clone()]
+    );
+    assert_eq!(got[0].payload, e1.payload);
+    assert_eq!(got[0].sender, a.id);
+    let got = r.pull_all(&hq).await;
+    assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert!(
+        r.pull_all(&a).await.is_empty(),
+        "the sender is not a recipient"
+    );
+    // Paging after a cursor.
+    let (s, b2) = r
+        .signed(&other, "GET", "/v1/envelopes?after=1&limit=1", vec![])
+        .await;
+    assert_eq!(s, 200);
+    let page: PullResponse = serde_json::from_value(b2).unwrap();
+    assert_eq!(page.envelopes.len(), 1);
+    assert_eq!(page.envelopes[0].seq, 3);
+    assert!(!page.more);
+}
+
+async fn forged_signature_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let mallory = Device::new();
+    let body = serde_json::to_vec(&PushRequest {
+        envelopes: vec![env_to(&[&dev.id], 10)],
+    })
+    .unwrap();
+    // Signed by another key but claiming the enrolled device.
+    let mut h = wire::sign_request(
+        &mallory.key,
+        "POST",
+        "/v1/envelopes",
+        relay::now_ms(),
+        &body,
+    )
+    .unwrap();
+    h.device = dev.id.clone();
+    let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (s, out) = r.raw("POST", "/v1/envelopes", &headers, body.clone()).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()["error"],
+        "bad_signature"
+    );
+    // Signed correctly, body altered afterwards.
+    let h = wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body).unwrap();
+    let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let mut altered = body.clone();
+    let n = altered.len();
+    altered[n - 5] ^= 1;
+    let (s, out) = r.raw("POST", "/v1/envelopes", &headers, altered).await;
+    assert_eq!(s, 401, "{}", String::from_utf8_lossy(&out));
+    // Signed for another path.
+    let h = wire::sign_request(&dev.key, "POST", "/v1/enroll", relay::now_ms(), &body).unwrap();
+    let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (s, _) = r.raw("POST", "/v1/envelopes", &headers, body.clone()).await;
+    assert_eq!(s, 401);
+    // No headers at all.
+    let (s, out) = r.raw("POST", "/v1/envelopes", &[], body).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()["error"],
+        "unsigned_request"
+    );
+    assert!(r.pull_all(&dev).await.is_empty(), "nothing stored");
+}
+
+async fn replayed_nonce_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let body = serde_json::to_vec(&PushRequest {
+        envelopes: vec![env_to(&[&dev.id], 10)],
+    })
+    .unwrap();
+    let h = wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body).unwrap();
+    let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (s, _) = r.raw("POST", "/v1/envelopes", &headers, body.clone()).await;
+    assert_eq!(s, 200);
+    let (s, out) = r.raw("POST", "/v1/envelopes", &headers, body).await;
+    assert_eq!(s, 401);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()["error"],
+        "replayed_nonce"
+    );
+    assert_eq!(r.pull_all(&dev).await.len(), 1);
+}
+
+async fn stale_timestamp_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    for ts in [relay::now_ms() - 6 * 60_000, relay::now_ms() + 6 * 60_000] {
+        let body = serde_json::to_vec(&PushRequest {
+            envelopes: vec![env_to(&[&dev.id], 10)],
+        })
+        .unwrap();
+        let (s, out) = r.signed_at(&dev, "POST", "/v1/envelopes", body, ts).await;
+        assert_eq!(s, 401);
+        assert_eq!(out["error"], "stale_timestamp");
+    }
+    // Within the window is fine.
+    let body = serde_json::to_vec(&PushRequest {
+        envelopes: vec![env_to(&[&dev.id], 10)],
+    })
+    .unwrap();
+    let (s, _) = r
+        .signed_at(
+            &dev,
+            "POST",
+            "/v1/envelopes",
+            body,
+            relay::now_ms() - 4 * 60_000,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(r.pull_all(&dev).await.len(), 1);
+}
+
+async fn unknown_and_revoked_devices_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let stranger = Device::new();
+    let (s, out) = r.push(&stranger, &[env_to(&["hq"], 10)]).await;
+    assert_eq!((s, out["error"].as_str()), (401, Some("unknown_device")));
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    assert_eq!(r.push(&dev, &[env_to(&["hq"], 10)]).await.0, 200);
+    let rev = Revocation::issue(
+        &r.org.key,
+        &r.org.public.fingerprint,
+        &dev.id,
+        relay::now_ms() / 1000,
+    );
+    let (s, out) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&rev).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&out));
+    let (s, out) = r.push(&dev, &[env_to(&["hq"], 10)]).await;
+    assert_eq!((s, out["error"].as_str()), (403, Some("revoked_device")));
+    // The refusal carries the org-signed order, which the device can verify itself.
+    let shown: Revocation = serde_json::from_value(out["revocation"].clone()).unwrap();
+    shown.verify(&r.org.public).unwrap();
+    let (s, out) = r.signed(&hq, "GET", "/v1/revocations", vec![]).await;
+    assert_eq!(s, 200);
+    assert_eq!(out["revocations"][0]["device_id"], dev.id.as_str());
+    assert_eq!(
+        r.pull_all(&hq).await.len(),
+        1,
+        "only the push before revocation"
+    );
+}
+
+async fn unsigned_or_wrongly_signed_revocation_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let other_org = Org::new();
+    // Signed by another organisation's key, claiming ours.
+    let forged = Revocation::issue(&other_org.key, &r.org.public.fingerprint, &dev.id, 1);
+    let (s, out) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&forged).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()["error"],
+        "invalid_org_signature"
+    );
+    // Signed for another organisation.
+    let foreign = Revocation::issue(&other_org.key, &other_org.public.fingerprint, &dev.id, 1);
+    let (s, _) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&foreign).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 403);
+    // Unsigned.
+    let mut unsigned = serde_json::to_value(&forged).unwrap();
+    unsigned["signature"] = "".into();
+    let (s, _) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&unsigned).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 403);
+    unsigned.as_object_mut().unwrap().remove("signature");
+    let (s, _) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&unsigned).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 400);
+    // The device still works.
+    assert_eq!(r.push(&dev, &[env_to(&[&dev.id], 10)]).await.0, 200);
+}
+
+async fn oversized_bodies_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    // One envelope above the per-envelope limit (64 KiB in the test config).
+    let (s, out) = r.push(&dev, &[env_to(&[&dev.id], 64 * 1024 + 1)]).await;
+    assert_eq!(
+        (s, out["error"].as_str()),
+        (413, Some("envelope_too_large"))
+    );
+    // A body above the per-request limit (512 KiB).
+    let envs: Vec<Envelope> = (0..10).map(|_| env_to(&[&dev.id], 60 * 1024)).collect();
+    let (s, out) = r.push(&dev, &envs).await;
+    assert_eq!((s, out["error"].as_str()), (413, Some("body_too_large")));
+    // Too many envelopes.
+    let mut cfg = test_config();
+    cfg.max_batch_envelopes = 3;
+    let r2 = Relay::start(b, cfg).await;
+    let d2 = r2.enrolled(DeviceRole::Field).await;
+    let envs: Vec<Envelope> = (0..4).map(|_| env_to(&[&d2.id], 10)).collect();
+    let (s, out) = r2.push(&d2, &envs).await;
+    assert_eq!((s, out["error"].as_str()), (413, Some("batch_too_large")));
+    assert!(r.pull_all(&dev).await.is_empty());
+    assert!(r2.pull_all(&d2).await.is_empty());
+}
+
+async fn malformed_json_and_garbage_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    for body in [
+        b"{\"envelopes\": [".to_vec(),
+        vec![0xff, 0x00, 0x13, 0x37, 0x80],
+        b"{\"envelopes\": [], \"extra\": 1}".to_vec(),
+        b"[]".to_vec(),
+    ] {
+        let (s, out) = r.signed(&dev, "POST", "/v1/envelopes", body).await;
+        assert_eq!((s, out["error"].as_str()), (400, Some("malformed_body")));
+    }
+    let mut bad_id = env_to(&[&dev.id], 10);
+    bad_id.id = "not-a-uuid".into();
+    assert_eq!(
+        r.push(&dev, &[bad_id]).await.1["error"],
+        "malformed_envelope_id"
+    );
+    let mut bad_payload = env_to(&[&dev.id], 10);
+    bad_payload.payload = "%%%".into();
+    assert_eq!(
+        r.push(&dev, &[bad_payload]).await.1["error"],
+        "malformed_payload"
+    );
+    let bad_route = env_to(&["everyone"], 10);
+    assert_eq!(
+        r.push(&dev, &[bad_route]).await.1["error"],
+        "malformed_recipients"
+    );
+    // Garbage in the auth headers.
+    let headers = vec![
+        (wire::HEADER_DEVICE, "zz".to_string()),
+        (wire::HEADER_TIMESTAMP, "yesterday".to_string()),
+        (wire::HEADER_NONCE, "n".to_string()),
+        (wire::HEADER_SIGNATURE, "s".to_string()),
+    ];
+    let (s, _) = r
+        .raw("POST", "/v1/envelopes", &headers, b"{}".to_vec())
+        .await;
+    assert_eq!(s, 400);
+    assert!(r.pull_all(&dev).await.is_empty());
+}
+
+async fn duplicate_push_is_idempotent(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let other = r.enrolled(DeviceRole::Field).await;
+    let batch: Vec<Envelope> = (0..5).map(|_| env_to(&[&dev.id], 100)).collect();
+    let (s, first) = r.push(&dev, &batch).await;
+    assert_eq!(s, 200);
+    let first: PushResponse = serde_json::from_value(first).unwrap();
+    assert!(first.acks.iter().all(|a| !a.duplicate));
+    // The same batch again (a retry after a lost response), plus one new envelope.
+    let mut again = batch.clone();
+    again.push(env_to(&[&dev.id], 100));
+    let (s, second) = r.push(&dev, &again).await;
+    assert_eq!(s, 200);
+    let second: PushResponse = serde_json::from_value(second).unwrap();
+    for (a, b) in first.acks.iter().zip(&second.acks) {
+        assert_eq!((a.seq, &a.id), (b.seq, &b.id));
+        assert!(b.duplicate);
+    }
+    assert_eq!(second.acks[5].seq, 6);
+    assert!(!second.acks[5].duplicate);
+    assert_eq!(r.pull_all(&dev).await.len(), 6);
+    // Another device cannot claim an id already held.
+    let (s, out) = r.push(&other, &[batch[0].clone()]).await;
+    assert_eq!(
+        (s, out["error"].as_str()),
+        (409, Some("envelope_id_conflict"))
+    );
+}
+
+async fn fifty_devices_push_concurrently(b: Backend) {
+    let r = std::sync::Arc::new(Relay::start(b, test_config()).await);
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    let mut devices = Vec::new();
+    for _ in 0..50 {
+        devices.push(r.enrolled(DeviceRole::Field).await);
+    }
+    let mut tasks = Vec::new();
+    for dev in devices {
+        let r = r.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for _ in 0..4 {
+                let batch: Vec<Envelope> = (0..5).map(|_| env_to(&["hq"], 512)).collect();
+                let (s, out) = r.push(&dev, &batch).await;
+                assert_eq!(s, 200, "{out}");
+                ids.extend(batch.into_iter().map(|e| e.id));
+            }
+            ids
+        }));
+    }
+    let mut pushed = BTreeSet::new();
+    for t in tasks {
+        pushed.extend(
+            tokio::time::timeout(Duration::from_secs(120), t)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(pushed.len(), 1000);
+    let got = r.pull_all(&hq).await;
+    let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=1000).collect::<Vec<u64>>(),
+        "gap-free and complete"
+    );
+    let ids: BTreeSet<String> = got.into_iter().map(|e| e.id).collect();
+    assert_eq!(ids, pushed);
+}
+
+fn sha_hex(b: &[u8]) -> String {
+    wire::sha256_hex(b)
+}
+
+async fn blob_upload_resumes_after_interruption(b: Backend) {
+    let mut r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let sha = sha_hex(&blob);
+    let chunk = 50_000;
+    let path = format!("/v1/blobs/{sha}");
+    // Two of four chunks, then the "connection drops" (relay restarted).
+    for i in 0..2 {
+        let (s, out) = r
+            .signed(
+                &dev,
+                "PUT",
+                &format!("{path}?offset={}", i * chunk),
+                blob[i * chunk..(i + 1) * chunk].to_vec(),
+            )
+            .await;
+        assert_eq!(s, 200, "{out}");
+    }
+    r.restart().await;
+    let (s, st) = r
+        .signed(&dev, "GET", &format!("{path}/status"), vec![])
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(st["offset"], 100_000);
+    assert_eq!(st["complete"], false);
+    // A chunk at the wrong offset is refused and tells the right one.
+    let (s, out) = r
+        .signed(
+            &dev,
+            "PUT",
+            &format!("{path}?offset=0"),
+            blob[..chunk].to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (s, out["error"].as_str(), out["offset"].as_u64()),
+        (409, Some("offset_mismatch"), Some(100_000))
+    );
+    // Not downloadable before completion.
+    assert_eq!(r.signed(&dev, "GET", &path, vec![]).await.0, 404);
+    // Only the missing chunks are sent.
+    let mut offset = st["offset"].as_u64().unwrap() as usize;
+    let mut sent = 0;
+    while offset < blob.len() {
+        let end = (offset + chunk).min(blob.len());
+        let (s, out) = r
+            .signed(
+                &dev,
+                "PUT",
+                &format!("{path}?offset={offset}"),
+                blob[offset..end].to_vec(),
+            )
+            .await;
+        assert_eq!(s, 200, "{out}");
+        offset = out["offset"].as_u64().unwrap() as usize;
+        sent += 1;
+    }
+    assert_eq!(sent, 2);
+    let (s, out) = r
+        .signed(&dev, "POST", &format!("{path}/complete"), vec![])
+        .await;
+    assert_eq!((s, out["size"].as_u64()), (200, Some(200_000)), "{out}");
+    // Download: whole, and a range.
+    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    let mut headers: Vec<(&str, String)> =
+        h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let (s, whole) = r.raw("GET", &path, &headers, vec![]).await;
+    assert_eq!(s, 200);
+    assert_eq!(whole, blob);
+    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    headers = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    headers.push(("range", "bytes=49990-50009".into()));
+    let (s, part) = r.raw("GET", &path, &headers, vec![]).await;
+    assert_eq!(s, 206);
+    assert_eq!(part, blob[49_990..50_010]);
+    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    headers = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+    headers.push(("range", "bytes=300000-".into()));
+    assert_eq!(r.raw("GET", &path, &headers, vec![]).await.0, 416);
+    // Appending to a complete blob is refused.
+    let (s, out) = r
+        .signed(&dev, "PUT", &format!("{path}?offset=200000"), vec![1])
+        .await;
+    assert_eq!((s, out["error"].as_str()), (409, Some("blob_complete")));
+}
+
+async fn blob_with_wrong_hash_rejected(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let claimed = sha_hex(b"what the device said it would send");
+    let path = format!("/v1/blobs/{claimed}");
+    let (s, _) = r
+        .signed(
+            &dev,
+            "PUT",
+            &format!("{path}?offset=0"),
+            b"something else entirely".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, out) = r
+        .signed(&dev, "POST", &format!("{path}/complete"), vec![])
+        .await;
+    assert_eq!((s, out["error"].as_str()), (422, Some("hash_mismatch")));
+    let (_, st) = r
+        .signed(&dev, "GET", &format!("{path}/status"), vec![])
+        .await;
+    assert_eq!(
+        (st["offset"].as_u64(), st["complete"].as_bool()),
+        (Some(0), Some(false)),
+        "discarded"
+    );
+    assert_eq!(r.signed(&dev, "GET", &path, vec![]).await.0, 404);
+    // A malformed address.
+    assert_eq!(
+        r.signed(&dev, "GET", "/v1/blobs/XYZ/status", vec![])
+            .await
+            .0,
+        400
+    );
+}
+
+async fn restart_mid_stream_keeps_acknowledged_pushes(b: Backend) {
+    let mut r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let url = r.url("/v1/envelopes");
+    let http = r.http.clone();
+    let key_pkcs8 = wire::generate_ed25519_pkcs8().unwrap();
+    let _ = key_pkcs8; // the pusher signs with the enrolled device key, moved below
+    let dev_arc = std::sync::Arc::new(dev);
+    let pusher = {
+        let acked = acked.clone();
+        let dev = dev_arc.clone();
+        tokio::spawn(async move {
+            for _ in 0..500 {
+                let batch: Vec<Envelope> = (0..10).map(|_| env_to(&["hq"], 256)).collect();
+                let body = serde_json::to_vec(&PushRequest {
+                    envelopes: batch.clone(),
+                })
+                .unwrap();
+                let h =
+                    wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body)
+                        .unwrap();
+                let mut req = http.post(&url).body(body);
+                for (k, v) in h.pairs() {
+                    req = req.header(k, v);
+                }
+                match req.send().await {
+                    Ok(resp) if resp.status() == 200 => {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .extend(batch.into_iter().map(|e| e.id));
+                    }
+                    _ => return, // the relay went away mid-stream
+                }
+            }
+        })
+    };
+    // Let some pushes through, then stop the relay under load.
+    for _ in 0..200 {
+        if acked.lock().unwrap().len() >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    r.restart().await;
+    tokio::time::timeout(Duration::from_secs(30), pusher)
+        .await
+        .unwrap()
+        .unwrap();
+    let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    assert!(acked.len() >= 100);
+    let got = r.pull_all(&hq).await;
+    let ids: BTreeSet<String> = got.iter().map(|e| e.id.clone()).collect();
+    assert!(
+        acked.is_subset(&ids),
+        "every acknowledged envelope survived the restart"
+    );
+    let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    // The relay works after the restart.
+    assert_eq!(r.push(&dev_arc, &[env_to(&["hq"], 10)]).await.0, 200);
+}
+
+async fn enrollment_codes_checked(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let other_org = Org::new();
+    // Signed by another key (forged), and a code with its signature stripped.
+    let mut forged = r.org.code(DeviceRole::Field, 600);
+    forged.signature = other_org.code(DeviceRole::Field, 600).signature;
+    let (s, out) = r.enroll_with(&Device::new(), forged).await;
+    assert_eq!(
+        (s, out["error"].as_str()),
+        (403, Some("invalid_org_signature"))
+    );
+    let mut unsigned = r.org.code(DeviceRole::Field, 600);
+    unsigned.signature.clear();
+    let (s, _) = r.enroll_with(&Device::new(), unsigned).await;
+    assert_eq!(s, 403);
+    // A field code turned into an HQ code breaks the signature.
+    let mut promoted = r.org.code(DeviceRole::Field, 600);
+    promoted.role = DeviceRole::Hq;
+    assert_eq!(r.enroll_with(&Device::new(), promoted).await.0, 403);
+    // Another organisation's valid code.
+    let (s, out) = r
+        .enroll_with(&Device::new(), other_org.code(DeviceRole::Field, 600))
+        .await;
+    assert_eq!(
+        (s, out["error"].as_str()),
+        (403, Some("wrong_organisation"))
+    );
+    // Expired.
+    let (s, out) = r
+        .enroll_with(&Device::new(), r.org.code(DeviceRole::Field, -1))
+        .await;
+    assert_eq!((s, out["error"].as_str()), (410, Some("code_expired")));
+    // Used once, then refused.
+    let code = r.org.code(DeviceRole::Field, 600);
+    let first = Device::new();
+    assert_eq!(r.enroll_with(&first, code.clone()).await.0, 200);
+    let (s, out) = r.enroll_with(&Device::new(), code.clone()).await;
+    assert_eq!((s, out["error"].as_str()), (409, Some("code_used")));
+    // Enrollment request signed by a key other than the one registered.
+    let dev = Device::new();
+    let imposter = Device::new();
+    let req = EnrollRequest {
+        code: r.org.code(DeviceRole::Field, 600),
+        signing_public_key: wire::to_hex(dev.key.public_key().as_ref()),
+        age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+    };
+    let (s, _) = r
+        .signed(
+            &imposter,
+            "POST",
+            "/v1/enroll",
+            serde_json::to_vec(&req).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 401);
+    // Only the first device was enrolled: the refused ones cannot push.
+    assert_eq!(r.push(&dev, &[env_to(&["hq"], 10)]).await.0, 401);
+    assert_eq!(r.push(&first, &[env_to(&["hq"], 10)]).await.0, 200);
+}
+
+async fn rate_limit_applies_per_device(b: Backend) {
+    let mut cfg = test_config();
+    cfg.rate_per_sec = 0.5;
+    cfg.rate_burst = 3.0;
+    let r = Relay::start(b, cfg).await;
+    let a = r.enrolled(DeviceRole::Field).await;
+    let c = r.enrolled(DeviceRole::Field).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(r.signed(&a, "GET", "/v1/envelopes", vec![]).await);
+    }
+    // Enrollment took one token.
+    assert_eq!(statuses.iter().filter(|(s, _)| *s == 200).count(), 2);
+    assert_eq!(statuses[3].1["error"], "rate_limited");
+    assert_eq!(
+        r.signed(&c, "GET", "/v1/envelopes", vec![]).await.0,
+        200,
+        "other devices unaffected"
+    );
+}
+
+async fn health_metrics_openapi(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    assert_eq!(r.push(&dev, &[env_to(&[&dev.id], 10)]).await.0, 200);
+    let _ = r.push(&Device::new(), &[env_to(&[&dev.id], 10)]).await;
+    let (s, body) = r.raw("GET", "/healthz", &[], vec![]).await;
+    assert_eq!(s, 200, "{}", String::from_utf8_lossy(&body));
+    let (s, body) = r.raw("GET", "/metrics", &[], vec![]).await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("amanat_envelopes_stored_total 1"), "{text}");
+    assert!(
+        text.contains("amanat_requests_total{status=\"401\",error=\"unknown_device\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("amanat_sequence_max 1"));
+    let (s, body) = r.raw("GET", "/openapi.json", &[], vec![]).await;
+    assert_eq!(s, 200);
+    let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["paths"]["/v1/envelopes"]["post"].is_object());
+    let (s, body) = r.raw("GET", "/nope", &[], vec![]).await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"],
+        "not_found"
+    );
+}
