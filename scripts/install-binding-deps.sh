@@ -10,6 +10,20 @@ KOTLIN_VERSION="2.4.20"
 
 log() { printf 'install-binding-deps: %s\n' "$*"; }
 
+apt_updated=0
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        log "need root to install: $*" >&2
+        exit 1
+    fi
+    if [ "$apt_updated" -eq 0 ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    log "apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 # --- Debian packages (JNA for the Kotlin bindings, JUnit 5 console launcher) ---
 need_apt=()
 for pkg in libjna-java junit5; do
@@ -18,22 +32,14 @@ for pkg in libjna-java junit5; do
     fi
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        log "need root to install: ${need_apt[*]}" >&2
-        exit 1
-    fi
-    log "apt-get install ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    apt_install "${need_apt[@]}"
 else
     log "libjna-java and junit5 already installed"
 fi
 
 # --- Java runtime (the Kotlin compiler and the tests run on it) ---
 if ! command -v java >/dev/null 2>&1; then
-    log "no java found: installing default-jdk-headless"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jdk-headless >/dev/null
+    apt_install default-jdk-headless
 fi
 
 # --- Kotlin compiler ---
@@ -46,9 +52,7 @@ if [ -x "$KOTLINC" ] && [ "$installed_version" = "$KOTLIN_VERSION" ]; then
     log "kotlin-compiler $KOTLIN_VERSION already installed"
 else
     if ! command -v npm >/dev/null 2>&1; then
-        log "npm not found: installing npm"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+        apt_install npm
     fi
     log "npm install kotlin-compiler@$KOTLIN_VERSION into $TOOLS"
     mkdir -p "$TOOLS"

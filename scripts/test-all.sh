@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian/Ubuntu machine with Rust: installs the test
-# dependencies (age CLI, PostgreSQL), starts a throwaway PostgreSQL on 127.0.0.1 for the relay's
-# second backend, runs every Rust test (unit, integration, end-to-end, relay on SQLite and
-# PostgreSQL, the demo), and stops PostgreSQL at exit.
+# dependencies (age CLI, PostgreSQL, JNA + JUnit 5 + the Kotlin compiler from npm), starts a
+# throwaway PostgreSQL on 127.0.0.1 for the relay's second backend, runs every Rust test (unit,
+# integration, end-to-end, relay on SQLite and PostgreSQL, the demo), then the Kotlin and Python
+# binding tests against the real library, and stops PostgreSQL at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 bash scripts/install-relay-deps.sh
+bash scripts/install-binding-deps.sh
 trap 'bash scripts/start-postgres.sh stop' EXIT
 eval "$(bash scripts/start-postgres.sh)"
 export AMANAT_TEST_DATABASE_URL
 unset AMANAT_SKIP_POSTGRES
 cargo test --workspace --locked
+bash scripts/test-bindings.sh

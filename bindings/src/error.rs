@@ -1,0 +1,690 @@
+//! One error type for the whole FFI surface, with stable codes.
+//!
+//! Shells switch on the variant (Kotlin `AmanatException.WrongPasscode`, Swift
+//! `AmanatError.WrongPasscode`, Python `AmanatError.WrongPasscode`) or on [`AmanatError::code`],
+//! a stable snake-case string that never changes once released (telemetry, translations of error
+//! screens and support tickets key on it). Every `detail` text is the core's `Display` string,
+//! which never contains a passcode, key, answer value or field value; the FFI layer adds nothing
+//! that could. Typed fields (failed attempts, question id, template path …) are ids and counts.
+//!
+//! Nothing panics across the boundary: every exported call runs inside [`guard`], which turns a
+//! panic into [`AmanatError::Internal`] instead of letting uniffi raise its untyped
+//! `InternalException`.
+
+use amanat_core::attachments::AttachmentError;
+use amanat_core::audit::AuditError;
+use amanat_core::cases::CaseError;
+use amanat_core::consent::ConsentError;
+use amanat_core::crypto::CryptoError;
+use amanat_core::forms::{AnswerError, TemplateError};
+use amanat_core::interviews::InterviewError;
+use amanat_core::{KeyProviderError, StoreError, VaultError};
+
+use crate::types::ConsentScope;
+
+/// Which way the platform key provider failed, so a shell can tell "key gone after reinstall"
+/// (offer a wipe and a fresh start) from "keystore busy" (retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum KeyProviderErrorKind {
+    /// The platform key does not exist (destroyed by a wipe, or the app was reinstalled).
+    KeyMissing,
+    /// The platform key refused the data (tampered or foreign blob).
+    Rejected,
+    /// The platform could not perform the operation now (locked keystore, I/O, a crash in the
+    /// provider implementation).
+    Unavailable,
+}
+
+/// Every failure of the Amanat API, as seen by Kotlin, Swift and Python.
+///
+/// One enum rather than one per surface because most calls can fail for the same shared reasons
+/// (locked vault, damaged store), and a shell handles those once. `detail` is a safe, English,
+/// human-readable sentence for logs; show your own localized text keyed on [`AmanatError::code`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error, uniffi::Error)]
+pub enum AmanatError {
+    /// The directory holds no vault (never created, or wiped). Code `no_vault` (1001).
+    #[error("{detail}")]
+    NoVault {
+        /// Safe description.
+        detail: String,
+    },
+    /// `create` was called where a vault already exists. Code `vault_exists` (1002).
+    #[error("{detail}")]
+    VaultExists {
+        /// Safe description.
+        detail: String,
+    },
+    /// The call needs an unlocked vault. Code `locked` (1003).
+    #[error("{detail}")]
+    Locked {
+        /// Safe description.
+        detail: String,
+    },
+    /// The passcode did not open the vault. Code `wrong_passcode` (1004).
+    #[error("{detail}")]
+    WrongPasscode {
+        /// Consecutive failures, including this one.
+        failed_attempts: u32,
+        /// When the next attempt is allowed (ms since epoch), if a wait is now required.
+        retry_at_ms: Option<u64>,
+        /// Safe description.
+        detail: String,
+    },
+    /// Too many failures: no attempt before `retry_at_ms`. Code `backoff` (1005).
+    #[error("{detail}")]
+    Backoff {
+        /// Consecutive failures so far.
+        failed_attempts: u32,
+        /// When the next attempt is allowed (ms since epoch).
+        retry_at_ms: u64,
+        /// Seconds from now until then, rounded up.
+        retry_after_secs: u64,
+        /// Safe description.
+        detail: String,
+    },
+    /// The new passcode is too short. Code `passcode_too_short` (1006).
+    #[error("{detail}")]
+    PasscodeTooShort {
+        /// Required minimum number of characters.
+        min_chars: u32,
+        /// Safe description.
+        detail: String,
+    },
+    /// The duress passcode must differ from the passcode. Code `duress_conflict` (1007).
+    #[error("{detail}")]
+    DuressConflict {
+        /// Safe description.
+        detail: String,
+    },
+    /// The platform key provider failed; nothing was changed. Code `key_provider` (1008).
+    #[error("{detail}")]
+    KeyProvider {
+        /// Which way it failed.
+        kind: KeyProviderErrorKind,
+        /// Safe description.
+        detail: String,
+    },
+    /// Vault files or the database are damaged, truncated or from a newer app. Code `corrupt`
+    /// (1101).
+    #[error("{detail}")]
+    Corrupt {
+        /// Safe description.
+        detail: String,
+    },
+    /// Stored data failed authentication (altered, moved, or from another vault). Code
+    /// `integrity` (1102).
+    #[error("{detail}")]
+    Integrity {
+        /// Safe description.
+        detail: String,
+    },
+    /// Disk, database, randomness or key-derivation failure. Code `storage` (1103).
+    #[error("{detail}")]
+    Storage {
+        /// Safe description.
+        detail: String,
+    },
+    /// A record changed or appeared concurrently; reload and retry. Code `conflict` (1104).
+    #[error("{detail}")]
+    Conflict {
+        /// Safe description.
+        detail: String,
+    },
+    /// No such case, interview, attachment or record. Code `not_found` (1201).
+    #[error("{detail}")]
+    NotFound {
+        /// What was looked for: `case`, `interview`, `attachment` or `record`.
+        what: String,
+        /// Safe description.
+        detail: String,
+    },
+    /// An argument was malformed (case code, field name, language, KDF parameters …). Code
+    /// `invalid_input` (1202).
+    #[error("{detail}")]
+    InvalidInput {
+        /// The argument or field concerned (a schema name, never a value).
+        field: String,
+        /// Safe description.
+        detail: String,
+    },
+    /// A template failed to load. Code `template` (1301).
+    #[error("{detail}")]
+    Template {
+        /// Index-based location in the template JSON (`$` for the whole document).
+        path: String,
+        /// The single root cause.
+        reason: String,
+        /// Safe description (`path: reason`).
+        detail: String,
+    },
+    /// The template id/version is neither built in nor installed. Code `unknown_template` (1302).
+    #[error("{detail}")]
+    UnknownTemplate {
+        /// Template id.
+        template_id: String,
+        /// Template version.
+        version: u32,
+        /// Safe description.
+        detail: String,
+    },
+    /// An answer was rejected; nothing of the batch was stored. Code `answer` (1303).
+    #[error("{detail}")]
+    Answer {
+        /// Id of the question whose answer was rejected.
+        question: String,
+        /// The rule that was broken (never the value).
+        reason: String,
+        /// Safe description (`question: reason`).
+        detail: String,
+    },
+    /// The action needs a consent scope the survivor has not (or no longer) granted. Code
+    /// `consent_missing` (1401).
+    #[error("{detail}")]
+    ConsentMissing {
+        /// The missing scope.
+        scope: ConsentScope,
+        /// Safe description.
+        detail: String,
+    },
+    /// A submitted interview cannot change; amend it instead. Code `interview_submitted` (1402).
+    #[error("{detail}")]
+    InterviewSubmitted {
+        /// Safe description.
+        detail: String,
+    },
+    /// Only a submitted interview can be amended. Code `interview_not_submitted` (1403).
+    #[error("{detail}")]
+    InterviewNotSubmitted {
+        /// Safe description.
+        detail: String,
+    },
+    /// This version already has an amendment; amend the newest. Code `already_amended` (1404).
+    #[error("{detail}")]
+    AlreadyAmended {
+        /// Safe description.
+        detail: String,
+    },
+    /// The amendment hash chain does not verify. Code `chain_broken` (1405).
+    #[error("{detail}")]
+    ChainBroken {
+        /// Amendment number where the problem is (0 = original).
+        amendment: u32,
+        /// Safe description.
+        detail: String,
+    },
+    /// The audit log does not verify. Code `audit_broken` (1406).
+    #[error("{detail}")]
+    AuditBroken {
+        /// The first entry found wrong, if one can be named (none when the newest were removed).
+        seq: Option<u64>,
+        /// Safe description.
+        detail: String,
+    },
+    /// The attachment exceeded its size limit and was discarded. Code `too_large` (1501).
+    #[error("{detail}")]
+    TooLarge {
+        /// The limit in bytes.
+        max_bytes: u64,
+        /// Safe description.
+        detail: String,
+    },
+    /// An attachment file is altered, truncated or not an attachment. Code `attachment_damaged`
+    /// (1502).
+    #[error("{detail}")]
+    AttachmentDamaged {
+        /// The failing 64 KiB chunk, when known.
+        chunk: Option<u64>,
+        /// Safe description.
+        detail: String,
+    },
+    /// No key on this device can decrypt the attachment. Code `no_matching_key` (1503).
+    #[error("{detail}")]
+    NoMatchingKey {
+        /// Safe description.
+        detail: String,
+    },
+    /// The attachment writer was finished or aborted already. Code `closed` (1504).
+    #[error("{detail}")]
+    Closed {
+        /// Safe description.
+        detail: String,
+    },
+    /// A bug: a panic inside the core was caught at the boundary. Code `internal` (1900).
+    #[error("{detail}")]
+    Internal {
+        /// Safe description (never the panic message, which could quote data).
+        detail: String,
+    },
+}
+
+#[uniffi::export]
+impl AmanatError {
+    /// The stable snake-case code of this error; never changes once released.
+    pub fn code(&self) -> String {
+        self.code_str().to_string()
+    }
+
+    /// The stable numeric code of this error (for telemetry that wants numbers).
+    pub fn numeric_code(&self) -> u32 {
+        self.code_pair().1
+    }
+}
+
+impl AmanatError {
+    /// The stable string code, without allocation (for Rust callers and tests).
+    pub fn code_str(&self) -> &'static str {
+        self.code_pair().0
+    }
+
+    fn code_pair(&self) -> (&'static str, u32) {
+        match self {
+            AmanatError::NoVault { .. } => ("no_vault", 1001),
+            AmanatError::VaultExists { .. } => ("vault_exists", 1002),
+            AmanatError::Locked { .. } => ("locked", 1003),
+            AmanatError::WrongPasscode { .. } => ("wrong_passcode", 1004),
+            AmanatError::Backoff { .. } => ("backoff", 1005),
+            AmanatError::PasscodeTooShort { .. } => ("passcode_too_short", 1006),
+            AmanatError::DuressConflict { .. } => ("duress_conflict", 1007),
+            AmanatError::KeyProvider { .. } => ("key_provider", 1008),
+            AmanatError::Corrupt { .. } => ("corrupt", 1101),
+            AmanatError::Integrity { .. } => ("integrity", 1102),
+            AmanatError::Storage { .. } => ("storage", 1103),
+            AmanatError::Conflict { .. } => ("conflict", 1104),
+            AmanatError::NotFound { .. } => ("not_found", 1201),
+            AmanatError::InvalidInput { .. } => ("invalid_input", 1202),
+            AmanatError::Template { .. } => ("template", 1301),
+            AmanatError::UnknownTemplate { .. } => ("unknown_template", 1302),
+            AmanatError::Answer { .. } => ("answer", 1303),
+            AmanatError::ConsentMissing { .. } => ("consent_missing", 1401),
+            AmanatError::InterviewSubmitted { .. } => ("interview_submitted", 1402),
+            AmanatError::InterviewNotSubmitted { .. } => ("interview_not_submitted", 1403),
+            AmanatError::AlreadyAmended { .. } => ("already_amended", 1404),
+            AmanatError::ChainBroken { .. } => ("chain_broken", 1405),
+            AmanatError::AuditBroken { .. } => ("audit_broken", 1406),
+            AmanatError::TooLarge { .. } => ("too_large", 1501),
+            AmanatError::AttachmentDamaged { .. } => ("attachment_damaged", 1502),
+            AmanatError::NoMatchingKey { .. } => ("no_matching_key", 1503),
+            AmanatError::Closed { .. } => ("closed", 1504),
+            AmanatError::Internal { .. } => ("internal", 1900),
+        }
+    }
+
+    pub(crate) fn not_found(what: &str) -> Self {
+        AmanatError::NotFound {
+            what: what.to_string(),
+            detail: format!("{what} not found"),
+        }
+    }
+
+    pub(crate) fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        AmanatError::InvalidInput {
+            field: field.to_string(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Result type of every exported call.
+pub type AmanatResult<T> = Result<T, AmanatError>;
+
+/// Runs `f`, turning a panic into [`AmanatError::Internal`].
+///
+/// uniffi would catch the panic too, but as an untyped `InternalException` / `InternalError`
+/// carrying the panic message, which could quote data; shells should only ever see typed errors.
+pub(crate) fn guard<T>(f: impl FnOnce() -> AmanatResult<T>) -> AmanatResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(_) => Err(AmanatError::Internal {
+            detail: "internal error in the Amanat core; the operation did not complete".into(),
+        }),
+    }
+}
+
+impl From<KeyProviderError> for AmanatError {
+    fn from(e: KeyProviderError) -> Self {
+        let kind = match e {
+            KeyProviderError::KeyMissing => KeyProviderErrorKind::KeyMissing,
+            KeyProviderError::Rejected => KeyProviderErrorKind::Rejected,
+            KeyProviderError::Unavailable(_) => KeyProviderErrorKind::Unavailable,
+        };
+        AmanatError::KeyProvider {
+            kind,
+            detail: format!("key provider: {e}"),
+        }
+    }
+}
+
+impl From<CryptoError> for AmanatError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Integrity | CryptoError::Malformed => AmanatError::Integrity {
+                detail: e.to_string(),
+            },
+            CryptoError::KdfParams(_) => AmanatError::invalid("kdf_params", e.to_string()),
+            CryptoError::Random | CryptoError::Kdf => AmanatError::Storage {
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for AmanatError {
+    fn from(e: StoreError) -> Self {
+        let detail = e.to_string();
+        match e {
+            StoreError::Locked => AmanatError::Locked { detail },
+            StoreError::NotFound => AmanatError::NotFound {
+                what: "record".into(),
+                detail,
+            },
+            StoreError::VersionConflict { .. } | StoreError::AlreadyExists => {
+                AmanatError::Conflict { detail }
+            }
+            StoreError::Integrity => AmanatError::Integrity { detail },
+            StoreError::Corrupt | StoreError::UnsupportedSchema(_) | StoreError::Shape => {
+                AmanatError::Corrupt { detail }
+            }
+            StoreError::Crypto(c) => c.into(),
+            // Database(String) and any variant added later: storage trouble, message kept
+            // (SQLite messages name no data: only ciphertext enters SQLite).
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<VaultError> for AmanatError {
+    fn from(e: VaultError) -> Self {
+        let detail = e.to_string();
+        match e {
+            VaultError::NoVault => AmanatError::NoVault { detail },
+            VaultError::AlreadyExists => AmanatError::VaultExists { detail },
+            VaultError::Locked => AmanatError::Locked { detail },
+            VaultError::WrongPasscode {
+                failed_attempts,
+                retry_at_ms,
+            } => AmanatError::WrongPasscode {
+                failed_attempts,
+                retry_at_ms,
+                detail,
+            },
+            VaultError::Backoff {
+                failed_attempts,
+                retry_at_ms,
+                retry_after_secs,
+            } => AmanatError::Backoff {
+                failed_attempts,
+                retry_at_ms,
+                retry_after_secs,
+                detail,
+            },
+            VaultError::PasscodeTooShort { min } => AmanatError::PasscodeTooShort {
+                min_chars: u32::try_from(min).unwrap_or(u32::MAX),
+                detail,
+            },
+            VaultError::DuressConflict => AmanatError::DuressConflict { detail },
+            VaultError::CorruptSlots(_) => AmanatError::Corrupt { detail },
+            VaultError::KeyProvider(k) => k.into(),
+            VaultError::Store(s) => s.into(),
+            VaultError::Crypto(c) => c.into(),
+            // Io and any variant added later.
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<CaseError> for AmanatError {
+    fn from(e: CaseError) -> Self {
+        let detail = e.to_string();
+        match e {
+            CaseError::NotFound => AmanatError::NotFound {
+                what: "case".into(),
+                detail,
+            },
+            CaseError::BadCode(_) => AmanatError::invalid("case_code", detail),
+            CaseError::BadField { field, .. } => AmanatError::InvalidInput { field, detail },
+            CaseError::Vault(v) => v.into(),
+            CaseError::Store(s) => s.into(),
+            #[allow(unreachable_patterns)]
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<ConsentError> for AmanatError {
+    fn from(e: ConsentError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ConsentError::Missing(scope) => AmanatError::ConsentMissing {
+                scope: scope.into(),
+                detail,
+            },
+            ConsentError::Invalid(_) => AmanatError::invalid("consent", detail),
+            ConsentError::Case(c) => c.into(),
+            ConsentError::Vault(v) => v.into(),
+            ConsentError::Store(s) => s.into(),
+            #[allow(unreachable_patterns)]
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<TemplateError> for AmanatError {
+    fn from(e: TemplateError) -> Self {
+        let detail = e.to_string();
+        AmanatError::Template {
+            path: e.path,
+            reason: e.reason,
+            detail,
+        }
+    }
+}
+
+impl From<AnswerError> for AmanatError {
+    fn from(e: AnswerError) -> Self {
+        let detail = e.to_string();
+        AmanatError::Answer {
+            question: e.question,
+            reason: e.reason,
+            detail,
+        }
+    }
+}
+
+impl From<InterviewError> for AmanatError {
+    fn from(e: InterviewError) -> Self {
+        let detail = e.to_string();
+        match e {
+            InterviewError::NotFound => AmanatError::NotFound {
+                what: "interview".into(),
+                detail,
+            },
+            InterviewError::UnknownTemplate { id, version } => AmanatError::UnknownTemplate {
+                template_id: id,
+                version,
+                detail,
+            },
+            InterviewError::Template(t) => t.into(),
+            InterviewError::Answer(a) => AmanatError::Answer {
+                question: a.question,
+                reason: a.reason,
+                detail,
+            },
+            InterviewError::Immutable => AmanatError::InterviewSubmitted { detail },
+            InterviewError::NotSubmitted => AmanatError::InterviewNotSubmitted { detail },
+            InterviewError::AlreadyAmended => AmanatError::AlreadyAmended { detail },
+            InterviewError::ConsentAnswer { question } => AmanatError::Answer {
+                question,
+                reason: "consent is recorded through the consent record".into(),
+                detail,
+            },
+            InterviewError::ChainBroken { amendment, .. } => {
+                AmanatError::ChainBroken { amendment, detail }
+            }
+            InterviewError::Consent(c) => c.into(),
+            InterviewError::Case(c) => c.into(),
+            InterviewError::Vault(v) => v.into(),
+            InterviewError::Store(s) => s.into(),
+            #[allow(unreachable_patterns)]
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<AuditError> for AmanatError {
+    fn from(e: AuditError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AuditError::Edited { seq }
+            | AuditError::Missing { seq }
+            | AuditError::Reordered { seq } => AmanatError::AuditBroken {
+                seq: Some(seq),
+                detail,
+            },
+            AuditError::Truncated => AmanatError::AuditBroken { seq: None, detail },
+            AuditError::Store(s) => s.into(),
+            #[allow(unreachable_patterns)]
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<AttachmentError> for AmanatError {
+    fn from(e: AttachmentError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AttachmentError::WrongQuestion { question, reason } => AmanatError::Answer {
+                question,
+                reason: reason.to_string(),
+                detail,
+            },
+            AttachmentError::TooLarge { max_bytes } => AmanatError::TooLarge { max_bytes, detail },
+            AttachmentError::Integrity { chunk } => AmanatError::AttachmentDamaged {
+                chunk: Some(chunk),
+                detail,
+            },
+            AttachmentError::Truncated | AttachmentError::Malformed => {
+                AmanatError::AttachmentDamaged {
+                    chunk: None,
+                    detail,
+                }
+            }
+            AttachmentError::NoMatchingKey => AmanatError::NoMatchingKey { detail },
+            AttachmentError::NotFound => AmanatError::NotFound {
+                what: "attachment".into(),
+                detail,
+            },
+            AttachmentError::Closed => AmanatError::Closed { detail },
+            AttachmentError::BadRecipient(_) => AmanatError::invalid("recipients", detail),
+            AttachmentError::Consent(c) => c.into(),
+            AttachmentError::Interview(i) => i.into(),
+            AttachmentError::Vault(v) => v.into(),
+            AttachmentError::Store(s) => s.into(),
+            // Io and any variant added later.
+            _ => AmanatError::Storage { detail },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use amanat_core::forms::ConsentScope as CoreScope;
+
+    #[test]
+    fn vault_errors_keep_their_typed_fields() {
+        let e: AmanatError = VaultError::WrongPasscode {
+            failed_attempts: 3,
+            retry_at_ms: Some(42),
+        }
+        .into();
+        assert_eq!(e.code(), "wrong_passcode");
+        assert_eq!(e.numeric_code(), 1004);
+        assert!(matches!(
+            e,
+            AmanatError::WrongPasscode {
+                failed_attempts: 3,
+                retry_at_ms: Some(42),
+                ..
+            }
+        ));
+        let e: AmanatError = VaultError::KeyProvider(KeyProviderError::KeyMissing).into();
+        assert!(matches!(
+            e,
+            AmanatError::KeyProvider {
+                kind: KeyProviderErrorKind::KeyMissing,
+                ..
+            }
+        ));
+        let e: AmanatError = VaultError::Store(StoreError::Corrupt).into();
+        assert_eq!(e.code_str(), "corrupt");
+        let e: AmanatError = CaseError::Vault(VaultError::Locked).into();
+        assert_eq!(e.code_str(), "locked");
+    }
+
+    #[test]
+    fn nested_domain_errors_map_to_the_innermost_cause() {
+        let e: AmanatError =
+            InterviewError::Consent(ConsentError::Missing(CoreScope::Audio)).into();
+        assert!(matches!(
+            e,
+            AmanatError::ConsentMissing {
+                scope: ConsentScope::Audio,
+                ..
+            }
+        ));
+        let e: AmanatError = InterviewError::Answer(AnswerError {
+            question: "hours_per_day".into(),
+            reason: "must be between 0 and 24".into(),
+        })
+        .into();
+        match e {
+            AmanatError::Answer {
+                question, detail, ..
+            } => {
+                assert_eq!(question, "hours_per_day");
+                assert!(detail.contains("hours_per_day"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let e: AmanatError = AuditError::Truncated.into();
+        assert!(matches!(e, AmanatError::AuditBroken { seq: None, .. }));
+        let e: AmanatError = AttachmentError::Integrity { chunk: 2 }.into();
+        assert!(matches!(
+            e,
+            AmanatError::AttachmentDamaged { chunk: Some(2), .. }
+        ));
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let all = [
+            AmanatError::NoVault {
+                detail: String::new(),
+            },
+            AmanatError::Locked {
+                detail: String::new(),
+            },
+            AmanatError::Internal {
+                detail: String::new(),
+            },
+            AmanatError::Storage {
+                detail: String::new(),
+            },
+            AmanatError::not_found("case"),
+            AmanatError::invalid("x", "y"),
+        ];
+        let mut codes: Vec<u32> = all.iter().map(AmanatError::numeric_code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn a_panic_becomes_a_typed_internal_error() {
+        let r: AmanatResult<()> = guard(|| panic!("SECRET-ANSWER-VALUE"));
+        let e = r.unwrap_err();
+        assert_eq!(e.code_str(), "internal");
+        assert!(!e.to_string().contains("SECRET"));
+    }
+}
