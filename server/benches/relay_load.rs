@@ -77,7 +77,7 @@ async fn send(
     method: &str,
     path: &str,
     body: Vec<u8>,
-) -> u16 {
+) -> (u16, Vec<u8>) {
     let h = wire::sign_request(key, method, path, relay::now_ms(), &body).unwrap();
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = http.request(m, format!("{base}{path}")).body(body);
@@ -87,10 +87,10 @@ async fn send(
     match req.send().await {
         Ok(r) => {
             let s = r.status().as_u16();
-            let _ = r.bytes().await;
-            s
+            let bytes = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+            (s, bytes)
         }
-        Err(_) => 0,
+        Err(_) => (0, Vec::new()),
     }
 }
 
@@ -146,7 +146,8 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
                 "/v1/enroll",
                 serde_json::to_vec(&req).unwrap()
             )
-            .await,
+            .await
+            .0,
             200
         );
         keys.push(Arc::new(key));
@@ -163,7 +164,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
         let (http, base, payload) = (http.clone(), base.clone(), payload.clone());
         let peer = ids[(n + 1) % ids.len()].clone();
         tasks.push(tokio::spawn(async move {
-            let (mut push_lat, mut pull_lat, mut stored, mut errors, after) =
+            let (mut push_lat, mut pull_lat, mut stored, mut errors, mut after) =
                 (Vec::new(), Vec::new(), 0u64, 0u64, 0u64);
             while Instant::now() < deadline {
                 let envs: Vec<Envelope> = (0..batch)
@@ -175,7 +176,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
                     .collect();
                 let body = serde_json::to_vec(&PushRequest { envelopes: envs }).unwrap();
                 let t = Instant::now();
-                let s = send(&http, &base, &key, "POST", "/v1/envelopes", body).await;
+                let (s, _) = send(&http, &base, &key, "POST", "/v1/envelopes", body).await;
                 push_lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 if s == 200 {
                     stored += batch as u64
@@ -183,7 +184,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
                     errors += 1
                 }
                 let t = Instant::now();
-                let s = send(
+                let (s, body) = send(
                     &http,
                     &base,
                     &key,
@@ -193,8 +194,10 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
                 )
                 .await;
                 pull_lat.push(t.elapsed().as_secs_f64() * 1000.0);
-                if s != 200 {
-                    errors += 1
+                // Advance the cursor as a device does, so each pull returns only what is new.
+                match serde_json::from_slice::<wire::PullResponse>(&body) {
+                    Ok(page) if s == 200 => after = page.next_after,
+                    _ => errors += 1,
                 }
             }
             (push_lat, pull_lat, stored, errors)
