@@ -26,7 +26,6 @@ pub mod provider;
 pub mod secret;
 pub mod store;
 pub mod vault;
-pub mod wire;
 
 pub use crypto::KdfParams;
 pub use lockout::{Clock, SystemClock};

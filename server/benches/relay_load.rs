@@ -7,8 +7,8 @@
 //! envelopes per push, default 10).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use amanat_core::wire::{
-    self, DeviceRole, EnrollRequest, EnrollmentCode, Envelope, OrgPublic, PushRequest,
+use amanat_protocol::{
+    DeviceRole, EnrollRequest, EnrollmentCode, Envelope, OrgPublic, PushRequest,
 };
 use amanat_server::relay::{
     self, postgres::PgStorage, sqlite::SqliteStorage, RelayConfig, RunningRelay,
@@ -62,7 +62,10 @@ async fn fresh_pg(url: &str) -> String {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let name = format!("amanat_bench_{}", &wire::new_nonce().unwrap()[..12]);
+    let name = format!(
+        "amanat_bench_{}",
+        &amanat_protocol::new_nonce().unwrap()[..12]
+    );
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
@@ -78,7 +81,7 @@ async fn send(
     path: &str,
     body: Vec<u8>,
 ) -> (u16, Vec<u8>) {
-    let h = wire::sign_request(key, method, path, relay::now_ms(), &body).unwrap();
+    let h = amanat_protocol::sign_request(key, method, path, relay::now_ms(), &body).unwrap();
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let mut req = http.request(m, format!("{base}{path}")).body(body);
     for (k, v) in h.pairs() {
@@ -102,10 +105,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batch: usize) {
-    let org_key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
+    let org_key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
     let mut org = OrgPublic {
         version: 1,
-        signing_public_key: wire::to_hex(org_key.public_key().as_ref()),
+        signing_public_key: amanat_protocol::to_hex(org_key.public_key().as_ref()),
         groups: BTreeMap::new(),
         fingerprint: String::new(),
     };
@@ -124,7 +129,10 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
         .unwrap();
     let mut keys = Vec::new();
     for _ in 0..devices {
-        let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
         let code = EnrollmentCode::issue(
             &org_key,
             &org.fingerprint,
@@ -134,7 +142,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
         .unwrap();
         let req = EnrollRequest {
             code,
-            signing_public_key: wire::to_hex(key.public_key().as_ref()),
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
             age_recipient: "age1bench".into(),
         };
         assert_eq!(
@@ -154,7 +162,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
     }
     let ids: Vec<String> = keys
         .iter()
-        .map(|k| wire::device_id(k.public_key().as_ref()))
+        .map(|k| amanat_protocol::device_id(k.public_key().as_ref()))
         .collect();
     let payload = base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 2048]);
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -195,7 +203,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
                 .await;
                 pull_lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 // Advance the cursor as a device does, so each pull returns only what is new.
-                match serde_json::from_slice::<wire::PullResponse>(&body) {
+                match serde_json::from_slice::<amanat_protocol::PullResponse>(&body) {
                     Ok(page) if s == 200 => after = page.next_after,
                     _ => errors += 1,
                 }

@@ -9,9 +9,7 @@
 //! ```
 
 use age::secrecy::{ExposeSecret, SecretString};
-use amanat_core::wire::{
-    self, DeviceRole, EnrollmentCode, OrgPublic, Revocation, RECIPIENT_GROUPS,
-};
+use amanat_protocol::{DeviceRole, EnrollmentCode, OrgPublic, Revocation, RECIPIENT_GROUPS};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::collections::BTreeMap;
 use std::fs;
@@ -86,8 +84,8 @@ pub fn init(
     }
     fs::create_dir_all(dir.join("groups"))
         .map_err(|e| format!("cannot create directory: {}", e.kind()))?;
-    let pkcs8 = wire::generate_ed25519_pkcs8().map_err(|e| e.to_string())?;
-    let key = wire::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    let pkcs8 = amanat_protocol::generate_ed25519_pkcs8().map_err(|e| e.to_string())?;
+    let key = amanat_protocol::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
     let mut groups = BTreeMap::new();
     for g in RECIPIENT_GROUPS {
         let id = age::x25519::Identity::generate();
@@ -102,7 +100,7 @@ pub fn init(
     )?;
     let mut org = OrgPublic {
         version: 1,
-        signing_public_key: wire::to_hex(key.public_key().as_ref()),
+        signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
         groups,
         fingerprint: String::new(),
     };
@@ -124,8 +122,8 @@ fn load_signing(dir: &Path, pass: &SecretString) -> Result<(OrgPublic, Ed25519Ke
     let ct = fs::read(dir.join(SIGNING_KEY_FILE))
         .map_err(|e| format!("cannot read signing key: {}", e.kind()))?;
     let pkcs8 = decrypt(pass, &ct)?;
-    let key = wire::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
-    if wire::to_hex(key.public_key().as_ref()) != org.signing_public_key {
+    let key = amanat_protocol::ed25519_from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
+    if amanat_protocol::to_hex(key.public_key().as_ref()) != org.signing_public_key {
         return Err("signing key does not match org.pub".into());
     }
     Ok((org, key))

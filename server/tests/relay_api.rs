@@ -4,7 +4,7 @@
 //! scripts/test-relay.sh); without it they FAIL, unless `AMANAT_SKIP_POSTGRES=1` says to skip.
 //! Each PostgreSQL test gets a fresh database, so sequence numbers are per test.
 
-use amanat_core::wire::{
+use amanat_protocol::{
     self, DeviceRole, EnrollRequest, EnrollmentCode, Envelope, OrgPublic, PullResponse,
     PushRequest, PushResponse, Revocation,
 };
@@ -44,7 +44,7 @@ async fn fresh_pg_database() -> String {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let name = format!("amanat_t_{}", &wire::new_nonce().unwrap()[..16]);
+    let name = format!("amanat_t_{}", &amanat_protocol::new_nonce().unwrap()[..16]);
     client
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
@@ -64,9 +64,12 @@ struct Org {
 
 impl Org {
     fn new() -> Self {
-        let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
         let mut groups = BTreeMap::new();
-        for g in wire::RECIPIENT_GROUPS {
+        for g in amanat_protocol::RECIPIENT_GROUPS {
             groups.insert(
                 g.to_owned(),
                 age::x25519::Identity::generate().to_public().to_string(),
@@ -74,7 +77,7 @@ impl Org {
         }
         let mut public = OrgPublic {
             version: 1,
-            signing_public_key: wire::to_hex(key.public_key().as_ref()),
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
             groups,
             fingerprint: String::new(),
         };
@@ -187,7 +190,7 @@ impl Relay {
         body: Vec<u8>,
         ts: u64,
     ) -> (u16, serde_json::Value) {
-        let h = wire::sign_request(&dev.key, method, path, ts, &body).unwrap();
+        let h = amanat_protocol::sign_request(&dev.key, method, path, ts, &body).unwrap();
         let headers: Vec<(&str, String)> =
             h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
         let (s, b) = self.raw(method, path, &headers, body).await;
@@ -211,7 +214,7 @@ impl Relay {
     async fn enroll_with(&self, dev: &Device, code: EnrollmentCode) -> (u16, serde_json::Value) {
         let req = EnrollRequest {
             code,
-            signing_public_key: wire::to_hex(dev.key.public_key().as_ref()),
+            signing_public_key: amanat_protocol::to_hex(dev.key.public_key().as_ref()),
             age_recipient: age::x25519::Identity::generate().to_public().to_string(),
         };
         self.signed(dev, "POST", "/v1/enroll", serde_json::to_vec(&req).unwrap())
@@ -234,7 +237,7 @@ impl Relay {
         self.signed(dev, "POST", "/v1/envelopes", body).await
     }
 
-    async fn pull_all(&self, dev: &Device) -> Vec<wire::PulledEnvelope> {
+    async fn pull_all(&self, dev: &Device) -> Vec<amanat_protocol::PulledEnvelope> {
         let mut after = 0;
         let mut out = Vec::new();
         for _ in 0..10_000 {
@@ -265,8 +268,11 @@ struct Device {
 
 impl Device {
     fn new() -> Self {
-        let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
-        let id = wire::device_id(key.public_key().as_ref());
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let id = amanat_protocol::device_id(key.public_key().as_ref());
         Self { key, id }
     }
 }
@@ -277,7 +283,7 @@ static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 fn uuid7() -> String {
     let ms = relay::now_ms();
     let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let r = wire::new_nonce().unwrap();
+    let r = amanat_protocol::new_nonce().unwrap();
     format!(
         "{:08x}-{:04x}-7{:03x}-{}-{}",
         (ms >> 16) as u32,
@@ -382,7 +388,7 @@ async fn forged_signature_rejected(b: Backend) {
     })
     .unwrap();
     // Signed by another key but claiming the enrolled device.
-    let mut h = wire::sign_request(
+    let mut h = amanat_protocol::sign_request(
         &mallory.key,
         "POST",
         "/v1/envelopes",
@@ -399,7 +405,9 @@ async fn forged_signature_rejected(b: Backend) {
         "bad_signature"
     );
     // Signed correctly, body altered afterwards.
-    let h = wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body).unwrap();
+    let h =
+        amanat_protocol::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body)
+            .unwrap();
     let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     let mut altered = body.clone();
     let n = altered.len();
@@ -407,7 +415,8 @@ async fn forged_signature_rejected(b: Backend) {
     let (s, out) = r.raw("POST", "/v1/envelopes", &headers, altered).await;
     assert_eq!(s, 401, "{}", String::from_utf8_lossy(&out));
     // Signed for another path.
-    let h = wire::sign_request(&dev.key, "POST", "/v1/enroll", relay::now_ms(), &body).unwrap();
+    let h = amanat_protocol::sign_request(&dev.key, "POST", "/v1/enroll", relay::now_ms(), &body)
+        .unwrap();
     let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     let (s, _) = r.raw("POST", "/v1/envelopes", &headers, body.clone()).await;
     assert_eq!(s, 401);
@@ -428,7 +437,9 @@ async fn replayed_nonce_rejected(b: Backend) {
         envelopes: vec![env_to(&[&dev.id], 10)],
     })
     .unwrap();
-    let h = wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body).unwrap();
+    let h =
+        amanat_protocol::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body)
+            .unwrap();
     let headers: Vec<(&str, String)> = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     let (s, _) = r.raw("POST", "/v1/envelopes", &headers, body.clone()).await;
     assert_eq!(s, 200);
@@ -621,10 +632,10 @@ async fn malformed_json_and_garbage_rejected(b: Backend) {
     );
     // Garbage in the auth headers.
     let headers = vec![
-        (wire::HEADER_DEVICE, "zz".to_string()),
-        (wire::HEADER_TIMESTAMP, "yesterday".to_string()),
-        (wire::HEADER_NONCE, "n".to_string()),
-        (wire::HEADER_SIGNATURE, "s".to_string()),
+        (amanat_protocol::HEADER_DEVICE, "zz".to_string()),
+        (amanat_protocol::HEADER_TIMESTAMP, "yesterday".to_string()),
+        (amanat_protocol::HEADER_NONCE, "n".to_string()),
+        (amanat_protocol::HEADER_SIGNATURE, "s".to_string()),
     ];
     let (s, _) = r
         .raw("POST", "/v1/envelopes", &headers, b"{}".to_vec())
@@ -706,7 +717,7 @@ async fn fifty_devices_push_concurrently(b: Backend) {
 }
 
 fn sha_hex(b: &[u8]) -> String {
-    wire::sha256_hex(b)
+    amanat_protocol::sha256_hex(b)
 }
 
 async fn blob_upload_resumes_after_interruption(b: Backend) {
@@ -773,19 +784,19 @@ async fn blob_upload_resumes_after_interruption(b: Backend) {
         .await;
     assert_eq!((s, out["size"].as_u64()), (200, Some(200_000)), "{out}");
     // Download: whole, and a range.
-    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    let h = amanat_protocol::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
     let mut headers: Vec<(&str, String)> =
         h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     let (s, whole) = r.raw("GET", &path, &headers, vec![]).await;
     assert_eq!(s, 200);
     assert_eq!(whole, blob);
-    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    let h = amanat_protocol::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
     headers = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     headers.push(("range", "bytes=49990-50009".into()));
     let (s, part) = r.raw("GET", &path, &headers, vec![]).await;
     assert_eq!(s, 206);
     assert_eq!(part, blob[49_990..50_010]);
-    let h = wire::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
+    let h = amanat_protocol::sign_request(&dev.key, "GET", &path, relay::now_ms(), b"").unwrap();
     headers = h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
     headers.push(("range", "bytes=300000-".into()));
     assert_eq!(r.raw("GET", &path, &headers, vec![]).await.0, 416);
@@ -839,7 +850,7 @@ async fn restart_mid_stream_keeps_acknowledged_pushes(b: Backend) {
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let url = r.url("/v1/envelopes");
     let http = r.http.clone();
-    let key_pkcs8 = wire::generate_ed25519_pkcs8().unwrap();
+    let key_pkcs8 = amanat_protocol::generate_ed25519_pkcs8().unwrap();
     let _ = key_pkcs8; // the pusher signs with the enrolled device key, moved below
     let dev_arc = std::sync::Arc::new(dev);
     let pusher = {
@@ -852,9 +863,14 @@ async fn restart_mid_stream_keeps_acknowledged_pushes(b: Backend) {
                     envelopes: batch.clone(),
                 })
                 .unwrap();
-                let h =
-                    wire::sign_request(&dev.key, "POST", "/v1/envelopes", relay::now_ms(), &body)
-                        .unwrap();
+                let h = amanat_protocol::sign_request(
+                    &dev.key,
+                    "POST",
+                    "/v1/envelopes",
+                    relay::now_ms(),
+                    &body,
+                )
+                .unwrap();
                 let mut req = http.post(&url).body(body);
                 for (k, v) in h.pairs() {
                     req = req.header(k, v);
@@ -940,7 +956,7 @@ async fn enrollment_codes_checked(b: Backend) {
     let imposter = Device::new();
     let req = EnrollRequest {
         code: r.org.code(DeviceRole::Field, 600),
-        signing_public_key: wire::to_hex(dev.key.public_key().as_ref()),
+        signing_public_key: amanat_protocol::to_hex(dev.key.public_key().as_ref()),
         age_recipient: age::x25519::Identity::generate().to_public().to_string(),
     };
     let (s, _) = r

@@ -3,7 +3,7 @@
 //! SIGKILLed mid-stream and restarted (acknowledged pushes survive), then `device revoke`.
 //! SQLite backend (the embedded default); the PostgreSQL behaviour is covered by relay_api.rs.
 
-use amanat_core::wire::{self, EnrollRequest, EnrollmentCode, Envelope, PullResponse, PushRequest};
+use amanat_protocol::{EnrollRequest, EnrollmentCode, Envelope, PullResponse, PushRequest};
 use base64::Engine as _;
 use ring::signature::KeyPair;
 use std::io::{BufRead, BufReader};
@@ -67,7 +67,7 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> reqwest::Result<(u16, serde_json::Value)> {
-        let h = wire::sign_request(&self.key, method, path, now_ms(), &body).unwrap();
+        let h = amanat_protocol::sign_request(&self.key, method, path, now_ms(), &body).unwrap();
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self
             .http
@@ -113,7 +113,7 @@ async fn serve_binary_survives_sigkill_and_cli_signs_codes_and_revocations() {
         "10",
     ]);
     let org_pub = org_dir.join("org.pub");
-    let org = wire::OrgPublic::from_json(&std::fs::read(&org_pub).unwrap()).unwrap();
+    let org = amanat_protocol::OrgPublic::from_json(&std::fs::read(&org_pub).unwrap()).unwrap();
     assert!(out.contains(&org.fingerprint), "prints the fingerprint");
     assert_eq!(org.groups.len(), 4);
     // The group identities are encrypted under the passphrase, not stored in clear.
@@ -150,8 +150,10 @@ async fn serve_binary_survives_sigkill_and_cli_signs_codes_and_revocations() {
 
     let data = tmp.path().join("relay");
     let (mut child, addr) = serve(&data, &org_pub);
-    let key = wire::ed25519_from_pkcs8(&wire::generate_ed25519_pkcs8().unwrap()).unwrap();
-    let me = wire::device_id(key.public_key().as_ref());
+    let key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    let me = amanat_protocol::device_id(key.public_key().as_ref());
     let mut c = Client {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -162,7 +164,7 @@ async fn serve_binary_survives_sigkill_and_cli_signs_codes_and_revocations() {
     };
     let req = EnrollRequest {
         code,
-        signing_public_key: wire::to_hex(c.key.public_key().as_ref()),
+        signing_public_key: amanat_protocol::to_hex(c.key.public_key().as_ref()),
         age_recipient: age::x25519::Identity::generate().to_public().to_string(),
     };
     let (s, b) = c

@@ -11,8 +11,8 @@ pub mod postgres;
 pub mod sqlite;
 pub mod storage;
 
-use amanat_core::wire::{
-    self, sha256_hex, DeviceRole, EnrollRequest, Envelope, OrgPublic, PullResponse, PulledEnvelope,
+use amanat_protocol::{
+    sha256_hex, DeviceRole, EnrollRequest, Envelope, OrgPublic, PullResponse, PulledEnvelope,
     PushRequest, PushResponse, Revocation, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE,
     HEADER_TIMESTAMP, HQ_RECIPIENT, MAX_CLOCK_SKEW_MS,
 };
@@ -279,14 +279,14 @@ impl<S: Storage> App<S> {
         body: &[u8],
     ) -> Result<(), ApiError> {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let canonical = wire::canonical_request(
+        let canonical = amanat_protocol::canonical_request(
             method.as_str(),
             path,
             a.timestamp,
             a.nonce,
             &sha256_hex(body),
         );
-        wire::verify_ed25519(key, canonical.as_bytes(), a.signature)
+        amanat_protocol::verify_ed25519(key, canonical.as_bytes(), a.signature)
             .map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature"))
     }
 
@@ -382,13 +382,13 @@ async fn enroll<S: Storage>(
     let a = parse_auth(&headers)?;
     app.check_clock(a.timestamp)?;
     let req: EnrollRequest = parse_json(&body)?;
-    let key = wire::from_hex(&req.signing_public_key)
+    let key = amanat_protocol::from_hex(&req.signing_public_key)
         .filter(|k| k.len() == 32)
         .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body"))?;
     if !req.age_recipient.starts_with("age1") || req.age_recipient.len() > 128 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_body"));
     }
-    let device_id = wire::device_id(&key);
+    let device_id = amanat_protocol::device_id(&key);
     if device_id != a.device {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature"));
     }
@@ -396,7 +396,7 @@ async fn enroll<S: Storage>(
     app.check_signature(&a, &key, &method, &uri, &body)?;
     match req.code.verify(&app.org) {
         Ok(()) => {}
-        Err(wire::WireError::WrongOrganisation) => {
+        Err(amanat_protocol::WireError::WrongOrganisation) => {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_organisation"))
         }
         Err(_) => {
@@ -441,7 +441,7 @@ async fn revoke<S: Storage>(
     }
     match rev.verify(&app.org) {
         Ok(()) => {}
-        Err(wire::WireError::WrongOrganisation) => {
+        Err(amanat_protocol::WireError::WrongOrganisation) => {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_organisation"))
         }
         Err(_) => {

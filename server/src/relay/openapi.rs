@@ -35,7 +35,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Amanat sync relay",
             "version": "1",
-            "description": "Stores and forwards device ciphertext. Every /v1 request except POST /v1/revocations is signed by the device key: see docs/PROTOCOL.md and amanat_core::wire."
+            "description": "Stores and forwards device ciphertext. Every /v1 request except POST /v1/revocations is signed by the device key: see docs/PROTOCOL.md and amanat_protocol."
         },
         "components": {
             "securitySchemes": {

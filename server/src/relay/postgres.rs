@@ -14,7 +14,7 @@
 use super::storage::{
     BlobStatus, DeviceRecord, NewEnvelope, Storage, StorageError, StoredEnvelope,
 };
-use amanat_core::wire::{DeviceRole, PushAck};
+use amanat_protocol::{DeviceRole, PushAck};
 use deadpool_postgres::{Config, ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime};
 use ring::digest;
 use tokio_postgres::NoTls;
@@ -450,7 +450,7 @@ impl Storage for PgStorage {
                 pos = row.get::<_, i64>(0) + i64::try_from(data.len()).unwrap_or(i64::MAX);
             }
         }
-        let got = amanat_core::wire::to_hex(ctx.finish().as_ref());
+        let got = amanat_protocol::to_hex(ctx.finish().as_ref());
         if got != sha256 {
             tx.execute("DELETE FROM blob_chunks WHERE sha256 = $1", &[&sha256])
                 .await

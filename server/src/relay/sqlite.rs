@@ -12,7 +12,7 @@
 use super::storage::{
     BlobStatus, DeviceRecord, NewEnvelope, Storage, StorageError, StoredEnvelope,
 };
-use amanat_core::wire::{DeviceRole, PushAck};
+use amanat_protocol::{DeviceRole, PushAck};
 use ring::digest;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::fs::{self, File, OpenOptions};
@@ -448,7 +448,7 @@ impl Storage for SqliteStorage {
                 len += n as u64;
                 ctx.update(&buf[..n]);
             }
-            let got = amanat_core::wire::to_hex(ctx.finish().as_ref());
+            let got = amanat_protocol::to_hex(ctx.finish().as_ref());
             if got != sha {
                 fs::remove_file(&part)?;
                 return Ok(None);

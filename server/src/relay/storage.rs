@@ -4,7 +4,7 @@
 //! relay enforces (one-time codes, nonce replay, idempotent gap-free pushes, resumable blobs) must
 //! hold the same on both, and the test suite runs once per backend against this contract.
 
-use amanat_core::wire::{DeviceRole, PushAck};
+use amanat_protocol::{DeviceRole, PushAck};
 use std::future::Future;
 
 /// Failures of a backend, typed so the HTTP layer can map each to a status and error code.
@@ -55,7 +55,7 @@ impl From<std::io::Error> for StorageError {
 /// An enrolled device as the relay knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
-    /// Derived id (`wire::device_id` of the signing key).
+    /// Derived id (`amanat_protocol::device_id` of the signing key).
     pub device_id: String,
     /// Raw Ed25519 public key (32 bytes).
     pub signing_public_key: Vec<u8>,

@@ -1,6 +1,8 @@
+//! # amanat-protocol
+//!
 //! Wire formats shared by devices, HQ and the sync relay (no HTTP here, only bytes and rules).
 //!
-//! Why in the core: the relay (`amanat serve`), the command-line tool and the future sync engine
+//! Why a crate of its own: the relay (`amanat serve`), the command-line tool and the future sync engine
 //! on the phones must produce and check *the same* bytes. Keeping the canonical strings, the
 //! enrollment-code format and the envelope shape in one module means they cannot drift apart.
 //!
