@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use amanat_core::audit as core_audit;
-use amanat_core::cases as core_cases;
-use amanat_core::consent as core_consent;
 use amanat_core::forms as core_forms;
-use amanat_core::interviews as core_interviews;
+use amanat_core::journal::audit as core_audit;
+use amanat_core::records::cases as core_cases;
+use amanat_core::records::consent as core_consent;
+use amanat_core::records::interviews as core_interviews;
 
 /// Argon2id parameters of a new vault.
 ///
@@ -786,8 +786,8 @@ pub struct AttachmentInfo {
     pub groups: Vec<String>,
 }
 
-impl From<amanat_core::attachments::AttachmentInfo> for AttachmentInfo {
-    fn from(i: amanat_core::attachments::AttachmentInfo) -> Self {
+impl From<amanat_core::records::attachments::AttachmentInfo> for AttachmentInfo {
+    fn from(i: amanat_core::records::attachments::AttachmentInfo) -> Self {
         Self {
             id: i.id,
             interview_id: i.interview_id,

@@ -17,27 +17,6 @@ pub const BASE_DELAY_MS: u64 = 30_000;
 /// Longest wait between two attempts.
 pub const MAX_DELAY_MS: u64 = 3_600_000;
 
-/// A source of wall-clock time in milliseconds since the Unix epoch.
-///
-/// Injected so tests can move time; the shells use [`SystemClock`].
-pub trait Clock: Send + Sync {
-    /// Current time in ms since the Unix epoch.
-    fn now_ms(&self) -> u64;
-}
-
-/// The real clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
-    }
-}
-
 /// How long to wait after `failures` consecutive failures.
 pub fn delay_ms(failures: u32) -> u64 {
     if failures < FREE_ATTEMPTS {

@@ -10,13 +10,15 @@
 //! who can write the file is *not* detected here; signed, hash-chained interview versions (custody)
 //! detect it where it matters. See docs/SECURITY.md.
 
-use crate::crypto::{self, labels, CryptoError, NonceSource, SEAL_OVERHEAD};
+use crate::clock::Clock;
+use crate::crypto::{self, CryptoError, NonceSource, SEAL_OVERHEAD};
+use crate::names::labels;
 use crate::secret::{SecretBytes, SecretKey};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Errors of the store. Messages never contain record content.
 #[derive(Debug, thiserror::Error)]
@@ -77,24 +79,7 @@ impl From<CryptoError> for StoreError {
     }
 }
 
-/// A named group of records (cases, consents, interviews, outbox …).
-///
-/// The name never reaches the disk: rows carry a blind tag of it, and it is bound into every
-/// record's associated data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Collection(&'static str);
-
-impl Collection {
-    /// Declares a collection; names are compile-time constants of the modules that own them.
-    pub const fn new(name: &'static str) -> Self {
-        Self(name)
-    }
-
-    /// The collection's name.
-    pub fn name(&self) -> &'static str {
-        self.0
-    }
-}
+pub use crate::names::Collection;
 
 /// A record id: 16 random bytes, so ids reveal neither order nor time of creation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -180,8 +165,7 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX blind_index_token ON blind_index (token);",
 ];
 
-const CHECK_AAD: &[u8] = b"amanat/v1/meta/check";
-const RECORD_AAD_PREFIX: &[u8] = b"amanat/v1/record";
+use crate::names::labels::{RECORD_AAD_PREFIX, STORE_CHECK_AAD as CHECK_AAD};
 
 struct Inner {
     conn: Connection,
@@ -197,6 +181,9 @@ struct Inner {
 /// connection, after which every call on any handle fails with [`StoreError::Locked`].
 pub struct Store {
     inner: Mutex<Option<Inner>>,
+    /// The vault's clock, lent to every transaction so domain operations stamp times (audit, HLC)
+    /// without each signature carrying it.
+    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for Store {
@@ -244,6 +231,7 @@ impl Store {
         path: &Path,
         keys: StoreKeys,
         vault_id: &[u8],
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
@@ -254,11 +242,16 @@ impl Store {
             "INSERT OR REPLACE INTO meta (name, sealed) VALUES ('check', ?1)",
             params![sealed],
         )?;
-        Ok(Self::from_parts(conn, keys, nonces))
+        Ok(Self::from_parts(conn, keys, nonces, clock))
     }
 
     /// Opens an existing store and proves the key is the right one for this file.
-    pub(crate) fn open(path: &Path, keys: StoreKeys, vault_id: &[u8]) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        keys: StoreKeys,
+        vault_id: &[u8],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         if !path.exists() {
             return Err(StoreError::Corrupt);
         }
@@ -275,11 +268,17 @@ impl Store {
         if check.expose() != vault_id {
             return Err(StoreError::Integrity);
         }
-        Ok(Self::from_parts(conn, keys, NonceSource::new()?))
+        Ok(Self::from_parts(conn, keys, NonceSource::new()?, clock))
     }
 
-    fn from_parts(conn: Connection, keys: StoreKeys, nonces: NonceSource) -> Self {
+    fn from_parts(
+        conn: Connection,
+        keys: StoreKeys,
+        nonces: NonceSource,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
+            clock,
             inner: Mutex::new(Some(Inner {
                 conn,
                 keys,
@@ -329,6 +328,7 @@ impl Store {
             .map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
+            clock: self.clock.as_ref(),
             keys,
             nonces,
             tags,
@@ -356,6 +356,7 @@ impl Store {
         let tx = conn.transaction().map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
+            clock: self.clock.as_ref(),
             keys,
             nonces,
             tags,
@@ -390,6 +391,7 @@ pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &SecretBytes) -> Result<
 /// One transaction on the store: the generic record API that every component builds on.
 pub struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
+    clock: &'a dyn Clock,
     keys: &'a StoreKeys,
     nonces: &'a NonceSource,
     tags: &'a mut HashMap<&'static str, [u8; 16]>,
@@ -411,11 +413,19 @@ impl Tx<'_> {
     fn tag(&mut self, collection: Collection) -> [u8; 16] {
         let index = &self.keys.index;
         *self.tags.entry(collection.name()).or_insert_with(|| {
-            let full = crypto::blind_token(index, &[b"collection", collection.name().as_bytes()]);
+            let full = crypto::blind_token(
+                index,
+                &[labels::BLIND_COLLECTION, collection.name().as_bytes()],
+            );
             let mut tag = [0u8; 16];
             tag.copy_from_slice(&full[..16]);
             tag
         })
+    }
+
+    /// The vault's clock (audit timestamps, hybrid logical clock, lockout-independent times).
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock
     }
 
     /// Fills `buf` from the per-unlock CSPRNG (ids, node ids, codes).
@@ -691,11 +701,16 @@ impl Tx<'_> {
         value: &[u8],
     ) -> ([u8; 16], [u8; 32]) {
         let name = collection.name().as_bytes();
-        let full = crypto::blind_token(&self.keys.index, &[b"field", name, field.as_bytes()]);
+        let full = crypto::blind_token(
+            &self.keys.index,
+            &[labels::BLIND_FIELD, name, field.as_bytes()],
+        );
         let mut field_tag = [0u8; 16];
         field_tag.copy_from_slice(&full[..16]);
-        let token =
-            crypto::blind_token(&self.keys.index, &[b"value", name, field.as_bytes(), value]);
+        let token = crypto::blind_token(
+            &self.keys.index,
+            &[labels::BLIND_VALUE, name, field.as_bytes(), value],
+        );
         (field_tag, token)
     }
 }
@@ -703,6 +718,7 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::SystemClock;
 
     const NOTES: Collection = Collection::new("notes");
     const OTHER: Collection = Collection::new("other");
@@ -712,7 +728,7 @@ mod tests {
     }
 
     fn new_store(dir: &Path) -> Store {
-        Store::create(&dir.join("db"), keys(1), b"vault-1").unwrap()
+        Store::create(&dir.join("db"), keys(1), b"vault-1", Arc::new(SystemClock)).unwrap()
     }
 
     #[test]
@@ -811,16 +827,16 @@ mod tests {
     fn wrong_key_or_wrong_vault_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        drop(Store::create(&path, keys(1), b"vault-1").unwrap());
+        drop(Store::create(&path, keys(1), b"vault-1", Arc::new(SystemClock)).unwrap());
         assert!(matches!(
-            Store::open(&path, keys(2), b"vault-1"),
+            Store::open(&path, keys(2), b"vault-1", Arc::new(SystemClock)),
             Err(StoreError::Integrity)
         ));
         assert!(matches!(
-            Store::open(&path, keys(1), b"vault-2"),
+            Store::open(&path, keys(1), b"vault-2", Arc::new(SystemClock)),
             Err(StoreError::Integrity)
         ));
-        assert!(Store::open(&path, keys(1), b"vault-1").is_ok());
+        assert!(Store::open(&path, keys(1), b"vault-1", Arc::new(SystemClock)).is_ok());
     }
 
     #[test]

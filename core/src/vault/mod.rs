@@ -14,25 +14,25 @@
 //! one. The presence of `keyslots.json` is what makes a directory a vault: it is written last on
 //! create and destroyed first on wipe.
 
-use crate::audit::{self, AuditKind};
+use self::lockout::{LockoutFile, LockoutState};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::provider::{KeyProvider, KeyProviderError};
 use crate::crypto::{self, CryptoError, KdfParams, NonceSource};
 use crate::fsutil;
-use crate::lockout::{Clock, LockoutFile, LockoutState, SystemClock};
-use crate::provider::{KeyProvider, KeyProviderError};
+use crate::journal::audit::{self, AuditKind};
 use crate::secret::{Passcode, SecretKey};
 use crate::store::{Store, StoreError, StoreKeys};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// File holding the key slots.
-pub const SLOTS_FILE: &str = "keyslots.json";
-/// File holding the failed-unlock counter.
-pub const LOCKOUT_FILE: &str = "unlock-state.json";
-/// The encrypted database.
-pub const DB_FILE: &str = "vault.db";
-/// Prefix of database files retired by a wipe and awaiting deletion.
-const TRASH_PREFIX: &str = ".trash-";
+pub mod layout;
+pub mod lockout;
+
+use crate::names::files::{
+    ATTACHMENTS_DIR, DATABASE as DB_FILE, LOCKOUT as LOCKOUT_FILE, SLOTS as SLOTS_FILE,
+    TRASH_PREFIX,
+};
 /// Minimum passcode length in characters. Organisation policy may ask for more.
 pub const MIN_PASSCODE_CHARS: usize = 6;
 
@@ -129,7 +129,7 @@ enum SlotKind {
 }
 
 fn slot_aad(kind: SlotKind, vault_id: &[u8], kdf: &KdfParams, salt: &[u8]) -> Vec<u8> {
-    let mut aad = b"amanat/v1/slot/".to_vec();
+    let mut aad = crate::names::labels::SLOT_AAD_PREFIX.to_vec();
     aad.extend_from_slice(match kind {
         SlotKind::Main => b"main/",
         SlotKind::Duress => b"duress/",
@@ -364,10 +364,15 @@ impl Vault {
             if let State::Unlocked(old) = &*state {
                 old.close();
             }
-            let store = Store::open(&self.path(DB_FILE), StoreKeys::derive(&dk), &vault_id)?;
-            audit::record(&store, self.clock.as_ref(), AuditKind::Unlock, None)?;
+            let store = Store::open(
+                &self.path(DB_FILE),
+                StoreKeys::derive(&dk),
+                &vault_id,
+                self.clock.clone(),
+            )?;
+            audit::record(&store, AuditKind::Unlock, None)?;
             // A writer interrupted by a crash left an incomplete (encrypted) file: remove it.
-            crate::attachments::remove_partials(&self.dir)?;
+            layout::remove_partials(&self.dir)?;
             *state = State::Unlocked(Arc::new(store));
             return Ok(());
         }
@@ -381,7 +386,7 @@ impl Vault {
             let _ = self.wipe_files(open_store.as_deref());
             let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
             let store = self.commit_fresh(fresh)?;
-            audit::record(&store, self.clock.as_ref(), AuditKind::Unlock, None)?;
+            audit::record(&store, AuditKind::Unlock, None)?;
             *state = State::Unlocked(Arc::new(store));
             return Ok(());
         }
@@ -657,7 +662,12 @@ impl Vault {
         let duress = filler_slot(self.provider.as_ref(), kdf)?;
         fsutil::create_private_dir(&self.dir)?;
         self.remove_remains()?;
-        let store = Store::create(&self.path(DB_FILE), StoreKeys::derive(&dk), &vault_id)?;
+        let store = Store::create(
+            &self.path(DB_FILE),
+            StoreKeys::derive(&dk),
+            &vault_id,
+            self.clock.clone(),
+        )?;
         Ok(Fresh {
             slots: SlotFile {
                 format: SLOT_FORMAT,
@@ -706,7 +716,7 @@ impl Vault {
 
     fn data_file_names() -> [String; 7] {
         [
-            crate::attachments::DIR.to_string(),
+            ATTACHMENTS_DIR.to_string(),
             DB_FILE.to_string(),
             format!("{DB_FILE}-wal"),
             format!("{DB_FILE}-shm"),

@@ -5,14 +5,13 @@
 //! sequence number and hash, written in the same transaction, so removing the newest entries is
 //! detected too. [`verify`] finds any edited, removed, inserted or reordered entry.
 
-use crate::lockout::Clock;
-use crate::store::{Collection, RecordId, Store, StoreError, Tx};
+use crate::store::{RecordId, Store, StoreError, Tx};
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
 /// Entries of the log.
-pub const AUDIT: Collection = Collection::new("audit");
-const AUDIT_HEAD: Collection = Collection::new("audit_head");
+pub use crate::names::collections::AUDIT;
+use crate::names::collections::AUDIT_HEAD;
 const HEAD_ID: RecordId = RecordId::from_bytes([0xA0; 16]);
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -115,7 +114,7 @@ pub enum AuditError {
 
 fn entry_hash(seq: u64, at_ms: u64, kind: AuditKind, subject: Option<&str>, prev: &str) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(b"amanat/v1/audit\0");
+    ctx.update(crate::names::labels::AUDIT_HASH);
     ctx.update(&seq.to_be_bytes());
     ctx.update(&at_ms.to_be_bytes());
     for part in [kind.as_str(), subject.unwrap_or(""), prev] {
@@ -129,7 +128,6 @@ fn entry_hash(seq: u64, at_ms: u64, kind: AuditKind, subject: Option<&str>, prev
 /// together.
 pub fn append(
     tx: &mut Tx<'_>,
-    clock: &dyn Clock,
     kind: AuditKind,
     subject: Option<RecordId>,
 ) -> Result<AuditEntry, StoreError> {
@@ -139,7 +137,7 @@ pub fn append(
         None => (1, GENESIS.to_string()),
     };
     let subject = subject.map(|id| id.to_string());
-    let at_ms = clock.now_ms();
+    let at_ms = tx.clock().now_ms();
     let hash = entry_hash(seq, at_ms, kind, subject.as_deref(), &prev);
     let entry = AuditEntry {
         seq,
@@ -163,11 +161,10 @@ pub fn append(
 /// Appends an entry in its own transaction.
 pub fn record(
     store: &Store,
-    clock: &dyn Clock,
     kind: AuditKind,
     subject: Option<RecordId>,
 ) -> Result<AuditEntry, StoreError> {
-    store.write(|tx| append(tx, clock, kind, subject))
+    store.write(|tx| append(tx, kind, subject))
 }
 
 /// Every entry, in sequence order.

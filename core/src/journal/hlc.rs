@@ -4,8 +4,7 @@
 //! the wall clock does, it moves past any timestamp the device has seen from others, and the node id
 //! breaks ties, so two devices that edit the same field offline always agree on the winner.
 
-use crate::lockout::Clock;
-use crate::store::{Collection, RecordId, StoreError, Tx};
+use crate::store::{RecordId, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -53,7 +52,7 @@ impl fmt::Debug for Hlc {
 }
 
 /// Where the clock's state lives: one record in its own collection.
-const HLC: Collection = Collection::new("hlc_state");
+use crate::names::collections::HLC_STATE as HLC;
 const STATE_ID: RecordId = RecordId::from_bytes([0xC1; 16]);
 
 #[derive(Serialize, Deserialize)]
@@ -63,17 +62,17 @@ struct State {
 
 impl Hlc {
     /// The next local timestamp, persisted in the same transaction as the change it stamps.
-    pub fn next(tx: &mut Tx<'_>, clock: &dyn Clock) -> Result<Hlc, StoreError> {
-        Self::advance(tx, clock, None)
+    pub fn next(tx: &mut Tx<'_>) -> Result<Hlc, StoreError> {
+        Self::advance(tx, None)
     }
 
     /// Moves the local clock past a timestamp received from another device (sync apply).
-    pub fn observe(tx: &mut Tx<'_>, clock: &dyn Clock, remote: Hlc) -> Result<Hlc, StoreError> {
-        Self::advance(tx, clock, Some(remote))
+    pub fn observe(tx: &mut Tx<'_>, remote: Hlc) -> Result<Hlc, StoreError> {
+        Self::advance(tx, Some(remote))
     }
 
-    fn advance(tx: &mut Tx<'_>, clock: &dyn Clock, remote: Option<Hlc>) -> Result<Hlc, StoreError> {
-        let now = clock.now_ms();
+    fn advance(tx: &mut Tx<'_>, remote: Option<Hlc>) -> Result<Hlc, StoreError> {
+        let now = tx.clock().now_ms();
         let stored: Option<(State, u64)> = tx.get_json(HLC, STATE_ID)?;
         let (last, version) = match stored {
             Some((state, version)) => (Some(state.last), Some(version)),

@@ -5,19 +5,19 @@
 //! in a separate record from the case's narrative fields so exports can leave them out. Mutable
 //! fields carry a hybrid logical clock each; sync merges them per field, last writer wins.
 
-use crate::audit::{self, AuditKind};
-use crate::hlc::Hlc;
-use crate::store::{Collection, RecordId, StoreError, Tx};
+use crate::journal::audit::{self, AuditKind};
+use crate::journal::hlc::Hlc;
+use crate::store::{RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// Case records (code, narrative fields, flags).
-pub const CASES: Collection = Collection::new("cases");
+pub use crate::names::collections::CASES;
 /// Identity records, one per case that has any, under the case's id.
-pub const IDENTITIES: Collection = Collection::new("case_identities");
-const CODE_INDEX: &str = "code";
+pub use crate::names::collections::CASE_IDENTITIES as IDENTITIES;
+use crate::names::indexes::CASE_CODE as CODE_INDEX;
 
 /// Longest field value accepted (characters).
 pub const MAX_FIELD_CHARS: usize = 4096;
@@ -234,51 +234,55 @@ fn check_field(name: &str, value: &str) -> Result<(), CaseError> {
 
 /// Creates a new case with a fresh, unused code.
 pub fn create_case(vault: &Vault) -> Result<Case, CaseError> {
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        let code = loop {
-            let code = CaseCode::generate(tx);
-            if tx
-                .find(CASES, CODE_INDEX, code.as_str().as_bytes())?
-                .is_empty()
-            {
-                break code;
-            }
-        };
-        let case = Case {
-            id: unset_id(),
-            code,
-            created: Hlc::next(tx, clock)?,
-            fields: BTreeMap::new(),
-            withdrawal_pending: false,
-        };
-        let id = tx.insert_json(CASES, &case)?;
-        tx.set_index(CASES, CODE_INDEX, id, case.code.as_str().as_bytes())?;
-        audit::append(tx, clock, AuditKind::CaseCreate, Some(id))?;
-        Ok(Case { id, ..case })
-    })
+    vault.store()?.write(create_case_in)
 }
 
-pub(crate) fn load(tx: &mut Tx<'_>, id: RecordId) -> Result<(Case, u64), CaseError> {
+/// [`create_case`] inside the caller's transaction.
+pub fn create_case_in(tx: &mut Tx<'_>) -> Result<Case, CaseError> {
+    let code = loop {
+        let code = CaseCode::generate(tx);
+        if tx
+            .find(CASES, CODE_INDEX, code.as_str().as_bytes())?
+            .is_empty()
+        {
+            break code;
+        }
+    };
+    let case = Case {
+        id: unset_id(),
+        code,
+        created: Hlc::next(tx)?,
+        fields: BTreeMap::new(),
+        withdrawal_pending: false,
+    };
+    let id = tx.insert_json(CASES, &case)?;
+    tx.set_index(CASES, CODE_INDEX, id, case.code.as_str().as_bytes())?;
+    audit::append(tx, AuditKind::CaseCreate, Some(id))?;
+    Ok(Case { id, ..case })
+}
+
+/// Reads a case inside the caller's transaction, with its record version (no audit entry).
+pub fn load(tx: &mut Tx<'_>, id: RecordId) -> Result<(Case, u64), CaseError> {
     let (mut case, version): (Case, u64) = tx.get_json(CASES, id)?.ok_or(CaseError::NotFound)?;
     case.id = id;
     Ok((case, version))
 }
 
-pub(crate) fn save(tx: &mut Tx<'_>, case: &Case, version: u64) -> Result<u64, CaseError> {
+/// Writes a case back at `version` (optimistic concurrency), inside the caller's transaction.
+pub fn save(tx: &mut Tx<'_>, case: &Case, version: u64) -> Result<u64, CaseError> {
     Ok(tx.update_json(CASES, case.id, version, case)?)
 }
 
 /// Opens a case for viewing (recorded in the audit log).
 pub fn get_case(vault: &Vault, id: RecordId) -> Result<Case, CaseError> {
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        let (case, _) = load(tx, id)?;
-        audit::append(tx, clock, AuditKind::CaseView, Some(id))?;
-        Ok(case)
-    })
+    vault.store()?.write(|tx| get_case_in(tx, id))
+}
+
+/// [`get_case`] inside the caller's transaction.
+pub fn get_case_in(tx: &mut Tx<'_>, id: RecordId) -> Result<Case, CaseError> {
+    let (case, _) = load(tx, id)?;
+    audit::append(tx, AuditKind::CaseView, Some(id))?;
+    Ok(case)
 }
 
 /// Finds a case by its code (through the blind index; accepts the code as typed).
@@ -308,22 +312,28 @@ pub fn list_cases(vault: &Vault) -> Result<Vec<Case>, CaseError> {
 
 /// Sets a narrative field of a case, stamping it with a new HLC.
 pub fn set_field(vault: &Vault, id: RecordId, name: &str, value: &str) -> Result<Case, CaseError> {
+    vault.store()?.write(|tx| set_field_in(tx, id, name, value))
+}
+
+/// [`set_field`] inside the caller's transaction.
+pub fn set_field_in(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    name: &str,
+    value: &str,
+) -> Result<Case, CaseError> {
     check_field(name, value)?;
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        let (mut case, version) = load(tx, id)?;
-        let hlc = Hlc::next(tx, clock)?;
-        case.fields.insert(
-            name.to_string(),
-            Field {
-                value: value.to_string(),
-                hlc,
-            },
-        );
-        save(tx, &case, version)?;
-        Ok(case)
-    })
+    let (mut case, version) = load(tx, id)?;
+    let hlc = Hlc::next(tx)?;
+    case.fields.insert(
+        name.to_string(),
+        Field {
+            value: value.to_string(),
+            hlc,
+        },
+    );
+    save(tx, &case, version)?;
+    Ok(case)
 }
 
 /// Sets an identity field of a case (kept apart from the narrative).
@@ -333,30 +343,38 @@ pub fn set_identity_field(
     name: &str,
     value: &str,
 ) -> Result<CaseIdentity, CaseError> {
+    vault
+        .store()?
+        .write(|tx| set_identity_field_in(tx, id, name, value))
+}
+
+/// [`set_identity_field`] inside the caller's transaction.
+pub fn set_identity_field_in(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    name: &str,
+    value: &str,
+) -> Result<CaseIdentity, CaseError> {
     check_field(name, value)?;
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        load(tx, id)?;
-        let hlc = Hlc::next(tx, clock)?;
-        let field = Field {
-            value: value.to_string(),
-            hlc,
-        };
-        match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
-            Some((mut identity, version)) => {
-                identity.fields.insert(name.to_string(), field);
-                tx.update_json(IDENTITIES, id, version, &identity)?;
-                Ok(identity)
-            }
-            None => {
-                let mut identity = CaseIdentity::default();
-                identity.fields.insert(name.to_string(), field);
-                tx.insert_json_with_id(IDENTITIES, id, &identity)?;
-                Ok(identity)
-            }
+    load(tx, id)?;
+    let hlc = Hlc::next(tx)?;
+    let field = Field {
+        value: value.to_string(),
+        hlc,
+    };
+    match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
+        Some((mut identity, version)) => {
+            identity.fields.insert(name.to_string(), field);
+            tx.update_json(IDENTITIES, id, version, &identity)?;
+            Ok(identity)
         }
-    })
+        None => {
+            let mut identity = CaseIdentity::default();
+            identity.fields.insert(name.to_string(), field);
+            tx.insert_json_with_id(IDENTITIES, id, &identity)?;
+            Ok(identity)
+        }
+    }
 }
 
 /// The identity fields of a case (empty if none were recorded).
@@ -374,7 +392,7 @@ pub fn get_identity(vault: &Vault, id: RecordId) -> Result<CaseIdentity, CaseErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hlc::NodeId;
+    use crate::journal::hlc::NodeId;
 
     fn body_of(code: &CaseCode) -> Vec<u8> {
         code.as_str().bytes().filter(|b| *b != b'-').collect()

@@ -5,16 +5,16 @@
 //! audio or photo can be stored for a case without the matching scope in its *current* consent.
 //! A withdrawal also flags the case (`withdrawal_pending`) so sync and HQ act on it.
 
-use crate::audit::{self, AuditKind};
-use crate::cases::{self, CaseError};
-use crate::store::{Collection, RecordId, StoreError, Tx};
+use crate::journal::audit::{self, AuditKind};
+use crate::records::cases::{self, CaseError};
+use crate::store::{RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// Consent versions.
-pub const CONSENTS: Collection = Collection::new("consents");
-const CASE_INDEX: &str = "case";
+pub use crate::names::collections::CONSENTS;
+use crate::names::indexes::BY_CASE as CASE_INDEX;
 
 /// One thing a survivor can agree to: the same enum templates use for their consent questions,
 /// so a template scope and a recorded scope can never be spelled differently.
@@ -78,7 +78,8 @@ pub fn current_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Option<Consent>,
     Ok(history_in(tx, case_id)?.pop())
 }
 
-fn history_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<Consent>, StoreError> {
+/// Every consent version of a case inside a transaction, oldest first.
+pub fn history_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<Consent>, StoreError> {
     let mut out = Vec::new();
     for id in tx.find(CONSENTS, CASE_INDEX, case_id.as_bytes())? {
         out.push(tx.require_json::<Consent>(CONSENTS, id)?.0);
@@ -97,7 +98,6 @@ pub fn require_in(tx: &mut Tx<'_>, case_id: RecordId, scope: Scope) -> Result<()
 
 fn append_version(
     tx: &mut Tx<'_>,
-    vault: &Vault,
     case_id: RecordId,
     recorded_by: &str,
     language: &str,
@@ -113,7 +113,7 @@ fn append_version(
     let consent = Consent {
         case_id: case_id.to_string(),
         version: previous.map(|c| c.version + 1).unwrap_or(1),
-        recorded_at_ms: vault.clock().now_ms(),
+        recorded_at_ms: tx.clock().now_ms(),
         recorded_by: recorded_by.to_string(),
         language: language.to_string(),
         scopes,
@@ -128,7 +128,7 @@ fn append_version(
         cases::save(tx, &case, case_version)?;
         AuditKind::ConsentWithdraw
     };
-    audit::append(tx, vault.clock(), kind, Some(case_id))?;
+    audit::append(tx, kind, Some(case_id))?;
     Ok(consent)
 }
 
@@ -141,18 +141,27 @@ pub fn record_consent(
     language: &str,
     scopes: &[Scope],
 ) -> Result<Consent, ConsentError> {
+    vault
+        .store()?
+        .write(|tx| record_consent_in(tx, case_id, recorded_by, language, scopes))
+}
+
+/// [`record_consent`] inside the caller's transaction.
+pub fn record_consent_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
     check_input(recorded_by, language)?;
-    let store = vault.store()?;
-    store.write(|tx| {
-        append_version(
-            tx,
-            vault,
-            case_id,
-            recorded_by,
-            language,
-            scopes.iter().copied().collect(),
-        )
-    })
+    append_version(
+        tx,
+        case_id,
+        recorded_by,
+        language,
+        scopes.iter().copied().collect(),
+    )
 }
 
 /// Withdraws `scopes` (all of them if empty): a new version without them, and the case is flagged.
@@ -163,22 +172,32 @@ pub fn withdraw(
     language: &str,
     scopes: &[Scope],
 ) -> Result<Consent, ConsentError> {
+    vault
+        .store()?
+        .write(|tx| withdraw_in(tx, case_id, recorded_by, language, scopes))
+}
+
+/// [`withdraw`] inside the caller's transaction.
+pub fn withdraw_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
     check_input(recorded_by, language)?;
-    let store = vault.store()?;
-    store.write(|tx| {
-        let current = current_in(tx, case_id)?
-            .map(|c| c.scopes)
-            .unwrap_or_default();
-        let remaining: BTreeSet<Scope> = if scopes.is_empty() {
-            BTreeSet::new()
-        } else {
-            current
-                .into_iter()
-                .filter(|s| !scopes.contains(s))
-                .collect()
-        };
-        append_version(tx, vault, case_id, recorded_by, language, remaining)
-    })
+    let current = current_in(tx, case_id)?
+        .map(|c| c.scopes)
+        .unwrap_or_default();
+    let remaining: BTreeSet<Scope> = if scopes.is_empty() {
+        BTreeSet::new()
+    } else {
+        current
+            .into_iter()
+            .filter(|s| !scopes.contains(s))
+            .collect()
+    };
+    append_version(tx, case_id, recorded_by, language, remaining)
 }
 
 /// The case's current consent, if any.

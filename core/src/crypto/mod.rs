@@ -10,6 +10,9 @@
 //! * **Passcode KDF**: Argon2id with parameters stored next to the salt ([`KdfParams`]).
 //! * **Padding**: plaintexts are padded (Padmé) before sealing so stored sizes leak little.
 
+pub mod provider;
+
+use crate::names::labels;
 use crate::secret::{Passcode, SecretBytes, SecretKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -40,16 +43,6 @@ pub enum CryptoError {
     Kdf,
 }
 
-/// HKDF labels: one per purpose, so a key for one purpose is useless for another.
-pub mod labels {
-    /// Subkey sealing every record value in the store.
-    pub const RECORDS: &[u8] = b"amanat/v1/records";
-    /// Subkey for blind-index HMACs (equality lookups without plaintext columns).
-    pub const BLIND_INDEX: &[u8] = b"amanat/v1/blind-index";
-    /// Subkey sealing attachment cache files.
-    pub const ATTACHMENT_CACHE: &[u8] = b"amanat/v1/attachment-cache";
-}
-
 /// Format byte of a sealed value; bumped if the layout ever changes.
 const SEAL_FORMAT_V1: u8 = 1;
 /// Nonce length of ChaCha20-Poly1305.
@@ -77,7 +70,7 @@ pub fn random_key() -> Result<SecretKey, CryptoError> {
 
 /// Derives the subkey for `label` from `key` with HKDF-SHA256.
 pub fn derive_subkey(key: &SecretKey, label: &[u8]) -> SecretKey {
-    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"amanat/v1/hkdf");
+    let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, labels::HKDF_SALT);
     let prk = salt.extract(key.expose());
     let mut out = [0u8; 32];
     let info = [label];

@@ -9,14 +9,13 @@
 //! Files: `<vault>/attachments/<id>.age`, written as `<id>.age.partial` and renamed on finish. A
 //! partial file left by a crash is ciphertext; the next unlock removes it.
 
-use crate::audit::{self, AuditKind};
-use crate::consent::{self, ConsentError, Scope};
 use crate::forms::{AnswerValue, Answers, QuestionType};
 use crate::fsutil;
-use crate::interviews::{self, InterviewError};
-use crate::lockout::Clock;
-use crate::store::{Collection, RecordId, Store, StoreError, Tx};
-use crate::vault::{Vault, VaultError};
+use crate::journal::audit::{self, AuditKind};
+use crate::records::consent::{self, ConsentError, Scope};
+use crate::records::interviews::{self, InterviewError};
+use crate::store::{RecordId, Store, StoreError, Tx};
+use crate::vault::{layout, Vault, VaultError};
 use age::secrecy::ExposeSecret;
 use ring::digest;
 use serde::{Deserialize, Serialize};
@@ -28,15 +27,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 /// Attachment metadata records (id = the attachment id).
-pub const ATTACHMENTS: Collection = Collection::new("attachments");
-const DEVICE_KEYS: Collection = Collection::new("device_keys");
+pub use crate::names::collections::ATTACHMENTS;
+use crate::names::collections::DEVICE_KEYS;
 const AGE_IDENTITY_ID: RecordId = RecordId::from_bytes([0xD1; 16]);
-const ORG_CONFIG: Collection = Collection::new("org_config");
+use crate::names::collections::ORG_CONFIG;
 const ORG_RECIPIENTS_ID: RecordId = RecordId::from_bytes([0x0C; 16]);
 
 /// Folder of attachment files inside the vault directory.
-pub const DIR: &str = "attachments";
-const PARTIAL_SUFFIX: &str = ".age.partial";
 /// Plaintext bytes per age STREAM chunk.
 pub const CHUNK_SIZE: u64 = 64 * 1024;
 /// Default size limit: a long audio testimony fits many times over; a runaway recorder does not
@@ -142,6 +139,17 @@ pub fn set_org_recipients(
     vault: &Vault,
     recipients: &BTreeMap<String, String>,
 ) -> Result<(), AttachmentError> {
+    vault
+        .store()?
+        .write(|tx| set_org_recipients_in(tx, recipients))
+}
+
+/// [`set_org_recipients`] inside the caller's transaction (enrollment stores them together with
+/// the organisation's keys).
+pub fn set_org_recipients_in(
+    tx: &mut Tx<'_>,
+    recipients: &BTreeMap<String, String>,
+) -> Result<(), AttachmentError> {
     for (group, recipient) in recipients {
         if !GROUPS.iter().any(|(g, _)| g == group)
             || age::x25519::Recipient::from_str(recipient).is_err()
@@ -149,16 +157,13 @@ pub fn set_org_recipients(
             return Err(AttachmentError::BadRecipient(group.clone()));
         }
     }
-    let store = vault.store()?;
-    store.write(|tx| {
-        match tx.get_json::<BTreeMap<String, String>>(ORG_CONFIG, ORG_RECIPIENTS_ID)? {
-            Some((_, version)) => {
-                tx.update_json(ORG_CONFIG, ORG_RECIPIENTS_ID, version, recipients)?;
-            }
-            None => tx.insert_json_with_id(ORG_CONFIG, ORG_RECIPIENTS_ID, recipients)?,
+    match tx.get_json::<BTreeMap<String, String>>(ORG_CONFIG, ORG_RECIPIENTS_ID)? {
+        Some((_, version)) => {
+            tx.update_json(ORG_CONFIG, ORG_RECIPIENTS_ID, version, recipients)?;
         }
-        Ok(())
-    })
+        None => tx.insert_json_with_id(ORG_CONFIG, ORG_RECIPIENTS_ID, recipients)?,
+    }
+    Ok(())
 }
 
 /// The device's age identity, created on first use and stored sealed under the data key.
@@ -177,35 +182,11 @@ pub(crate) fn device_identity(tx: &mut Tx<'_>) -> Result<age::x25519::Identity, 
     Ok(identity)
 }
 
-fn attachments_dir(vault_dir: &Path) -> PathBuf {
-    vault_dir.join(DIR)
-}
-
-/// Removes partial files left by a crash (ciphertext, but incomplete and useless). Called at unlock.
-pub fn remove_partials(vault_dir: &Path) -> io::Result<usize> {
-    let mut removed = 0;
-    let Ok(entries) = std::fs::read_dir(attachments_dir(vault_dir)) else {
-        return Ok(0);
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .ends_with(PARTIAL_SUFFIX)
-        {
-            fsutil::remove(&entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
 /// Streams one attachment into the vault: `write` as bytes arrive, then `finish` or `abort`.
 ///
 /// Dropping a writer without finishing aborts it (the partial file is removed).
 pub struct AttachmentWriter {
     store: Arc<Store>,
-    clock: Arc<dyn Clock>,
     id: RecordId,
     interview: RecordId,
     question_id: String,
@@ -281,10 +262,10 @@ impl AttachmentWriter {
         })?;
         let device = identity.to_public();
         drop(identity);
-        let dir = attachments_dir(vault.dir());
+        let dir = layout::attachments_dir(vault.dir());
         fsutil::create_private_dir(&dir)?;
-        let partial = dir.join(format!("{id}{PARTIAL_SUFFIX}"));
-        let final_path = dir.join(format!("{id}.age"));
+        let partial = layout::partial_path(vault.dir(), &id.to_string());
+        let final_path = layout::attachment_path(vault.dir(), &id.to_string());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -307,7 +288,6 @@ impl AttachmentWriter {
         };
         Ok(AttachmentWriter {
             store,
-            clock: vault.clock_arc(),
             id,
             interview,
             question_id: question_id.to_string(),
@@ -393,10 +373,9 @@ impl AttachmentWriter {
         )]
         .into_iter()
         .collect();
-        let clock = self.clock.as_ref();
         self.store.write(|tx| {
             tx.insert_json_with_id(ATTACHMENTS, self.id, &info)?;
-            interviews::save_answers_in(tx, clock, self.interview, &answer)?;
+            interviews::save_answers_in(tx, self.interview, &answer)?;
             Ok::<_, AttachmentError>(())
         })?;
         Ok(info)
@@ -462,7 +441,7 @@ pub fn info(vault: &Vault, id: &str) -> Result<AttachmentInfo, AttachmentError> 
 /// constant memory) rather than while writing, where it cost ~10 % of capture throughput.
 pub fn ciphertext_sha256(vault: &Vault, id: &str) -> Result<String, AttachmentError> {
     let meta = info(vault, id)?;
-    let mut file = File::open(attachments_dir(vault.dir()).join(format!("{}.age", meta.id)))?;
+    let mut file = File::open(layout::attachment_path(vault.dir(), &meta.id))?;
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
     loop {
@@ -506,7 +485,7 @@ impl AttachmentReader {
         let meta = info(vault, id)?;
         let store = vault.store()?;
         let identity = store.write(device_identity)?;
-        let path = attachments_dir(vault.dir()).join(format!("{}.age", meta.id));
+        let path = layout::attachment_path(vault.dir(), &meta.id);
         let mut reader = Self::open_file(&path, &[identity])?;
         reader.size = Some(meta.size);
         Ok(reader)
@@ -589,35 +568,26 @@ impl AttachmentReader {
 /// Records that attachment files left the vault (export paths call this).
 pub fn record_export(vault: &Vault, id: &str) -> Result<(), AttachmentError> {
     let rid = RecordId::parse(id).ok_or(AttachmentError::NotFound)?;
-    let store = vault.store()?;
-    audit::record(&store, vault.clock(), AuditKind::Export, Some(rid))?;
+    vault.store()?.write(|tx| record_export_in(tx, rid))
+}
+
+/// [`record_export`] inside the caller's transaction.
+pub fn record_export_in(tx: &mut Tx<'_>, id: RecordId) -> Result<(), AttachmentError> {
+    audit::append(tx, AuditKind::Export, Some(id))?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KdfParams, Passcode, SoftwareKeyProvider};
 
     /// The device identity (never exported by the public API) decrypts the stored file with the
     /// reference `age` CLI: the file is a standard age file.
     #[test]
     fn reference_age_cli_decrypts_with_the_device_identity() {
         let tmp = tempfile::tempdir().unwrap();
-        let provider = Arc::new(SoftwareKeyProvider::new(tmp.path().join("k")));
-        let params = KdfParams {
-            m_kib: 256,
-            t: 1,
-            p: 1,
-        };
-        let vault = Vault::create(
-            tmp.path().join("v"),
-            &Passcode::from("246810"),
-            provider,
-            params,
-        )
-        .unwrap();
-        let case = crate::cases::create_case(&vault).unwrap();
+        let vault = crate::testing::create_vault(tmp.path()).unwrap();
+        let case = crate::records::cases::create_case(&vault).unwrap();
         consent::record_consent(
             &vault,
             case.id,
@@ -642,7 +612,7 @@ mod tests {
         let identity = vault.store().unwrap().write(device_identity).unwrap();
         let key = tmp.path().join("id.txt");
         std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
-        let file = vault.dir().join(DIR).join(format!("{}.age", info.id));
+        let file = crate::vault::layout::attachment_path(vault.dir(), &info.id);
         let out = std::process::Command::new("age")
             .arg("-d")
             .arg("-i")

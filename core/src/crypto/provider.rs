@@ -50,7 +50,7 @@ pub struct SoftwareKeyProvider {
     key_path: PathBuf,
 }
 
-const SOFTWARE_AAD: &[u8] = b"amanat/v1/software-provider";
+use crate::names::labels::SOFTWARE_PROVIDER_AAD as SOFTWARE_AAD;
 
 impl SoftwareKeyProvider {
     /// A provider whose key lives at `key_path` (created on first `wrap`).

@@ -12,25 +12,24 @@
 //! * corrections are amendments: a new draft chained to the previous version's hash, itself
 //!   immutable once submitted. [`verify_chain`] re-checks every hash and link.
 
-use crate::audit::{self, AuditKind};
-use crate::cases::{self, CaseError};
-use crate::consent::{self, ConsentError, Scope};
 use crate::forms::{
     self, AnswerError, AnswerValue, Answers, QuestionType, Template, TemplateError,
 };
-use crate::lockout::Clock;
-use crate::store::{Collection, RecordId, StoreError, Tx};
+use crate::journal::audit::{self, AuditKind};
+use crate::records::cases::{self, CaseError};
+use crate::records::consent::{self, ConsentError, Scope};
+use crate::store::{RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
 /// Interview records.
-pub const INTERVIEWS: Collection = Collection::new("interviews");
+pub use crate::names::collections::INTERVIEWS;
 /// Installed templates (JSON source), besides the built-in default.
-pub const TEMPLATES: Collection = Collection::new("templates");
-const CASE_INDEX: &str = "case";
-const AMENDS_INDEX: &str = "amends";
-const TEMPLATE_INDEX: &str = "key";
+pub use crate::names::collections::TEMPLATES;
+use crate::names::indexes::{
+    AMENDS as AMENDS_INDEX, BY_CASE as CASE_INDEX, TEMPLATE_KEY as TEMPLATE_INDEX,
+};
 
 /// Errors of the interview component. Messages name questions, never answer values.
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +148,7 @@ struct Hashed<'a> {
 
 fn content_hash(i: &Interview) -> Result<String, StoreError> {
     let hashed = Hashed {
-        domain: "amanat/v1/interview",
+        domain: crate::names::labels::INTERVIEW_HASH,
         id: &i.id,
         case_id: &i.case_id,
         template_id: &i.template_id,
@@ -174,21 +173,23 @@ fn template_key(id: &str, version: u32) -> String {
 
 /// Installs a template (validated completely) so interviews can use it; returns its id and version.
 pub fn install_template(vault: &Vault, json: &str) -> Result<(String, u32), InterviewError> {
+    vault.store()?.write(|tx| install_template_in(tx, json))
+}
+
+/// [`install_template`] inside the caller's transaction.
+pub fn install_template_in(tx: &mut Tx<'_>, json: &str) -> Result<(String, u32), InterviewError> {
     let template = Template::from_json(json)?;
     let key = template_key(template.id(), template.version());
-    let store = vault.store()?;
-    store.write(|tx| {
-        for old in tx.find(TEMPLATES, TEMPLATE_INDEX, key.as_bytes())? {
-            tx.delete(TEMPLATES, old)?;
-        }
-        let id = tx.insert(TEMPLATES, json.as_bytes())?;
-        tx.set_index(TEMPLATES, TEMPLATE_INDEX, id, key.as_bytes())?;
-        Ok::<_, InterviewError>(())
-    })?;
+    for old in tx.find(TEMPLATES, TEMPLATE_INDEX, key.as_bytes())? {
+        tx.delete(TEMPLATES, old)?;
+    }
+    let id = tx.insert(TEMPLATES, json.as_bytes())?;
+    tx.set_index(TEMPLATES, TEMPLATE_INDEX, id, key.as_bytes())?;
     Ok((template.id().to_string(), template.version()))
 }
 
-fn template_in(tx: &mut Tx<'_>, id: &str, version: u32) -> Result<Template, InterviewError> {
+/// Looks a template up inside the caller's transaction (installed first, then the default).
+pub fn template_in(tx: &mut Tx<'_>, id: &str, version: u32) -> Result<Template, InterviewError> {
     let key = template_key(id, version);
     if let Some(record_id) = tx.find(TEMPLATES, TEMPLATE_INDEX, key.as_bytes())?.first() {
         let record = tx.require(TEMPLATES, *record_id)?;
@@ -215,7 +216,8 @@ pub(crate) fn parse_id(hex: &str) -> Result<RecordId, InterviewError> {
     RecordId::parse(hex).ok_or(InterviewError::NotFound)
 }
 
-fn load(tx: &mut Tx<'_>, id: RecordId) -> Result<(Interview, u64), InterviewError> {
+/// Reads an interview inside the caller's transaction, with its record version.
+pub fn load(tx: &mut Tx<'_>, id: RecordId) -> Result<(Interview, u64), InterviewError> {
     let (mut interview, version): (Interview, u64) = tx
         .get_json(INTERVIEWS, id)?
         .ok_or(InterviewError::NotFound)?;
@@ -257,34 +259,43 @@ pub fn start(
     template_version: u32,
     language: &str,
 ) -> Result<Interview, InterviewError> {
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        cases::load(tx, case_id)?;
-        consent::require_in(tx, case_id, Scope::Interview)?;
-        let template = template_in(tx, template_id, template_version)?;
-        template.localized(language)?;
-        let answers = with_consent_answers(tx, &template, case_id, &Answers::new())?;
-        let mut interview = Interview {
-            id: String::new(),
-            case_id: case_id.to_string(),
-            template_id: template_id.to_string(),
-            template_version,
-            language: language.to_string(),
-            status: Status::Draft,
-            answers,
-            amendment: 0,
-            amends: None,
-            prev_hash: None,
-            hash: None,
-            started_at_ms: clock.now_ms(),
-            submitted_at_ms: None,
-        };
-        let id = tx.insert_json(INTERVIEWS, &interview)?;
-        tx.set_index(INTERVIEWS, CASE_INDEX, id, case_id.as_bytes())?;
-        interview.id = id.to_string();
-        Ok(interview)
-    })
+    vault
+        .store()?
+        .write(|tx| start_in(tx, case_id, template_id, template_version, language))
+}
+
+/// [`start`] inside the caller's transaction.
+pub fn start_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    template_id: &str,
+    template_version: u32,
+    language: &str,
+) -> Result<Interview, InterviewError> {
+    cases::load(tx, case_id)?;
+    consent::require_in(tx, case_id, Scope::Interview)?;
+    let template = template_in(tx, template_id, template_version)?;
+    template.localized(language)?;
+    let answers = with_consent_answers(tx, &template, case_id, &Answers::new())?;
+    let mut interview = Interview {
+        id: String::new(),
+        case_id: case_id.to_string(),
+        template_id: template_id.to_string(),
+        template_version,
+        language: language.to_string(),
+        status: Status::Draft,
+        answers,
+        amendment: 0,
+        amends: None,
+        prev_hash: None,
+        hash: None,
+        started_at_ms: tx.clock().now_ms(),
+        submitted_at_ms: None,
+    };
+    let id = tx.insert_json(INTERVIEWS, &interview)?;
+    tx.set_index(INTERVIEWS, CASE_INDEX, id, case_id.as_bytes())?;
+    interview.id = id.to_string();
+    Ok(interview)
 }
 
 /// Reads an interview.
@@ -311,16 +322,15 @@ pub fn list_for_case(vault: &Vault, case_id: RecordId) -> Result<Vec<Interview>,
 /// Saves a batch of answers to a draft. All or nothing: on any error nothing of the batch is kept.
 pub fn save_answers(vault: &Vault, id: &str, batch: &Answers) -> Result<Interview, InterviewError> {
     let record_id = parse_id(id)?;
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| save_answers_in(tx, clock, record_id, batch))
+    vault
+        .store()?
+        .write(|tx| save_answers_in(tx, record_id, batch))
 }
 
 /// [`save_answers`] inside the caller's transaction (attachments record their answer together
 /// with their metadata).
-pub(crate) fn save_answers_in(
+pub fn save_answers_in(
     tx: &mut Tx<'_>,
-    clock: &dyn Clock,
     record_id: RecordId,
     batch: &Answers,
 ) -> Result<Interview, InterviewError> {
@@ -351,7 +361,7 @@ pub(crate) fn save_answers_in(
     let current = with_consent_answers(tx, &template, case_id, &interview.answers)?;
     interview.answers = template.merge_batch(&current, batch)?;
     tx.update_json(INTERVIEWS, record_id, version, &interview)?;
-    audit::append(tx, clock, AuditKind::AnswerSave, Some(record_id))?;
+    audit::append(tx, AuditKind::AnswerSave, Some(record_id))?;
     Ok(interview)
 }
 
@@ -374,64 +384,66 @@ pub(crate) fn draft_question_kind(
 /// Submits a draft: full validation, then the content hash; immutable from then on.
 pub fn submit(vault: &Vault, id: &str) -> Result<Interview, InterviewError> {
     let record_id = parse_id(id)?;
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        let (mut interview, version) = load(tx, record_id)?;
-        if interview.status != Status::Draft {
-            return Err(InterviewError::Immutable);
-        }
-        let case_id = parse_id(&interview.case_id)?;
-        consent::require_in(tx, case_id, Scope::Interview)?;
-        let template = template_in(tx, &interview.template_id, interview.template_version)?;
-        interview.answers = with_consent_answers(tx, &template, case_id, &interview.answers)?;
-        template.validate_submission(&interview.answers)?;
-        interview.status = Status::Submitted;
-        interview.submitted_at_ms = Some(clock.now_ms());
-        interview.hash = Some(content_hash(&interview)?);
-        tx.update_json(INTERVIEWS, record_id, version, &interview)?;
-        audit::append(tx, clock, AuditKind::Submit, Some(record_id))?;
-        Ok(interview)
-    })
+    vault.store()?.write(|tx| submit_in(tx, record_id))
+}
+
+/// [`submit`] inside the caller's transaction.
+pub fn submit_in(tx: &mut Tx<'_>, record_id: RecordId) -> Result<Interview, InterviewError> {
+    let (mut interview, version) = load(tx, record_id)?;
+    if interview.status != Status::Draft {
+        return Err(InterviewError::Immutable);
+    }
+    let case_id = parse_id(&interview.case_id)?;
+    consent::require_in(tx, case_id, Scope::Interview)?;
+    let template = template_in(tx, &interview.template_id, interview.template_version)?;
+    interview.answers = with_consent_answers(tx, &template, case_id, &interview.answers)?;
+    template.validate_submission(&interview.answers)?;
+    interview.status = Status::Submitted;
+    interview.submitted_at_ms = Some(tx.clock().now_ms());
+    interview.hash = Some(content_hash(&interview)?);
+    tx.update_json(INTERVIEWS, record_id, version, &interview)?;
+    audit::append(tx, AuditKind::Submit, Some(record_id))?;
+    Ok(interview)
 }
 
 /// Starts an amendment of a submitted interview: a new draft with the same answers, chained to
 /// the submitted version's hash. Only the newest version of a chain can be amended.
 pub fn amend(vault: &Vault, id: &str) -> Result<Interview, InterviewError> {
     let record_id = parse_id(id)?;
-    let store = vault.store()?;
-    let clock = vault.clock();
-    store.write(|tx| {
-        let (previous, _) = load(tx, record_id)?;
-        if previous.status != Status::Submitted {
-            return Err(InterviewError::NotSubmitted);
-        }
-        if !tx
-            .find(INTERVIEWS, AMENDS_INDEX, record_id.as_bytes())?
-            .is_empty()
-        {
-            return Err(InterviewError::AlreadyAmended);
-        }
-        let case_id = parse_id(&previous.case_id)?;
-        consent::require_in(tx, case_id, Scope::Interview)?;
-        let mut draft = Interview {
-            id: String::new(),
-            status: Status::Draft,
-            amendment: previous.amendment + 1,
-            amends: Some(previous.id.clone()),
-            prev_hash: previous.hash.clone(),
-            hash: None,
-            started_at_ms: clock.now_ms(),
-            submitted_at_ms: None,
-            ..previous
-        };
-        let id = tx.insert_json(INTERVIEWS, &draft)?;
-        tx.set_index(INTERVIEWS, CASE_INDEX, id, case_id.as_bytes())?;
-        tx.set_index(INTERVIEWS, AMENDS_INDEX, id, record_id.as_bytes())?;
-        audit::append(tx, clock, AuditKind::Amend, Some(id))?;
-        draft.id = id.to_string();
-        Ok(draft)
-    })
+    vault.store()?.write(|tx| amend_in(tx, record_id))
+}
+
+/// [`amend`] inside the caller's transaction.
+pub fn amend_in(tx: &mut Tx<'_>, record_id: RecordId) -> Result<Interview, InterviewError> {
+    let (previous, _) = load(tx, record_id)?;
+    if previous.status != Status::Submitted {
+        return Err(InterviewError::NotSubmitted);
+    }
+    if !tx
+        .find(INTERVIEWS, AMENDS_INDEX, record_id.as_bytes())?
+        .is_empty()
+    {
+        return Err(InterviewError::AlreadyAmended);
+    }
+    let case_id = parse_id(&previous.case_id)?;
+    consent::require_in(tx, case_id, Scope::Interview)?;
+    let mut draft = Interview {
+        id: String::new(),
+        status: Status::Draft,
+        amendment: previous.amendment + 1,
+        amends: Some(previous.id.clone()),
+        prev_hash: previous.hash.clone(),
+        hash: None,
+        started_at_ms: tx.clock().now_ms(),
+        submitted_at_ms: None,
+        ..previous
+    };
+    let id = tx.insert_json(INTERVIEWS, &draft)?;
+    tx.set_index(INTERVIEWS, CASE_INDEX, id, case_id.as_bytes())?;
+    tx.set_index(INTERVIEWS, AMENDS_INDEX, id, record_id.as_bytes())?;
+    audit::append(tx, AuditKind::Amend, Some(id))?;
+    draft.id = id.to_string();
+    Ok(draft)
 }
 
 /// Verifies the chain ending at `id` (a submitted version): every hash recomputed, every link to
