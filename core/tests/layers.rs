@@ -2,6 +2,8 @@
 //! layer (or itself). docs/ARCHITECTURE.md draws the same table; a new top-level module must be
 //! given a layer here before any test passes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -40,7 +42,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The top-level module a source file belongs to (`src/vault/lockout.rs` → `vault`).
 fn owner(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -106,7 +113,10 @@ fn lower_layers_never_import_upper_ones() {
             continue;
         }
         let Some(own) = layer(&module) else {
-            violations.push(format!("{module}: not in the layer table ({})", file.display()));
+            violations.push(format!(
+                "{module}: not in the layer table ({})",
+                file.display()
+            ));
             continue;
         };
         let code = std::fs::read_to_string(file).unwrap();
@@ -129,7 +139,11 @@ fn lower_layers_never_import_upper_ones() {
             }
         }
     }
-    assert!(violations.is_empty(), "layer violations:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "layer violations:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
