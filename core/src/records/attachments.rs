@@ -458,6 +458,8 @@ pub struct AttachmentReader {
     stream: age::stream::StreamReader<BufReader<File>>,
     size: Option<u64>,
     pos: u64,
+    /// Plaintext length as age authenticates it (from the last chunk), once a seek needed it.
+    end: Option<u64>,
 }
 
 impl std::fmt::Debug for AttachmentReader {
@@ -508,6 +510,7 @@ impl AttachmentReader {
             stream,
             size: None,
             pos: 0,
+            end: None,
         })
     }
 
@@ -543,9 +546,23 @@ impl AttachmentReader {
         }
     }
 
-    /// Moves to plaintext offset `offset` (only the chunk containing it is decrypted).
+    /// Moves to plaintext offset `offset` (only the chunk containing it is decrypted). An offset
+    /// past the end moves to the end (reads then return 0 bytes); the new position is returned.
     pub fn seek(&mut self, offset: u64) -> Result<u64, AttachmentError> {
-        match self.stream.seek(SeekFrom::Start(offset)) {
+        // age 0.12 panics on the next read after a seek past the end that stays in the current
+        // chunk (found by fuzzing), so the offset is clamped to the length age authenticates.
+        let end = match self.end {
+            Some(end) => end,
+            None => {
+                let end = self
+                    .stream
+                    .seek(SeekFrom::End(0))
+                    .map_err(|e| self.chunk_error(e))?;
+                self.end = Some(end);
+                end
+            }
+        };
+        match self.stream.seek(SeekFrom::Start(offset.min(end))) {
             Ok(p) => {
                 self.pos = p;
                 Ok(p)
