@@ -104,3 +104,15 @@ fn seek_past_the_end_reads_nothing() {
         }
     }
 }
+
+/// Found by `template_json` (fuzz/artifacts-regressions/template_json/unknown-empty-field-at-root):
+/// an unknown field with an empty name at the top level gave an error with an empty path,
+/// although `TemplateError::path` always names a place (`$` for the whole document).
+#[test]
+fn unknown_empty_field_names_a_place() {
+    let e = amanat_core::forms::Template::from_json(r#"{"":0}"#).unwrap_err();
+    assert_eq!(e.path, r#""""#);
+    assert_eq!(e.reason, "unknown field");
+    let e = amanat_core::forms::Template::from_json(r#"{"id":"t","version":1,"languages":["en","ru","uz"],"title":{"en":"T","ru":"T","uz":"T"},"sections":[{"":1}]}"#).unwrap_err();
+    assert_eq!(e.path, r#"sections[0]."""#);
+}
