@@ -3,10 +3,10 @@
 //! code as `cargo fuzz` (fuzz/harness/core.rs), so plain `cargo test` keeps every finding fixed.
 //! How to fuzz: docs/SECURITY.md, "Fuzzing".
 
-#[path = "../../fuzz/harness/core.rs"]
-mod harness;
 #[path = "../../fuzz/harness/corpus.rs"]
 mod corpus;
+#[path = "../../fuzz/harness/core.rs"]
+mod harness;
 
 #[test]
 fn template_json_corpus_and_crashes() {
@@ -41,7 +41,11 @@ fn sealed_value_corpus_and_crashes() {
 fn sealed_value_seeds_decode() {
     for (name, seed) in harness::sealed_value::seeds() {
         let decodes = harness::sealed_value::run(&seed);
-        assert_eq!(decodes, !matches!(name, "record-id" | "padded"), "seed {name}");
+        assert_eq!(
+            decodes,
+            !matches!(name, "record-id" | "padded"),
+            "seed {name}"
+        );
     }
 }
 
@@ -53,7 +57,10 @@ fn attachment_reader_corpus_and_crashes() {
 #[test]
 fn attachment_reader_seeds_decrypt() {
     for (name, seed) in harness::attachment_reader::seeds() {
-        assert!(harness::attachment_reader::run(&seed), "seed {name} refused");
+        assert!(
+            harness::attachment_reader::run(&seed),
+            "seed {name} refused"
+        );
     }
 }
 
@@ -76,7 +83,10 @@ fn write_seeds() {
 fn seek_past_the_end_reads_nothing() {
     for (len, offsets) in [
         (20usize, vec![21u64, 40, 65_535, 65_536, 1 << 40, u64::MAX]),
-        (65_536 + 100, vec![65_636, 65_637, 131_071, 131_072, u64::MAX]),
+        (
+            65_536 + 100,
+            vec![65_636, 65_637, 131_071, 131_072, u64::MAX],
+        ),
         (0, vec![1, 65_536, u64::MAX]),
     ] {
         let plain: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
@@ -85,14 +95,18 @@ fn seek_past_the_end_reads_nothing() {
         let path = dir.path().join("a.age");
         std::fs::write(&path, &file[1..]).unwrap();
         let id: age::x25519::Identity = harness::attachment_reader::IDENTITY.parse().unwrap();
-        let mut r = amanat_core::records::attachments::AttachmentReader::open_file(&path, &[id])
-            .unwrap();
+        let mut r =
+            amanat_core::records::attachments::AttachmentReader::open_file(&path, &[id]).unwrap();
         let mut all = Vec::new();
         r.read_to_end(&mut all).unwrap();
         assert_eq!(all, plain);
         for off in offsets {
             // Positioned at the end, whichever chunk the reader was in.
-            assert_eq!(r.seek(off).unwrap(), len as u64, "seek({off}) of {len} bytes");
+            assert_eq!(
+                r.seek(off).unwrap(),
+                len as u64,
+                "seek({off}) of {len} bytes"
+            );
             let mut buf = [0u8; 64];
             assert_eq!(r.read(&mut buf).unwrap(), 0, "read after seek({off})");
             // And seeking back still works.

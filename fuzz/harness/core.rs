@@ -128,7 +128,9 @@ pub mod answers {
             | AnswerValue::YesNo(_)
             | AnswerValue::Consent(_) => vec![],
         };
-        all.into_iter().filter(|s| s.chars().count() >= 16).collect()
+        all.into_iter()
+            .filter(|s| s.chars().count() >= 16)
+            .collect()
     }
 
     /// `data` is a JSON array of answer batches (or one batch). Returns whether any batch merged.
@@ -169,7 +171,10 @@ pub mod answers {
                     );
                     for (_, v) in batch.iter() {
                         for s in long_texts(v) {
-                            assert!(!e.reason.contains(s), "an answer value leaked into an error");
+                            assert!(
+                                !e.reason.contains(s),
+                                "an answer value leaked into an error"
+                            );
                         }
                     }
                 }
@@ -198,7 +203,10 @@ pub mod answers {
         for scope in ConsentScope::ALL {
             if t.consent_given(scope, &answers) {
                 let q = t.consent_question(scope).expect("scope has a question");
-                assert!(matches!(answers.get(q.id()), Some(AnswerValue::Consent(true))));
+                assert!(matches!(
+                    answers.get(q.id()),
+                    Some(AnswerValue::Consent(true))
+                ));
             }
         }
         let _ = t.visible_questions(&answers);
@@ -211,10 +219,7 @@ pub mod answers {
         let mut consent = Vec::new();
         for q in t.questions() {
             if q.scope().is_some() {
-                consent.push(format!(
-                    r#""{}":{{"type":"consent","value":true}}"#,
-                    q.id()
-                ));
+                consent.push(format!(r#""{}":{{"type":"consent","value":true}}"#, q.id()));
             }
         }
         let consent = format!("{{{}}}", consent.join(","));
@@ -234,10 +239,9 @@ pub mod answers {
                 T::Integer => r#"{"type":"integer","value":3}"#.into(),
                 T::Decimal => r#"{"type":"decimal","value":2.5}"#.into(),
                 T::Date => r#"{"type":"date","value":"2024-02-29"}"#.into(),
-                T::SingleChoice => format!(
-                    r#"{{"type":"choice","value":"{}"}}"#,
-                    q.choices()[0].id()
-                ),
+                T::SingleChoice => {
+                    format!(r#"{{"type":"choice","value":"{}"}}"#, q.choices()[0].id())
+                }
                 T::MultipleChoice => format!(
                     r#"{{"type":"choices","value":["{}"]}}"#,
                     q.choices()[0].id()
@@ -271,8 +275,8 @@ pub mod sealed_value {
     use amanat_core::crypto::{self, CryptoError, NonceSource, SEAL_OVERHEAD};
     use amanat_core::journal::{audit::AuditEntry, hlc::Hlc};
     use amanat_core::records::{
-        attachments::AttachmentInfo, cases::Case, cases::CaseCode, cases::CaseIdentity, consent::Consent,
-        interviews::Interview,
+        attachments::AttachmentInfo, cases::Case, cases::CaseCode, cases::CaseIdentity,
+        consent::Consent, interviews::Interview,
     };
     use amanat_core::secret::{SecretBytes, SecretKey};
     use amanat_core::store::{self, RecordId};
@@ -336,7 +340,10 @@ pub mod sealed_value {
         assert_eq!(opened.expose(), data);
         let pos = data.first().map_or(0, |b| usize::from(*b)) % sealed.len();
         sealed[pos] ^= 0x01;
-        assert!(crypto::open(key, AAD, &sealed).is_err(), "flipped byte opened");
+        assert!(
+            crypto::open(key, AAD, &sealed).is_err(),
+            "flipped byte opened"
+        );
         assert!(crypto::open(key, b"other row", &sealed).is_err());
 
         // 3. `unpad` on arbitrary plaintext: strips exactly `0x80 0*` or refuses.
@@ -525,9 +532,15 @@ pub mod attachment_reader {
         let big: Vec<u8> = (0..chunk + 100).map(|i| (i % 251) as u8).collect();
         vec![
             ("empty", encrypt(&[], b"", false)),
-            ("small", encrypt(&[3, 0, 40], b"a recorded statement", false)),
+            (
+                "small",
+                encrypt(&[3, 0, 40], b"a recorded statement", false),
+            ),
             ("two-recipients", encrypt(&[1], b"photo bytes", true)),
-            ("one-chunk", encrypt(&[65_535, 65_536], &big[..chunk], false)),
+            (
+                "one-chunk",
+                encrypt(&[65_535, 65_536], &big[..chunk], false),
+            ),
             ("two-chunks", encrypt(&[65_536, 10, 65_600], &big, false)),
         ]
     }

@@ -49,8 +49,7 @@ pub mod enrollment {
     fn genuinely_signed(canonical: &str, fingerprint: &str, signature_hex: &str) -> bool {
         let (key, org) = org();
         fingerprint == org.fingerprint
-            && from_hex(signature_hex).as_deref()
-                == Some(key.sign(canonical.as_bytes()).as_ref())
+            && from_hex(signature_hex).as_deref() == Some(key.sign(canonical.as_bytes()).as_ref())
     }
 
     fn check_code(code: &EnrollmentCode) -> bool {

@@ -236,7 +236,10 @@ pub mod relay_push {
             .all(|e| envelope_ok(e, f.max_envelope_bytes));
         match code.as_deref() {
             None => {
-                assert!(n > 0 && n <= f.max_batch_envelopes, "batch size not enforced");
+                assert!(
+                    n > 0 && n <= f.max_batch_envelopes,
+                    "batch size not enforced"
+                );
                 assert!(all_ok, "relay stored an envelope the protocol forbids");
                 let resp: PushResponse =
                     serde_json::from_slice(&reply.body).expect("push response");
@@ -370,7 +373,10 @@ pub mod relay_push {
         );
         let with_mode = |m: u8, body: Vec<u8>| [vec![m], body].concat();
         vec![
-            ("push", with_mode(0, serde_json::to_vec(&push).expect("json"))),
+            (
+                "push",
+                with_mode(0, serde_json::to_vec(&push).expect("json")),
+            ),
             (
                 "revocation",
                 with_mode(1, serde_json::to_vec(&rev).expect("json")),
@@ -462,7 +468,9 @@ pub mod request_headers {
         let method_s = String::from_utf8_lossy(method);
         let path_s = String::from_utf8_lossy(path);
         let nonce_s = String::from_utf8_lossy(nonce);
-        let ts = String::from_utf8_lossy(timestamp).parse::<u64>().unwrap_or(0);
+        let ts = String::from_utf8_lossy(timestamp)
+            .parse::<u64>()
+            .unwrap_or(0);
         check_canonical(&method_s, &path_s, ts, &nonce_s, rest);
         let c = canonical_request(&method_s, &path_s, ts, &nonce_s, &sha256_hex(b""));
         let real = to_hex(f.device.sign(c.as_bytes()).as_ref());
@@ -486,7 +494,10 @@ pub mod request_headers {
             (HEADER_NONCE, good.nonce.clone().into_bytes()),
             (HEADER_SIGNATURE, good.signature.clone().into_bytes()),
         ];
-        for (i, raw) in [device, timestamp, nonce, signature].into_iter().enumerate() {
+        for (i, raw) in [device, timestamp, nonce, signature]
+            .into_iter()
+            .enumerate()
+        {
             if mask & (1 << i) != 0 {
                 sent[i].1 = match raw.iter().position(|b| *b == b'*') {
                     Some(p) => [&raw[..p], sent[i].1.as_slice(), &raw[p + 1..]].concat(),

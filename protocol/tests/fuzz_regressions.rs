@@ -2,10 +2,10 @@
 //! The fuzz corpus and every crash input of the protocol's fuzz targets, run through the same
 //! harness code as `cargo fuzz` (fuzz/harness/protocol.rs). How to fuzz: docs/SECURITY.md.
 
-#[path = "../../fuzz/harness/protocol.rs"]
-mod harness;
 #[path = "../../fuzz/harness/corpus.rs"]
 mod corpus;
+#[path = "../../fuzz/harness/protocol.rs"]
+mod harness;
 
 #[test]
 fn enrollment_corpus_and_crashes() {

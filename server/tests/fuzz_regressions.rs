@@ -3,10 +3,10 @@
 //! harness code as `cargo fuzz` (fuzz/harness/relay.rs: the public router in memory over a SQLite
 //! relay). How to fuzz: docs/SECURITY.md.
 
-#[path = "../../fuzz/harness/relay.rs"]
-mod harness;
 #[path = "../../fuzz/harness/corpus.rs"]
 mod corpus;
+#[path = "../../fuzz/harness/relay.rs"]
+mod harness;
 
 #[test]
 fn relay_push_corpus_and_crashes() {
