@@ -20,7 +20,7 @@ use amanat_core::forms::{AnswerError, TemplateError};
 use amanat_core::interviews::InterviewError;
 use amanat_core::{KeyProviderError, StoreError, VaultError};
 
-use crate::types::ConsentScope;
+use crate::remote::{AnswerReason, ConsentScope, TemplateReason};
 
 /// Which way the platform key provider failed, so a shell can tell "key gone after reinstall"
 /// (offer a wipe and a fresh start) from "keystore busy" (retry).
@@ -152,9 +152,9 @@ pub enum AmanatError {
     Template {
         /// Index-based location in the template JSON (`$` for the whole document).
         path: String,
-        /// The single root cause.
-        reason: String,
-        /// Safe description (`path: reason`).
+        /// The single root cause, typed (show it translated).
+        reason: TemplateReason,
+        /// Safe English description (`path: cause`).
         detail: String,
     },
     /// The template id/version is neither built in nor installed. Code `unknown_template` (1302).
@@ -172,9 +172,9 @@ pub enum AmanatError {
     Answer {
         /// Id of the question whose answer was rejected.
         question: String,
-        /// The rule that was broken (never the value).
-        reason: String,
-        /// Safe description (`question: reason`).
+        /// The rule that was broken, typed (show it translated; never the value).
+        reason: AnswerReason,
+        /// Safe English description (`question: rule`).
         detail: String,
     },
     /// The action needs a consent scope the survivor has not (or no longer) granted. Code
@@ -334,7 +334,7 @@ pub type AmanatResult<T> = Result<T, AmanatError>;
 pub(crate) fn guard<T>(f: impl FnOnce() -> AmanatResult<T>) -> AmanatResult<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(_) => Err(AmanatError::Internal {
+        Err(_payload) => Err(AmanatError::Internal {
             detail: "internal error in the Amanat core; the operation did not complete".into(),
         }),
     }
@@ -385,9 +385,8 @@ impl From<StoreError> for AmanatError {
                 AmanatError::Corrupt { detail }
             }
             StoreError::Crypto(c) => c.into(),
-            // Database(String) and any variant added later: storage trouble, message kept
-            // (SQLite messages name no data: only ciphertext enters SQLite).
-            _ => AmanatError::Storage { detail },
+            // SQLite messages name no data (only ciphertext enters SQLite): kept as detail.
+            StoreError::Database(_) => AmanatError::Storage { detail },
         }
     }
 }
@@ -426,8 +425,7 @@ impl From<VaultError> for AmanatError {
             VaultError::KeyProvider(k) => k.into(),
             VaultError::Store(s) => s.into(),
             VaultError::Crypto(c) => c.into(),
-            // Io and any variant added later.
-            _ => AmanatError::Storage { detail },
+            VaultError::Io(_) => AmanatError::Storage { detail },
         }
     }
 }
@@ -444,8 +442,6 @@ impl From<CaseError> for AmanatError {
             CaseError::BadField { field, .. } => AmanatError::InvalidInput { field, detail },
             CaseError::Vault(v) => v.into(),
             CaseError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -454,16 +450,11 @@ impl From<ConsentError> for AmanatError {
     fn from(e: ConsentError) -> Self {
         let detail = e.to_string();
         match e {
-            ConsentError::Missing(scope) => AmanatError::ConsentMissing {
-                scope: scope.into(),
-                detail,
-            },
+            ConsentError::Missing(scope) => AmanatError::ConsentMissing { scope, detail },
             ConsentError::Invalid(_) => AmanatError::invalid("consent", detail),
             ConsentError::Case(c) => c.into(),
             ConsentError::Vault(v) => v.into(),
             ConsentError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -471,9 +462,14 @@ impl From<ConsentError> for AmanatError {
 impl From<TemplateError> for AmanatError {
     fn from(e: TemplateError) -> Self {
         let detail = e.to_string();
+        let TemplateError {
+            path,
+            reason,
+            detail: _,
+        } = e;
         AmanatError::Template {
-            path: e.path,
-            reason: e.reason,
+            path,
+            reason,
             detail,
         }
     }
@@ -482,9 +478,14 @@ impl From<TemplateError> for AmanatError {
 impl From<AnswerError> for AmanatError {
     fn from(e: AnswerError) -> Self {
         let detail = e.to_string();
+        let AnswerError {
+            question,
+            reason,
+            detail: _,
+        } = e;
         AmanatError::Answer {
-            question: e.question,
-            reason: e.reason,
+            question,
+            reason,
             detail,
         }
     }
@@ -514,7 +515,7 @@ impl From<InterviewError> for AmanatError {
             InterviewError::AlreadyAmended => AmanatError::AlreadyAmended { detail },
             InterviewError::ConsentAnswer { question } => AmanatError::Answer {
                 question,
-                reason: "consent is recorded through the consent record".into(),
+                reason: AnswerReason::ConsentViaRecord,
                 detail,
             },
             InterviewError::ChainBroken { amendment, .. } => {
@@ -524,8 +525,6 @@ impl From<InterviewError> for AmanatError {
             InterviewError::Case(c) => c.into(),
             InterviewError::Vault(v) => v.into(),
             InterviewError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -542,8 +541,6 @@ impl From<AuditError> for AmanatError {
             },
             AuditError::Truncated => AmanatError::AuditBroken { seq: None, detail },
             AuditError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -554,7 +551,7 @@ impl From<AttachmentError> for AmanatError {
         match e {
             AttachmentError::WrongQuestion { question, reason } => AmanatError::Answer {
                 question,
-                reason: reason.to_string(),
+                reason: attachment_question_reason(reason),
                 detail,
             },
             AttachmentError::TooLarge { max_bytes } => AmanatError::TooLarge { max_bytes, detail },
@@ -579,9 +576,24 @@ impl From<AttachmentError> for AmanatError {
             AttachmentError::Interview(i) => i.into(),
             AttachmentError::Vault(v) => v.into(),
             AttachmentError::Store(s) => s.into(),
-            // Io and any variant added later.
-            _ => AmanatError::Storage { detail },
+            AttachmentError::Io(_) => AmanatError::Storage { detail },
         }
+    }
+}
+
+/// The typed reason for the attachment component's `WrongQuestion` rejections.
+///
+/// The core reports these as fixed English strings (`AttachmentError::WrongQuestion.reason`),
+/// so this is the one mapping here that is not checked by the compiler; `rust_api.rs`
+/// (`attachment_rejections_have_typed_reasons`) drives each of the three through the real core
+/// so a changed string fails a test. A string not listed (none exists today) is reported as
+/// `NotAttachmentQuestion`, the most general of the three.
+fn attachment_question_reason(reason: &str) -> AnswerReason {
+    match reason {
+        "unknown question" => AnswerReason::UnknownQuestion,
+        "media type does not match the question" => AnswerReason::WrongMediaType,
+        "not an audio or photo question" => AnswerReason::NotAttachmentQuestion,
+        _unlisted => AnswerReason::NotAttachmentQuestion,
     }
 }
 
@@ -590,6 +602,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use amanat_core::forms::ConsentScope as CoreScope;
+    use amanat_core::forms::Template;
 
     #[test]
     fn vault_errors_keep_their_typed_fields() {
@@ -633,20 +646,39 @@ mod tests {
                 ..
             }
         ));
-        let e: AmanatError = InterviewError::Answer(AnswerError {
-            question: "hours_per_day".into(),
-            reason: "must be between 0 and 24".into(),
-        })
+        let out_of_range = AnswerReason::OutOfRange {
+            min: Some("0".into()),
+            max: Some("24".into()),
+        };
+        let e: AmanatError = InterviewError::Answer(AnswerError::new(
+            "hours_per_day",
+            out_of_range.clone(),
+            "must be between 0 and 24",
+        ))
         .into();
         match e {
             AmanatError::Answer {
-                question, detail, ..
+                question,
+                reason,
+                detail,
             } => {
                 assert_eq!(question, "hours_per_day");
-                assert!(detail.contains("hours_per_day"));
+                assert_eq!(reason, out_of_range);
+                assert!(detail.contains("hours_per_day: must be between 0 and 24"));
             }
             other => panic!("unexpected {other:?}"),
         }
+        let e: AmanatError = InterviewError::ConsentAnswer {
+            question: "consent_audio".into(),
+        }
+        .into();
+        assert!(matches!(
+            e,
+            AmanatError::Answer {
+                reason: AnswerReason::ConsentViaRecord,
+                ..
+            }
+        ));
         let e: AmanatError = AuditError::Truncated.into();
         assert!(matches!(e, AmanatError::AuditBroken { seq: None, .. }));
         let e: AmanatError = AttachmentError::Integrity { chunk: 2 }.into();
@@ -654,6 +686,23 @@ mod tests {
             e,
             AmanatError::AttachmentDamaged { chunk: Some(2), .. }
         ));
+    }
+
+    #[test]
+    fn template_errors_carry_path_and_typed_reason() {
+        let e: AmanatError = Template::from_json(r#"{"id": "t"}"#).unwrap_err().into();
+        match e {
+            AmanatError::Template {
+                path,
+                reason,
+                detail,
+            } => {
+                assert_eq!(path, "version");
+                assert_eq!(reason, TemplateReason::MissingField);
+                assert_eq!(detail, "version: missing field");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

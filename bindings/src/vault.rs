@@ -10,7 +10,7 @@ use amanat_core::Passcode;
 
 use crate::error::{guard, AmanatResult};
 use crate::provider::{KeyProvider, ProviderAdapter};
-use crate::types::{KdfParams, UnlockStatus};
+use crate::remote::{KdfParams, UnlockStatus};
 
 /// An encrypted vault in one directory. Thread-safe: share one instance across threads.
 ///
@@ -44,12 +44,8 @@ impl Vault {
     ) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let passcode = Passcode::new(passcode);
-            let inner = amanat_core::Vault::create(
-                dir,
-                &passcode,
-                adapter(key_provider),
-                kdf_params.into(),
-            )?;
+            let inner =
+                amanat_core::Vault::create(dir, &passcode, adapter(key_provider), kdf_params)?;
             Ok(Arc::new(Self { inner }))
         })
     }
@@ -88,7 +84,7 @@ impl Vault {
 
     /// The failed-attempt counter and when the next attempt is allowed, for the unlock screen.
     pub fn unlock_status(&self) -> UnlockStatus {
-        guard(|| Ok(self.inner.unlock_status().into())).unwrap_or(UnlockStatus {
+        guard(|| Ok(self.inner.unlock_status())).unwrap_or(UnlockStatus {
             failed_attempts: 0,
             retry_at_ms: None,
         })
@@ -140,7 +136,7 @@ pub fn wipe_vault(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResu
 /// The production Argon2id parameters (64 MiB, 3 iterations, 1 lane); tests pass smaller ones.
 #[uniffi::export]
 pub fn default_kdf_params() -> KdfParams {
-    amanat_core::KdfParams::default().into()
+    KdfParams::default()
 }
 
 /// The minimum passcode length in characters, so the shell can check before calling `create`.

@@ -12,6 +12,7 @@ import unittest
 
 from amanat_ffi import (
     AmanatError,
+    AnswerReason,
     AnswerValue,
     ConsentScope,
     InterviewStatus,
@@ -19,6 +20,8 @@ from amanat_ffi import (
     KeyProvider,
     KeyProviderErrorKind,
     KeyProviderFfiError,
+    QuestionType,
+    TemplateReason,
     Vault,
     check_template,
     software_key_provider,
@@ -109,6 +112,9 @@ class FlowTest(Base):
         with self.assertRaises(AmanatError.Answer) as ctx:
             v.save_answers(i.id, {"hours_per_day": AnswerValue.INTEGER(value=30)})
         self.assertEqual(ctx.exception.question, "hours_per_day")
+        # The rule is typed, so a shell can say it in Russian or Uzbek.
+        self.assertEqual(ctx.exception.reason, AnswerReason.OUT_OF_RANGE(min="0", max="24"))
+        self.assertTrue(ctx.exception.reason.is_OUT_OF_RANGE())
         self.assertEqual(ctx.exception.code(), "answer")
         self.assertNotIn("30", ctx.exception.detail)
         s = v.submit_interview(i.id)
@@ -164,27 +170,38 @@ class BadInputTest(Base):
             self.vault.install_template('{"id": "x", "version": 1, "languages": ["en"]}')
         self.assertTrue(ctx.exception.path)
         self.assertEqual(ctx.exception.code(), "template")
+        self.assertEqual(ctx.exception.path, "languages")
+        self.assertEqual(ctx.exception.reason,
+                         TemplateReason.MISSING_LANGUAGE(language="ru"))
         with self.assertRaises(AmanatError.Template) as ctx:
             check_template("{not json")
         self.assertEqual(ctx.exception.numeric_code(), 1301)
+        self.assertTrue(ctx.exception.reason.is_INVALID_JSON())
+        self.assertEqual(ctx.exception.reason.line, 1)
 
     def test_wrong_answer_types_name_the_question(self):
         case = self.case_with_consent(ConsentScope.INTERVIEW)
         i = self.vault.start_interview(case.id, TEMPLATE, 1, "en")
         cases = {
-            "hours_per_day": AnswerValue.TEXT(value="fourteen"),
-            "interpreter_used": AnswerValue.INTEGER(value=1),
-            "platforms": AnswerValue.CHOICE(value="telegram"),
-            "first_contact": AnswerValue.CHOICE(value="no_such_choice"),
+            "hours_per_day": (AnswerValue.TEXT(value="fourteen"),
+                              AnswerReason.WRONG_TYPE(expected=QuestionType.INTEGER)),
+            "interpreter_used": (AnswerValue.INTEGER(value=1),
+                                 AnswerReason.WRONG_TYPE(expected=QuestionType.YES_NO)),
+            "platforms": (AnswerValue.CHOICE(value="telegram"),
+                          AnswerReason.WRONG_TYPE(expected=QuestionType.MULTIPLE_CHOICE)),
+            "first_contact": (AnswerValue.CHOICE(value="no_such_choice"),
+                              AnswerReason.UNKNOWN_CHOICE()),
         }
-        for question, value in cases.items():
+        for question, (value, reason) in cases.items():
             with self.subTest(question=question):
                 with self.assertRaises(AmanatError.Answer) as ctx:
                     self.vault.save_answers(i.id, {question: value})
                 self.assertEqual(ctx.exception.question, question)
+                self.assertEqual(ctx.exception.reason, reason)
         with self.assertRaises(AmanatError.Answer) as ctx:
             self.vault.save_answers(i.id, {"consent_audio": AnswerValue.CONSENT(value=True)})
         self.assertEqual(ctx.exception.question, "consent_audio")
+        self.assertEqual(ctx.exception.reason, AnswerReason.CONSENT_VIA_RECORD())
         with self.assertRaises(AmanatError.NotFound):
             self.vault.save_answers("zz", {})
         with self.assertRaises(AmanatError.InvalidInput):

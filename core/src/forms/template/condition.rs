@@ -6,10 +6,10 @@
 
 use serde_json::Value;
 
-use super::error::TemplateError;
+use super::error::{JsonType, TemplateError, TemplateReason as R};
 use super::model::QuestionType;
 use super::reader::{
-    as_array, as_object, as_str, check_fields, index, join, required, Ctx, Target,
+    as_array, as_object, as_str, check_fields, expected_only, index, join, required, Ctx, Target,
 };
 use crate::forms::answers::is_valid_date;
 use crate::forms::logic::{Condition, Literal};
@@ -29,6 +29,7 @@ pub(super) fn parse_condition(
         _ => {
             return Err(TemplateError::new(
                 path,
+                R::OperatorCount,
                 format!("a condition must have exactly one operator ({OPERATORS})"),
             ))
         }
@@ -38,7 +39,7 @@ pub(super) fn parse_condition(
         "all" | "any" => {
             let arr = as_array(arg, &arg_path)?;
             if arr.is_empty() {
-                return Err(TemplateError::new(arg_path, "must not be empty"));
+                return Err(TemplateError::new(arg_path, R::Empty, "must not be empty"));
             }
             let mut items = Vec::with_capacity(arr.len());
             for (i, c) in arr.iter().enumerate() {
@@ -75,16 +76,23 @@ pub(super) fn parse_condition(
             if !matches!(target.kind, QuestionType::Integer | QuestionType::Decimal) {
                 return Err(TemplateError::new(
                     path,
+                    R::NotNumeric {
+                        question: q.to_string(),
+                        question_type: target.kind,
+                    },
                     format!(
                         "{op} needs an integer or decimal question, but {q:?} is {}",
                         target.kind
                     ),
                 ));
             }
-            let value = value
-                .as_f64()
-                .filter(|f| f.is_finite())
-                .ok_or_else(|| TemplateError::new(join(&arg_path, "value"), "expected a number"))?;
+            let value = value.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+                expected_only(
+                    join(&arg_path, "value"),
+                    JsonType::Number,
+                    "expected a number",
+                )
+            })?;
             Ok(if op == "greater_than" {
                 Condition::GreaterThan { question, value }
             } else {
@@ -101,7 +109,7 @@ pub(super) fn parse_condition(
             let vpath = join(&arg_path, "values");
             let values = as_array(required(o, &arg_path, "values")?, &vpath)?;
             if values.is_empty() {
-                return Err(TemplateError::new(vpath, "must not be empty"));
+                return Err(TemplateError::new(vpath, R::Empty, "must not be empty"));
             }
             let target = resolve(q, path, ctx, self_id)?;
             let mut lits = Vec::with_capacity(values.len());
@@ -115,6 +123,9 @@ pub(super) fn parse_condition(
         }
         other => Err(TemplateError::new(
             path,
+            R::UnknownOperator {
+                name: other.to_string(),
+            },
             format!("unknown operator {other:?} (expected one of {OPERATORS})"),
         )),
     }
@@ -129,6 +140,9 @@ fn resolve<'a>(
     if self_id == Some(q) {
         return Err(TemplateError::new(
             path,
+            R::SelfReference {
+                question: q.to_string(),
+            },
             format!("question {q:?} refers to itself (cycle)"),
         ));
     }
@@ -138,10 +152,19 @@ fn resolve<'a>(
     if ctx.all_ids.contains(q) {
         Err(TemplateError::new(
             path,
+            R::ForwardReference {
+                question: q.to_string(),
+            },
             format!("forward reference to question {q:?} (conditions may only refer to earlier questions)"),
         ))
     } else {
-        Err(TemplateError::new(path, format!("unknown question {q:?}")))
+        Err(TemplateError::new(
+            path,
+            R::UnknownQuestion {
+                question: q.to_string(),
+            },
+            format!("unknown question {q:?}"),
+        ))
     }
 }
 
@@ -150,6 +173,10 @@ fn literal_for(target: &Target, q: &str, v: &Value, path: &str) -> Result<Litera
     let mismatch = |what: &str| {
         TemplateError::new(
             path,
+            R::ValueMismatch {
+                question: q.to_string(),
+                question_type: kind,
+            },
             format!("value for {kind} question {q:?} must be {what}"),
         )
     };
@@ -161,6 +188,10 @@ fn literal_for(target: &Target, q: &str, v: &Value, path: &str) -> Result<Litera
             } else {
                 Err(TemplateError::new(
                     path,
+                    R::UnknownChoice {
+                        question: q.to_string(),
+                        choice: s.to_string(),
+                    },
                     format!("{s:?} is not a choice of question {q:?}"),
                 ))
             }
@@ -188,6 +219,10 @@ fn literal_for(target: &Target, q: &str, v: &Value, path: &str) -> Result<Litera
             .ok_or_else(|| mismatch("a string")),
         QuestionType::Audio | QuestionType::Photo => Err(TemplateError::new(
             path,
+            R::NotComparable {
+                question: q.to_string(),
+                question_type: kind,
+            },
             format!("values cannot be compared with {kind} question {q:?} (use answered)"),
         )),
     }

@@ -17,7 +17,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use error::TemplateError;
+pub use error::{JsonType, TemplateError, TemplateReason};
 pub use model::{
     Choice, ConsentScope, Constraints, LocalizedText, LocationLevel, Question, QuestionType,
     Section, Template, MAX_ID_LEN, REQUIRED_LANGUAGES,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value};
 
 use super::condition::parse_condition;
-use super::error::TemplateError;
+use super::error::{JsonType, TemplateError, TemplateReason as R};
 use super::model::{
     Choice, ConsentScope, Constraints, LocalizedText, LocationLevel, Question, QuestionType,
     Section, Template, MAX_ID_LEN, REQUIRED_LANGUAGES,
@@ -20,8 +20,13 @@ impl Template {
     /// Load and completely validate a template from JSON. This is the only
     /// way to build a `Template`, so invalid templates never reach an interview.
     pub fn from_json(json: &str) -> Result<Template, TemplateError> {
-        let root: Value =
-            serde_json::from_str(json).map_err(|e| TemplateError::new("$", e.to_string()))?;
+        let root: Value = serde_json::from_str(json).map_err(|e| {
+            let reason = R::InvalidJson {
+                line: e.line() as u64,
+                column: e.column() as u64,
+            };
+            TemplateError::new("$", reason, e.to_string())
+        })?;
         parse_template(&root)
     }
 }
@@ -51,35 +56,74 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn expected(path: &str, what: &str, v: &Value) -> TemplateError {
-    TemplateError::new(path, format!("expected {what}, found {}", json_kind(v)))
+fn expected(path: &str, what: JsonType, v: &Value) -> TemplateError {
+    let name = match what {
+        JsonType::Object => "an object",
+        JsonType::Array => "an array",
+        JsonType::String => "a string",
+        JsonType::Boolean => "a boolean",
+        JsonType::Number => "a number",
+        JsonType::Integer => "an integer",
+        JsonType::NonNegativeInteger => "a non-negative integer",
+    };
+    TemplateError::new(
+        path,
+        R::WrongType { expected: what },
+        format!("expected {name}, found {}", json_kind(v)),
+    )
+}
+
+/// A value of the wrong JSON type where the message names only what was expected.
+pub(super) fn expected_only(
+    path: impl Into<String>,
+    what: JsonType,
+    detail: &str,
+) -> TemplateError {
+    TemplateError::new(path, R::WrongType { expected: what }, detail)
 }
 
 pub(super) fn as_object<'a>(v: &'a Value, path: &str) -> Result<&'a Obj, TemplateError> {
-    v.as_object()
-        .ok_or_else(|| expected(if path.is_empty() { "$" } else { path }, "an object", v))
+    v.as_object().ok_or_else(|| {
+        expected(
+            if path.is_empty() { "$" } else { path },
+            JsonType::Object,
+            v,
+        )
+    })
 }
 
 pub(super) fn as_array<'a>(v: &'a Value, path: &str) -> Result<&'a Vec<Value>, TemplateError> {
-    v.as_array().ok_or_else(|| expected(path, "an array", v))
+    v.as_array()
+        .ok_or_else(|| expected(path, JsonType::Array, v))
 }
 
 pub(super) fn as_str<'a>(v: &'a Value, path: &str) -> Result<&'a str, TemplateError> {
-    v.as_str().ok_or_else(|| expected(path, "a string", v))
+    v.as_str()
+        .ok_or_else(|| expected(path, JsonType::String, v))
 }
 
 fn as_bool(v: &Value, path: &str) -> Result<bool, TemplateError> {
-    v.as_bool().ok_or_else(|| expected(path, "a boolean", v))
+    v.as_bool()
+        .ok_or_else(|| expected(path, JsonType::Boolean, v))
 }
 
 fn as_u64(v: &Value, path: &str) -> Result<u64, TemplateError> {
-    v.as_u64()
-        .ok_or_else(|| TemplateError::new(path, "expected a non-negative integer"))
+    v.as_u64().ok_or_else(|| {
+        expected_only(
+            path,
+            JsonType::NonNegativeInteger,
+            "expected a non-negative integer",
+        )
+    })
 }
 
 pub(super) fn check_fields(obj: &Obj, path: &str, allowed: &[&str]) -> Result<(), TemplateError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(TemplateError::new(join(path, k), "unknown field")),
+        Some(k) => Err(TemplateError::new(
+            join(path, k),
+            R::UnknownField,
+            "unknown field",
+        )),
         None => Ok(()),
     }
 }
@@ -90,7 +134,7 @@ pub(super) fn required<'a>(
     field: &str,
 ) -> Result<&'a Value, TemplateError> {
     obj.get(field)
-        .ok_or_else(|| TemplateError::new(join(path, field), "missing field"))
+        .ok_or_else(|| TemplateError::new(join(path, field), R::MissingField, "missing field"))
 }
 
 fn optional_bool(obj: &Obj, path: &str, field: &str) -> Result<bool, TemplateError> {
@@ -115,6 +159,7 @@ fn parse_id(v: &Value, path: &str) -> Result<String, TemplateError> {
     } else {
         Err(TemplateError::new(
             path,
+            R::InvalidId { id: s.to_string() },
             format!("invalid id {s:?} (use 1 to {MAX_ID_LEN} characters of a-z, 0-9, _ . -)"),
         ))
     }
@@ -138,11 +183,20 @@ fn parse_languages(v: &Value, path: &str) -> Result<Vec<String>, TemplateError> 
         if !is_valid_language(s) {
             return Err(TemplateError::new(
                 p,
+                R::InvalidLanguageCode {
+                    code: s.to_string(),
+                },
                 format!("invalid language code {s:?} (expected e.g. \"en\" or \"uz-cyrl\")"),
             ));
         }
         if langs.iter().any(|l| l == s) {
-            return Err(TemplateError::new(p, format!("duplicate language {s:?}")));
+            return Err(TemplateError::new(
+                p,
+                R::DuplicateLanguage {
+                    language: s.to_string(),
+                },
+                format!("duplicate language {s:?}"),
+            ));
         }
         langs.push(s.to_string());
     }
@@ -150,6 +204,9 @@ fn parse_languages(v: &Value, path: &str) -> Result<Vec<String>, TemplateError> 
         if !langs.iter().any(|l| l == req) {
             return Err(TemplateError::new(
                 path,
+                R::MissingLanguage {
+                    language: req.to_string(),
+                },
                 format!("missing required language {req:?}"),
             ));
         }
@@ -168,6 +225,9 @@ fn parse_localized(
             None => {
                 return Err(TemplateError::new(
                     path,
+                    R::MissingTranslation {
+                        language: lang.clone(),
+                    },
                     format!("missing translation for language {lang:?}"),
                 ))
             }
@@ -176,6 +236,9 @@ fn parse_localized(
                 if s.trim().is_empty() {
                     return Err(TemplateError::new(
                         path,
+                        R::EmptyTranslation {
+                            language: lang.clone(),
+                        },
                         format!("empty translation for language {lang:?}"),
                     ));
                 }
@@ -185,6 +248,9 @@ fn parse_localized(
     if let Some(extra) = obj.keys().find(|k| !languages.contains(k)) {
         return Err(TemplateError::new(
             path,
+            R::UndeclaredLanguage {
+                language: extra.clone(),
+            },
             format!("translation for language {extra:?}, which is not in languages"),
         ));
     }
@@ -234,15 +300,26 @@ fn parse_template(root: &Value) -> Result<Template, TemplateError> {
     let id = parse_id(required(obj, "", "id")?, "id")?;
     let version_v = required(obj, "", "version")?;
     let version = match version_v.as_u64() {
-        Some(n) if n >= 1 => u32::try_from(n)
-            .map_err(|_| TemplateError::new("version", "must be at most 4294967295"))?,
-        _ => return Err(TemplateError::new("version", "must be a positive integer")),
+        Some(n) if n >= 1 => u32::try_from(n).map_err(|_| {
+            TemplateError::new("version", R::InvalidVersion, "must be at most 4294967295")
+        })?,
+        _ => {
+            return Err(TemplateError::new(
+                "version",
+                R::InvalidVersion,
+                "must be a positive integer",
+            ))
+        }
     };
     let languages = parse_languages(required(obj, "", "languages")?, "languages")?;
     let title = parse_localized(required(obj, "", "title")?, "title", &languages)?;
     let sections_v = as_array(required(obj, "", "sections")?, "sections")?;
     if sections_v.is_empty() {
-        return Err(TemplateError::new("sections", "must not be empty"));
+        return Err(TemplateError::new(
+            "sections",
+            R::Empty,
+            "must not be empty",
+        ));
     }
     let all_ids = sections_v
         .iter()
@@ -290,6 +367,7 @@ fn parse_section(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Section, Templa
     if !ctx.section_ids.insert(id.clone()) {
         return Err(TemplateError::new(
             id_path,
+            R::DuplicateId { id: id.clone() },
             format!("duplicate section id {id:?}"),
         ));
     }
@@ -307,7 +385,7 @@ fn parse_section(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Section, Templa
     let qpath = join(path, "questions");
     let qs = as_array(required(obj, path, "questions")?, &qpath)?;
     if qs.is_empty() {
-        return Err(TemplateError::new(qpath, "must not be empty"));
+        return Err(TemplateError::new(qpath, R::Empty, "must not be empty"));
     }
     let mut questions = Vec::with_capacity(qs.len());
     for (j, q) in qs.iter().enumerate() {
@@ -345,13 +423,20 @@ fn parse_question(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Question, Temp
     if ctx.earlier.contains_key(&id) {
         return Err(TemplateError::new(
             id_path,
+            R::DuplicateId { id: id.clone() },
             format!("duplicate question id {id:?}"),
         ));
     }
     let type_path = join(path, "type");
     let type_s = as_str(required(obj, path, "type")?, &type_path)?;
     let kind = QuestionType::parse(type_s).ok_or_else(|| {
-        TemplateError::new(&type_path, format!("unknown question type {type_s:?}"))
+        TemplateError::new(
+            &type_path,
+            R::UnknownQuestionType {
+                name: type_s.to_string(),
+            },
+            format!("unknown question type {type_s:?}"),
+        )
     })?;
     let label = parse_localized(
         required(obj, path, "label")?,
@@ -364,6 +449,7 @@ fn parse_question(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Question, Temp
     if sensitive && why_we_ask.is_none() {
         return Err(TemplateError::new(
             join(path, "why_we_ask"),
+            R::WhyWeAskRequired,
             "required when sensitive is true",
         ));
     }
@@ -371,6 +457,7 @@ fn parse_question(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Question, Temp
     if kind == QuestionType::Consent && !required_flag {
         return Err(TemplateError::new(
             join(path, "required"),
+            R::ConsentNotRequired,
             "consent questions must be required (set \"required\": true)",
         ));
     }
@@ -381,6 +468,7 @@ fn parse_question(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Question, Temp
         (None, QuestionType::Consent) => {
             return Err(TemplateError::new(
                 scope_path,
+                R::ScopeRequired,
                 "required for consent questions",
             ))
         }
@@ -388,17 +476,28 @@ fn parse_question(v: &Value, path: &str, ctx: &mut Ctx) -> Result<Question, Temp
         (Some(_), k) if k != QuestionType::Consent => {
             return Err(TemplateError::new(
                 scope_path,
+                R::ScopeNotAllowed,
                 "only allowed for consent questions",
             ))
         }
         (Some(s), _) => {
             let s = as_str(s, &scope_path)?;
             let scope = ConsentScope::parse(s).ok_or_else(|| {
-                TemplateError::new(&scope_path, format!("unknown consent scope {s:?}"))
+                TemplateError::new(
+                    &scope_path,
+                    R::UnknownScope {
+                        name: s.to_string(),
+                    },
+                    format!("unknown consent scope {s:?}"),
+                )
             })?;
             if let Some(other) = ctx.scopes.get(&scope) {
                 return Err(TemplateError::new(
                     scope_path,
+                    R::ScopeAlreadyAsked {
+                        scope,
+                        question: other.clone(),
+                    },
                     format!("consent scope {s:?} is already asked by question {other:?}"),
                 ));
             }
@@ -443,6 +542,9 @@ fn parse_choices(
         if kind.has_choices() {
             return Err(TemplateError::new(
                 cpath,
+                R::ChoicesRequired {
+                    question_type: kind,
+                },
                 format!("required for {kind} questions"),
             ));
         }
@@ -451,12 +553,15 @@ fn parse_choices(
     if !kind.has_choices() {
         return Err(TemplateError::new(
             cpath,
+            R::ChoicesNotAllowed {
+                question_type: kind,
+            },
             format!("not allowed for {kind} questions (only single_choice and multiple_choice)"),
         ));
     }
     let arr = as_array(v, &cpath)?;
     if arr.is_empty() {
-        return Err(TemplateError::new(cpath, "must not be empty"));
+        return Err(TemplateError::new(cpath, R::Empty, "must not be empty"));
     }
     let mut choices: Vec<Choice> = Vec::with_capacity(arr.len());
     for (i, c) in arr.iter().enumerate() {
@@ -468,6 +573,7 @@ fn parse_choices(
         if choices.iter().any(|c| c.id == id) {
             return Err(TemplateError::new(
                 id_path,
+                R::DuplicateId { id: id.clone() },
                 format!("duplicate choice id {id:?}"),
             ));
         }
@@ -516,16 +622,26 @@ fn parse_constraints(
             "max_choices",
             "level",
         ];
-        let reason = if KNOWN.contains(&k.as_str()) {
-            format!("not a constraint for {kind} questions")
+        let err = if KNOWN.contains(&k.as_str()) {
+            TemplateError::new(
+                join(&cpath, k),
+                R::ConstraintNotAllowed {
+                    question_type: kind,
+                },
+                format!("not a constraint for {kind} questions"),
+            )
         } else {
-            "unknown constraint".to_string()
+            TemplateError::new(join(&cpath, k), R::UnknownConstraint, "unknown constraint")
         };
-        return Err(TemplateError::new(join(&cpath, k), reason));
+        return Err(err);
     }
     let field = |name: &str| o.get(name).map(|v| (v, join(&cpath, name)));
     let order_err = |lo: &str, hi: &str| {
-        TemplateError::new(&cpath, format!("{lo} must not be greater than {hi}"))
+        TemplateError::new(
+            &cpath,
+            R::MinAboveMax,
+            format!("{lo} must not be greater than {hi}"),
+        )
     };
     let c = match kind {
         QuestionType::Text | QuestionType::LongText => {
@@ -538,6 +654,7 @@ fn parse_constraints(
             if max_length == Some(0) {
                 return Err(TemplateError::new(
                     join(&cpath, "max_length"),
+                    R::LimitBelowOne,
                     "must be at least 1",
                 ));
             }
@@ -554,7 +671,7 @@ fn parse_constraints(
         QuestionType::Integer => {
             let int = |(v, p): (&Value, String)| {
                 v.as_i64()
-                    .ok_or_else(|| TemplateError::new(p, "expected an integer"))
+                    .ok_or_else(|| expected_only(p, JsonType::Integer, "expected an integer"))
             };
             let min = field("min").map(int).transpose()?;
             let max = field("max").map(int).transpose()?;
@@ -569,7 +686,7 @@ fn parse_constraints(
             let num = |(v, p): (&Value, String)| {
                 v.as_f64()
                     .filter(|f| f.is_finite())
-                    .ok_or_else(|| TemplateError::new(p, "expected a number"))
+                    .ok_or_else(|| expected_only(p, JsonType::Number, "expected a number"))
             };
             let min = field("min").map(num).transpose()?;
             let max = field("max").map(num).transpose()?;
@@ -588,6 +705,9 @@ fn parse_constraints(
                 } else {
                     Err(TemplateError::new(
                         p,
+                        R::InvalidDate {
+                            value: s.to_string(),
+                        },
                         format!("invalid date {s:?} (expected a real calendar date as YYYY-MM-DD)"),
                     ))
                 }
@@ -612,11 +732,16 @@ fn parse_constraints(
             for (name, val) in [("min_choices", min_choices), ("max_choices", max_choices)] {
                 match val {
                     Some(0) if name == "max_choices" => {
-                        return Err(TemplateError::new(join(&cpath, name), "must be at least 1"))
+                        return Err(TemplateError::new(
+                            join(&cpath, name),
+                            R::LimitBelowOne,
+                            "must be at least 1",
+                        ))
                     }
                     Some(x) if x > n => {
                         return Err(TemplateError::new(
                             join(&cpath, name),
+                            R::MoreThanChoices { choices: n },
                             format!("must not exceed the number of choices ({n})"),
                         ))
                     }
@@ -639,6 +764,9 @@ fn parse_constraints(
                 if s != "district" {
                     return Err(TemplateError::new(
                         p,
+                        R::UnsupportedLocationLevel {
+                            level: s.to_string(),
+                        },
                         format!("unsupported level {s:?} (only \"district\"; coordinates are never collected)"),
                     ));
                 }

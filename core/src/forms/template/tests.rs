@@ -28,14 +28,19 @@ fn base() -> Value {
     })
 }
 
-/// Apply `edit` at JSON pointer `ptr` of the base template and expect
-/// exactly `path: reason`.
-fn expect(ptr: &str, edit: impl FnOnce(&mut Value), path: &str, reason: &str) {
+/// Apply `edit` at JSON pointer `ptr` of the base template and return the error.
+fn load_err(ptr: &str, edit: impl FnOnce(&mut Value)) -> TemplateError {
     let mut v = base();
     edit(v.pointer_mut(ptr).expect(ptr));
-    let e = Template::from_json(&v.to_string()).unwrap_err();
-    assert_eq!((e.path.as_str(), e.reason.as_str()), (path, reason));
-    assert_eq!(e.to_string(), format!("{path}: {reason}"));
+    Template::from_json(&v.to_string()).unwrap_err()
+}
+
+/// Apply `edit` at JSON pointer `ptr` of the base template and expect
+/// exactly `path: detail`.
+fn expect(ptr: &str, edit: impl FnOnce(&mut Value), path: &str, detail: &str) {
+    let e = load_err(ptr, edit);
+    assert_eq!((e.path.as_str(), e.detail.as_str()), (path, detail));
+    assert_eq!(e.to_string(), format!("{path}: {detail}"));
 }
 
 fn set(field: &str, val: Value) -> impl FnOnce(&mut Value) + '_ {
@@ -75,7 +80,8 @@ fn base_template_loads() {
 fn malformed_json() {
     let e = Template::from_json("{\"id\": ").unwrap_err();
     assert_eq!(e.path, "$");
-    assert_eq!(e.reason, "EOF while parsing a value at line 1 column 7");
+    assert_eq!(e.detail, "EOF while parsing a value at line 1 column 7");
+    assert_eq!(e.reason, TemplateReason::InvalidJson { line: 1, column: 7 });
     let e = Template::from_json("[]").unwrap_err();
     assert_eq!(e.to_string(), "$: expected an object, found an array");
 }
@@ -562,4 +568,349 @@ fn localized_view() {
     );
     let s = serde_json::to_value(&lt).unwrap();
     assert_eq!(s["sections"][0]["questions"][1]["type"], "single_choice");
+}
+
+/// The position of `r`'s variant in the list below; the exhaustive match makes a new variant
+/// fail to compile here until the coverage test gets a case for it.
+fn variant_index(r: &TemplateReason) -> usize {
+    use TemplateReason as R;
+    match r {
+        R::InvalidJson { .. } => 0,
+        R::WrongType { .. } => 1,
+        R::UnknownField => 2,
+        R::MissingField => 3,
+        R::Empty => 4,
+        R::InvalidId { .. } => 5,
+        R::DuplicateId { .. } => 6,
+        R::InvalidVersion => 7,
+        R::InvalidLanguageCode { .. } => 8,
+        R::DuplicateLanguage { .. } => 9,
+        R::MissingLanguage { .. } => 10,
+        R::MissingTranslation { .. } => 11,
+        R::EmptyTranslation { .. } => 12,
+        R::UndeclaredLanguage { .. } => 13,
+        R::UnsupportedLanguage { .. } => 14,
+        R::UnknownQuestionType { .. } => 15,
+        R::WhyWeAskRequired => 16,
+        R::ConsentNotRequired => 17,
+        R::ScopeRequired => 18,
+        R::ScopeNotAllowed => 19,
+        R::UnknownScope { .. } => 20,
+        R::ScopeAlreadyAsked { .. } => 21,
+        R::ChoicesRequired { .. } => 22,
+        R::ChoicesNotAllowed { .. } => 23,
+        R::UnknownConstraint => 24,
+        R::ConstraintNotAllowed { .. } => 25,
+        R::MinAboveMax => 26,
+        R::LimitBelowOne => 27,
+        R::MoreThanChoices { .. } => 28,
+        R::InvalidDate { .. } => 29,
+        R::UnsupportedLocationLevel { .. } => 30,
+        R::OperatorCount => 31,
+        R::UnknownOperator { .. } => 32,
+        R::NotNumeric { .. } => 33,
+        R::SelfReference { .. } => 34,
+        R::ForwardReference { .. } => 35,
+        R::UnknownQuestion { .. } => 36,
+        R::ValueMismatch { .. } => 37,
+        R::UnknownChoice { .. } => 38,
+        R::NotComparable { .. } => 39,
+    }
+}
+const REASON_VARIANTS: usize = 40;
+
+fn retype(kind: &'static str, field: &'static str, val: Value) -> impl FnOnce(&mut Value) {
+    move |q| {
+        let o = q.as_object_mut().unwrap();
+        o.insert("type".into(), json!(kind));
+        o.insert(field.into(), val);
+    }
+}
+
+/// Every rule reports its own typed reason with the fields a translated message needs, and
+/// every reason variant is produced by at least one rule.
+#[test]
+fn every_rule_has_a_typed_reason() {
+    use QuestionType as T;
+    use TemplateReason as R;
+    let s = |x: &str| x.to_string();
+    let cases: Vec<(TemplateError, TemplateReason)> = vec![
+        (
+            Template::from_json("{").unwrap_err(),
+            R::InvalidJson { line: 1, column: 1 },
+        ),
+        (
+            Template::from_json("[]").unwrap_err(),
+            R::WrongType {
+                expected: JsonType::Object,
+            },
+        ),
+        (
+            load_err("", set("sections", json!({}))),
+            R::WrongType {
+                expected: JsonType::Array,
+            },
+        ),
+        (
+            load_err(Q2, set("type", json!(5))),
+            R::WrongType {
+                expected: JsonType::String,
+            },
+        ),
+        (
+            load_err(Q2, set("required", json!("yes"))),
+            R::WrongType {
+                expected: JsonType::Boolean,
+            },
+        ),
+        (
+            load_err(Q2, set("constraints", json!({"max_length": -1}))),
+            R::WrongType {
+                expected: JsonType::NonNegativeInteger,
+            },
+        ),
+        (
+            load_err(Q3, set("constraints", json!({"min": 1.5}))),
+            R::WrongType {
+                expected: JsonType::Integer,
+            },
+        ),
+        (
+            load_err(
+                Q4,
+                set(
+                    "relevant",
+                    json!({"less_than": {"question": "q3", "value": "10"}}),
+                ),
+            ),
+            R::WrongType {
+                expected: JsonType::Number,
+            },
+        ),
+        (load_err(Q1, set("colour", json!("red"))), R::UnknownField),
+        (load_err(Q2, del("label")), R::MissingField),
+        (load_err("", set("sections", json!([]))), R::Empty),
+        (
+            load_err("", set("id", json!("Bad Id"))),
+            R::InvalidId { id: s("Bad Id") },
+        ),
+        (
+            load_err(Q4, set("id", json!("q2"))),
+            R::DuplicateId { id: s("q2") },
+        ),
+        (load_err("", set("version", json!(0))), R::InvalidVersion),
+        (
+            load_err("", set("version", json!(4_294_967_296_u64))),
+            R::InvalidVersion,
+        ),
+        (
+            load_err("", set("languages", json!(["en", "ru", "uz", "EN"]))),
+            R::InvalidLanguageCode { code: s("EN") },
+        ),
+        (
+            load_err("", set("languages", json!(["en", "ru", "uz", "en"]))),
+            R::DuplicateLanguage { language: s("en") },
+        ),
+        (
+            load_err("", set("languages", json!(["en", "ru"]))),
+            R::MissingLanguage { language: s("uz") },
+        ),
+        (
+            load_err(&format!("{Q2}/label"), del("uz")),
+            R::MissingTranslation { language: s("uz") },
+        ),
+        (
+            load_err(&format!("{Q2}/label"), set("ru", json!(" "))),
+            R::EmptyTranslation { language: s("ru") },
+        ),
+        (
+            load_err("/title", set("de", json!("Titel"))),
+            R::UndeclaredLanguage { language: s("de") },
+        ),
+        (
+            Template::from_json(&base().to_string())
+                .unwrap()
+                .localized("de")
+                .unwrap_err(),
+            R::UnsupportedLanguage {
+                language: s("de"),
+                available: vec![s("en"), s("ru"), s("uz")],
+            },
+        ),
+        (
+            load_err(Q2, set("type", json!("essay"))),
+            R::UnknownQuestionType { name: s("essay") },
+        ),
+        (
+            load_err(Q2, set("sensitive", json!(true))),
+            R::WhyWeAskRequired,
+        ),
+        (
+            load_err(Q0, set("required", json!(false))),
+            R::ConsentNotRequired,
+        ),
+        (load_err(Q0, del("scope")), R::ScopeRequired),
+        (
+            load_err(Q2, set("scope", json!("audio"))),
+            R::ScopeNotAllowed,
+        ),
+        (
+            load_err(Q0, set("scope", json!("everything"))),
+            R::UnknownScope {
+                name: s("everything"),
+            },
+        ),
+        (
+            load_err(Q4, |q| {
+                let o = q.as_object_mut().unwrap();
+                o.insert("type".into(), json!("consent"));
+                o.insert("required".into(), json!(true));
+                o.insert("scope".into(), json!("interview"));
+            }),
+            R::ScopeAlreadyAsked {
+                scope: ConsentScope::Interview,
+                question: s("c"),
+            },
+        ),
+        (
+            load_err(Q1, del("choices")),
+            R::ChoicesRequired {
+                question_type: T::SingleChoice,
+            },
+        ),
+        (
+            load_err(Q2, set("choices", json!([{"id": "a", "label": l()}]))),
+            R::ChoicesNotAllowed {
+                question_type: T::Text,
+            },
+        ),
+        (
+            load_err(Q3, set("constraints", json!({"minimum": 1}))),
+            R::UnknownConstraint,
+        ),
+        (
+            load_err(Q3, set("constraints", json!({"min_length": 1}))),
+            R::ConstraintNotAllowed {
+                question_type: T::Integer,
+            },
+        ),
+        (
+            load_err(Q3, set("constraints", json!({"min": 5, "max": 1}))),
+            R::MinAboveMax,
+        ),
+        (
+            load_err(Q2, set("constraints", json!({"max_length": 0}))),
+            R::LimitBelowOne,
+        ),
+        (
+            load_err(
+                Q1,
+                retype("multiple_choice", "constraints", json!({"min_choices": 3})),
+            ),
+            R::MoreThanChoices { choices: 2 },
+        ),
+        (
+            load_err(
+                Q3,
+                retype("date", "constraints", json!({"min": "2023-02-29"})),
+            ),
+            R::InvalidDate {
+                value: s("2023-02-29"),
+            },
+        ),
+        (
+            load_err(
+                Q3,
+                retype("location", "constraints", json!({"level": "gps"})),
+            ),
+            R::UnsupportedLocationLevel { level: s("gps") },
+        ),
+        (
+            load_err(
+                Q4,
+                set(
+                    "relevant",
+                    json!({"answered": "q2", "not": {"answered": "q2"}}),
+                ),
+            ),
+            R::OperatorCount,
+        ),
+        (
+            load_err(Q4, set("relevant", json!({"xor": []}))),
+            R::UnknownOperator { name: s("xor") },
+        ),
+        (
+            load_err(
+                Q4,
+                set(
+                    "relevant",
+                    json!({"greater_than": {"question": "q2", "value": 1}}),
+                ),
+            ),
+            R::NotNumeric {
+                question: s("q2"),
+                question_type: T::Text,
+            },
+        ),
+        (
+            load_err(Q2, set("relevant", json!({"answered": "q2"}))),
+            R::SelfReference { question: s("q2") },
+        ),
+        (
+            load_err(Q2, set("relevant", json!({"answered": "q3"}))),
+            R::ForwardReference { question: s("q3") },
+        ),
+        (
+            load_err(Q4, set("relevant", json!({"answered": "q9"}))),
+            R::UnknownQuestion { question: s("q9") },
+        ),
+        (
+            load_err(
+                Q4,
+                set(
+                    "relevant",
+                    json!({"equals": {"question": "q3", "value": "5"}}),
+                ),
+            ),
+            R::ValueMismatch {
+                question: s("q3"),
+                question_type: T::Integer,
+            },
+        ),
+        (
+            load_err(
+                Q4,
+                set(
+                    "relevant",
+                    json!({"in": {"question": "q1", "values": ["a", "z"]}}),
+                ),
+            ),
+            R::UnknownChoice {
+                question: s("q1"),
+                choice: s("z"),
+            },
+        ),
+        (
+            {
+                let mut v = base();
+                v["sections"][0]["questions"][3]["type"] = json!("photo");
+                v["sections"][1]["questions"][0]["relevant"] =
+                    json!({"equals": {"question": "q3", "value": "x"}});
+                Template::from_json(&v.to_string()).unwrap_err()
+            },
+            R::NotComparable {
+                question: s("q3"),
+                question_type: T::Photo,
+            },
+        ),
+    ];
+    let mut seen = [false; REASON_VARIANTS];
+    for (e, want) in cases {
+        assert_eq!(e.reason, want, "{e}");
+        // The English sentence is still there, and the typed reason never replaces the path.
+        assert!(!e.detail.is_empty() && !e.path.is_empty(), "{e:?}");
+        seen[variant_index(&e.reason)] = true;
+    }
+    let missing: Vec<usize> = (0..REASON_VARIANTS).filter(|i| !seen[*i]).collect();
+    assert!(missing.is_empty(), "reasons without a case: {missing:?}");
 }
