@@ -331,12 +331,76 @@ pub type AmanatResult<T> = Result<T, AmanatError>;
 ///
 /// uniffi would catch the panic too, but as an untyped `InternalException` / `InternalError`
 /// carrying the panic message, which could quote data; shells should only ever see typed errors.
+/// The panic hook installed on the first call keeps the message off stderr (logcat) as well.
 pub(crate) fn guard<T>(f: impl FnOnce() -> AmanatResult<T>) -> AmanatResult<T> {
+    panic_hook::install();
+    let _inside = panic_hook::InsideFfiCall::enter();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
         Err(_payload) => Err(AmanatError::Internal {
             detail: "internal error in the Amanat core; the operation did not complete".into(),
         }),
+    }
+}
+
+/// A panic hook that keeps panic messages of FFI calls off stderr.
+///
+/// Rust's default hook prints the panic message to stderr before `catch_unwind` sees it; on
+/// Android stderr can end up in logcat, readable by anyone with a USB cable and a debug bridge,
+/// and a message may quote survivor data (`index out of bounds`, a formatted value …). While a
+/// thread is inside an FFI call ([`guard`]), the hook prints only the place of the panic and that
+/// the message was withheld; panics elsewhere (Rust tests, tools linking this crate) go to the
+/// hook that was installed before, unchanged.
+mod panic_hook {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        /// How many guarded FFI calls are running on this thread (they can nest).
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Marks the current thread as inside an FFI call until dropped.
+    pub(super) struct InsideFfiCall(());
+
+    impl InsideFfiCall {
+        pub(super) fn enter() -> Self {
+            DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+            InsideFfiCall(())
+        }
+    }
+
+    impl Drop for InsideFfiCall {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+
+    fn inside_ffi_call() -> bool {
+        DEPTH.with(|d| d.get() > 0)
+    }
+
+    /// Installs the hook once per process, chaining to the previous one.
+    pub(super) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if inside_ffi_call() {
+                    // The place is code, not data; the payload is never formatted.
+                    let place = info
+                        .location()
+                        .map(|l| format!("{}:{}", l.file(), l.line()))
+                        .unwrap_or_else(|| "an unknown place".into());
+                    eprintln!(
+                        "amanat: internal error (panic) at {place}, caught at the FFI boundary; \
+                         message withheld"
+                    );
+                } else {
+                    previous(info);
+                }
+            }));
+        });
     }
 }
 
@@ -727,6 +791,46 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+    }
+
+    const PANIC_MARKER: &str = "SECRET-IN-PANIC-9c2e";
+
+    /// The child half of `a_panic_message_never_reaches_stderr`: does nothing unless that test
+    /// re-runs this binary with `AMANAT_PANIC_CHILD` set.
+    #[test]
+    fn panic_child() {
+        if std::env::var_os("AMANAT_PANIC_CHILD").is_none() {
+            return;
+        }
+        let r: AmanatResult<()> = guard(|| panic!("answer was {PANIC_MARKER}"));
+        assert!(matches!(r, Err(AmanatError::Internal { .. })));
+        eprintln!("panic child finished");
+    }
+
+    /// A panic inside an FFI call must not print its message (which could quote survivor data)
+    /// to stderr, which is logcat on Android. Checked in a separate process, whose stderr is
+    /// real (the test harness captures output in-process).
+    #[test]
+    fn a_panic_message_never_reaches_stderr() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "error::tests::panic_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("AMANAT_PANIC_CHILD", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stderr.contains("panic child finished"), "{stderr}");
+        assert!(!stderr.contains(PANIC_MARKER), "{stderr}");
+        assert!(!stdout.contains(PANIC_MARKER), "{stdout}");
+        // The panic is still reported, with its place, so a bug can be found.
+        assert!(stderr.contains("message withheld"), "{stderr}");
     }
 
     #[test]

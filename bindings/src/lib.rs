@@ -57,4 +57,7 @@ pub use types::{
     AnswerValue, Case, CaseField, CaseIdentity, Consent, Constraints, Interview, LocalizedChoice,
     LocalizedQuestion, LocalizedSection, LocalizedTemplate, TemplateRef,
 };
-pub use vault::{default_kdf_params, min_passcode_chars, vault_exists, wipe_vault, Vault};
+pub use vault::{
+    default_kdf_params, min_passcode_chars, vault_exists, wipe_vault, wipe_vault_with_key_file,
+    Vault,
+};

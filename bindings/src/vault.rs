@@ -31,6 +31,11 @@ fn adapter(key_provider: Arc<dyn KeyProvider>) -> Arc<dyn amanat_core::KeyProvid
     Arc::new(ProviderAdapter(key_provider))
 }
 
+/// The core's file-based provider for the `…_with_key_file` calls.
+fn key_file(key_path: String) -> Arc<dyn amanat_core::KeyProvider> {
+    Arc::new(amanat_core::SoftwareKeyProvider::new(key_path))
+}
+
 #[uniffi::export]
 impl Vault {
     /// Creates a new vault in `dir` protected by `passcode` and `key_provider`; returns it
@@ -56,6 +61,37 @@ impl Vault {
     pub fn open(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let inner = amanat_core::Vault::open(dir, adapter(key_provider))?;
+            Ok(Arc::new(Self { inner }))
+        })
+    }
+
+    /// `create` with the software key provider: the platform key is the file `key_path`
+    /// (created on first use, mode 0600; keep it outside `dir`).
+    ///
+    /// **Weaker than a hardware keystore**: for desktop tools, demos and tests. A software
+    /// provider is selected by path rather than passed as an object because uniffi's generated
+    /// code does not check that an object argument is still alive (docs/API.md, "Known
+    /// upstream issues"); the API never takes a Rust object as an argument.
+    #[uniffi::constructor]
+    pub fn create_with_key_file(
+        dir: String,
+        passcode: String,
+        key_path: String,
+        kdf_params: KdfParams,
+    ) -> AmanatResult<Arc<Self>> {
+        guard(|| {
+            let passcode = Passcode::new(passcode);
+            let inner = amanat_core::Vault::create(dir, &passcode, key_file(key_path), kdf_params)?;
+            Ok(Arc::new(Self { inner }))
+        })
+    }
+
+    /// `open` with the software key provider whose key is the file `key_path` (see
+    /// [`Vault::create_with_key_file`]).
+    #[uniffi::constructor]
+    pub fn open_with_key_file(dir: String, key_path: String) -> AmanatResult<Arc<Self>> {
+        guard(|| {
+            let inner = amanat_core::Vault::open(dir, key_file(key_path))?;
             Ok(Arc::new(Self { inner }))
         })
     }
@@ -131,6 +167,13 @@ pub fn vault_exists(dir: String) -> bool {
 #[uniffi::export]
 pub fn wipe_vault(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResult<()> {
     guard(|| Ok(amanat_core::Vault::wipe(dir, adapter(key_provider))?))
+}
+
+/// `wipe_vault` for a vault made with [`Vault::create_with_key_file`]: destroys the key file
+/// `key_path` first, then the vault.
+#[uniffi::export]
+pub fn wipe_vault_with_key_file(dir: String, key_path: String) -> AmanatResult<()> {
+    guard(|| Ok(amanat_core::Vault::wipe(dir, key_file(key_path))?))
 }
 
 /// The production Argon2id parameters (64 MiB, 3 iterations, 1 lane); tests pass smaller ones.

@@ -388,3 +388,42 @@ fn template_errors_carry_the_path() {
         9
     );
 }
+
+const PLATFORM_MARKER: &str = "PLATFORM-TEXT-4e1d /data/user/0/secret-alias";
+
+/// A provider whose platform message carries a marker: only the kind may cross back.
+struct Chatty;
+impl KeyProvider for Chatty {
+    fn wrap(&self, _: Vec<u8>) -> Result<Vec<u8>, KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+    fn unwrap(&self, _: Vec<u8>) -> Result<Vec<u8>, KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+    fn destroy_key(&self) -> Result<(), KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+}
+
+#[test]
+fn platform_text_never_reaches_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v").to_string_lossy().into_owned();
+    let e = Vault::create(dir.clone(), PASS.into(), Arc::new(Chatty), FAST).unwrap_err();
+    assert!(matches!(
+        e,
+        AmanatError::KeyProvider {
+            kind: KeyProviderErrorKind::Unavailable,
+            ..
+        }
+    ));
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("PLATFORM-TEXT"), "{shown}");
+    assert!(!shown.contains("secret-alias"), "{shown}");
+}
