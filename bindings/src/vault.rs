@@ -14,8 +14,9 @@ use crate::remote::{KdfParams, UnlockStatus};
 
 /// An encrypted vault in one directory. Thread-safe: share one instance across threads.
 ///
-/// Free it with `destroy()` (Kotlin `use {}`, Python context manager) when the app no longer
-/// needs it; `lock()` first if keys should be dropped at once.
+/// Free it when the app no longer needs it: Kotlin `destroy()` / `use {}`; Python and Swift free
+/// it when the last reference goes (Python has no `destroy()` or context manager). `lock()`
+/// first if keys should be dropped at once.
 #[derive(uniffi::Object)]
 pub struct Vault {
     pub(crate) inner: amanat_core::Vault,
