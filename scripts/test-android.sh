@@ -75,7 +75,8 @@ mapfile -t TEST_KT < <(find "$APP/test/kotlin" -name '*.kt' | sort)
 step "Robolectric tests (offline, real core)"
 LOG="$OUT/tests.log"
 set +e
-java -Xmx2g -XX:TieredStopAtLevel=1 \
+# --add-opens: Robolectric's file-descriptor interceptor reaches into java.io (as in Gradle setups).
+java -Xmx2g -XX:TieredStopAtLevel=1 --add-opens=java.base/java.io=ALL-UNNAMED \
     -Drobolectric.offline=true -Drobolectric.dependency.dir="$DEPS" \
     -Drobolectric.logging.enabled=false \
     -Djna.library.path="$TARGET/debug" -Damanat.manifest="$APP/main/AndroidManifest.xml" \

@@ -250,7 +250,10 @@ class InterviewFlowTest {
         nextStarted(list, LockActivity::class.java)
         val after = launch(LockActivity::class.java).get()
         assertEquals("Choose a passcode", after.view<TextView>(R.id.title).text.toString())
-        assertThrows(AmanatException::class.java) { vault.listCases() }
+        // Nothing left to open with the old passcode.
+        assertThrows(AmanatException.NoVault::class.java) {
+            org.amanat.core.Vault.open(shell.session.dir, shell.app.config.keyProvider).use { it.unlock(PASS) }
+        }
         assertNull(CaptureProvider.dir(shell.app).listFiles()?.firstOrNull())
     }
 
