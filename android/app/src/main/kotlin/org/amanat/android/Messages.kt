@@ -17,7 +17,7 @@ object Messages {
             KeyProviderErrorKind.KEY_MISSING -> res.getString(R.string.status_key_missing)
             else -> res.getString(R.string.status_key_unavailable)
         }
-        is AmanatException.Answer -> res.getString(answerReason(e))
+        is AmanatException.Answer -> answerMessage(res, e)
         is AmanatException.ConsentMissing -> res.getString(R.string.error_consent_missing)
         is AmanatException.InterviewSubmitted -> res.getString(R.string.error_interview_submitted)
         is AmanatException.TooLarge -> res.getString(R.string.error_too_large)
@@ -30,11 +30,15 @@ object Messages {
     }
 
     /**
-     * The one place that turns the core's answer-rejection reason into shell text. The FFI
-     * reports the rule as a typed reason; every reason has a sentence in values/, values-ru/ and
-     * values-uz/. (Until the FFI carried the typed reason, the error kind alone chose the text.)
+     * The one place that turns the core's answer rejection into shell text, in the language of
+     * [res]. Every rule the core can report has a sentence in values/, values-ru/ and values-uz/
+     * (`error_answer_*`). The FFI of this build reports the rule only as English text (`reason`),
+     * which is never shown, so every rejection gets the general sentence; once the FFI carries
+     * the typed reason enum, this becomes one `when` over it, each branch choosing its
+     * `error_answer_*` sentence (with the limits the reason carries).
      */
-    fun answerReason(e: AmanatException.Answer): Int = R.string.error_answer_invalid
+    fun answerMessage(res: Resources, e: AmanatException.Answer): String =
+        res.getString(R.string.error_answer_invalid)
 }
 
 /** A number field holds something that is not a number; never reaches the core. */

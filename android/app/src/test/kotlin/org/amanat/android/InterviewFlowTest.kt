@@ -154,8 +154,8 @@ class InterviewFlowTest {
         assertEquals("hours_per_day", coreError.question)
         val shown = form.tagged<TextView>("error:hours_per_day")
         assertEquals(View.VISIBLE, shown.visibility)
-        assertEquals(uz.getString(Messages.answerReason(coreError)), shown.text.toString())
-        assertNotEquals(shell.app.getString(Messages.answerReason(coreError)), shown.text.toString())
+        assertEquals(Messages.answerMessage(uz.resources, coreError), shown.text.toString())
+        assertNotEquals(Messages.answerMessage(shell.app.resources, coreError), shown.text.toString())
         assertFalse(vault.getInterview(interviewId).answers.containsKey("narrative"))
 
         // A number field with letters never reaches the core.
