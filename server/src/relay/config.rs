@@ -3,7 +3,8 @@
 /// Limits and policies of a relay; every one has a safe default ([`RelayConfig::default`]).
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Largest decoded envelope payload accepted (bytes).
+    /// Largest decoded envelope payload accepted (bytes), rounded down to a multiple of 3 by
+    /// [`RelayConfig::envelope_cap`].
     pub max_envelope_bytes: usize,
     /// Most envelopes in one push.
     pub max_batch_envelopes: usize,
@@ -25,6 +26,20 @@ pub struct RelayConfig {
 
 /// Body limit of the small JSON routes (enroll, revocations, blob completion).
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+
+impl RelayConfig {
+    /// The payload cap actually applied: `max_envelope_bytes` rounded down to a multiple of 3
+    /// (at least 3), so that the base64 length states it exactly — the OpenAPI `maxLength` is
+    /// [`RelayConfig::envelope_cap_base64`] and a client that keeps to it is never refused.
+    pub fn envelope_cap(&self) -> usize {
+        (self.max_envelope_bytes / 3 * 3).max(3)
+    }
+
+    /// Longest payload text accepted: the base64 length of [`RelayConfig::envelope_cap`] bytes.
+    pub fn envelope_cap_base64(&self) -> usize {
+        self.envelope_cap() / 3 * 4
+    }
+}
 
 impl Default for RelayConfig {
     fn default() -> Self {

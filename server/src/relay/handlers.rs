@@ -169,8 +169,8 @@ fn validate_envelope(cfg: &RelayConfig, e: Envelope) -> Result<NewEnvelope, ApiE
     }
     let recipients: BTreeSet<String> = e.recipients.into_iter().collect();
     let too_large = |id: String| ApiError::new(ErrorCode::EnvelopeTooLarge).with("id", id.into());
-    // Cheap bound before decoding: base64 is 4/3 of the payload.
-    if e.payload.len() > cfg.max_envelope_bytes.div_ceil(3) * 4 {
+    // Before decoding: the text length bounds the decoded size exactly (see envelope_cap).
+    if e.payload.len() > cfg.envelope_cap_base64() {
         return Err(too_large(e.id));
     }
     let payload = base64::engine::general_purpose::STANDARD
@@ -179,7 +179,7 @@ fn validate_envelope(cfg: &RelayConfig, e: Envelope) -> Result<NewEnvelope, ApiE
     if payload.is_empty() {
         return Err(ErrorCode::MalformedPayload.into());
     }
-    if payload.len() > cfg.max_envelope_bytes {
+    if payload.len() > cfg.envelope_cap() {
         return Err(too_large(e.id));
     }
     Ok(NewEnvelope {

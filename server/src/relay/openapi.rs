@@ -103,7 +103,7 @@ pub fn document(cfg: &RelayConfig) -> Value {
     let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
     let sha_param = json!({ "name": "sha256", "in": "path", "required": true, "schema": pattern(v::SHA256_PATTERN),
         "description": "lowercase hex SHA-256 of the ciphertext, as sent (never percent-encoded)" });
-    let payload_max = cfg.max_envelope_bytes.div_ceil(3) * 4;
+    let payload_max = cfg.envelope_cap_base64();
     let signed = json!([{ "deviceSignature": [] }]);
     json!({
         "openapi": "3.0.3",
@@ -144,7 +144,7 @@ pub fn document(cfg: &RelayConfig) -> Value {
                         "id": pattern(v::UUID_V7_PATTERN),
                         "recipients": {"type":"array","minItems":1,"maxItems":v::MAX_RECIPIENTS,"items":pattern(v::RECIPIENT_PATTERN)},
                         "payload": {"type":"string","format":"byte","pattern":v::BASE64_PATTERN,"minLength":4,"maxLength":payload_max,
-                            "description": format!("standard base64 of 1 to {} bytes (larger: 413 envelope_too_large)", cfg.max_envelope_bytes)} } },
+                            "description": format!("standard base64 of 1 to {} bytes (longer: 413 envelope_too_large)", cfg.envelope_cap())} } },
                 "PushRequest": { "type": "object", "additionalProperties": false, "required": ["envelopes"],
                     "properties": { "envelopes": {"type":"array","minItems":1,"maxItems":cfg.max_batch_envelopes,"items":{"$ref":"#/components/schemas/Envelope"}} },
                     "description": format!("at most {} bytes as sent", cfg.max_batch_bytes) },
