@@ -20,10 +20,16 @@ pub fn skip_postgres() -> bool {
              `eval \"$(bash scripts/start-postgres.sh)\"` first"
         );
     }
-    eprintln!(
-        "NOTICE: PostgreSQL variant skipped (AMANAT_TEST_DATABASE_URL not set; \
-         scripts/test-relay.sh runs it, AMANAT_REQUIRE_POSTGRES=1 makes it mandatory)"
-    );
+    // Straight to stderr (not eprintln!, which the test harness captures), once per test binary.
+    static NOTICE: std::sync::Once = std::sync::Once::new();
+    NOTICE.call_once(|| {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTICE: PostgreSQL variants skipped (AMANAT_TEST_DATABASE_URL not set; \
+             scripts/test-relay.sh runs them, AMANAT_REQUIRE_POSTGRES=1 makes them mandatory)"
+        );
+    });
     true
 }
 
