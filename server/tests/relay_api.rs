@@ -1060,6 +1060,16 @@ async fn every_answer_is_json_and_auth_comes_first(b: Backend) {
         let got = r.raw(method, path, &[], vec![]).await;
         assert_json_error(got, 405, "method_not_allowed");
     }
+    let resp = r.http.delete(r.url("/v1/envelopes")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    let mut allow: Vec<&str> = resp.headers()["allow"]
+        .to_str()
+        .unwrap()
+        .split(",")
+        .collect();
+    allow.sort();
+    assert_eq!(allow, ["GET", "HEAD", "POST"]);
+    assert_eq!(resp.headers()["content-type"], "application/json");
     // Unknown route, payload too large, bad JSON: all JSON.
     assert_json_error(
         r.raw("GET", "/v2/nothing", &[], vec![]).await,
