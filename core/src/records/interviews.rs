@@ -146,7 +146,10 @@ struct Hashed<'a> {
     submitted_at_ms: Option<u64>,
 }
 
-fn content_hash(i: &Interview) -> Result<String, StoreError> {
+/// SHA-256 (hex) of a submitted version's content: domain label, then every field that makes the
+/// interview what it is, as canonical JSON (fields in declaration order, answers sorted by id).
+/// Frozen by `tests/vectors.rs`: HQ recomputes it to prove nothing changed since capture.
+pub fn content_hash(i: &Interview) -> Result<String, StoreError> {
     let hashed = Hashed {
         domain: crate::names::labels::INTERVIEW_HASH,
         id: &i.id,
