@@ -1107,6 +1107,14 @@ async fn signed_numbers_parsed_strictly(b: Backend) {
         let got = r.raw("GET", "/v1/envelopes", &headers, vec![]).await;
         assert_json_error(got, 400, "malformed_auth");
     }
+    // Each header once: a second copy (even an identical one) is refused.
+    let mut headers = auth_headers(&dev, "GET", "/v1/envelopes", b"");
+    headers.push(headers[1].clone());
+    assert_json_error(
+        r.raw("GET", "/v1/envelopes", &headers, vec![]).await,
+        400,
+        "malformed_auth",
+    );
     // Hex fields are lowercase, as produced by the protocol crate (one text per value).
     let h = amanat_protocol::sign_request(&dev.key, "GET", "/v1/envelopes", now, b"").unwrap();
     let mut headers: Vec<(&str, String)> =

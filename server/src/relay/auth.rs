@@ -36,7 +36,12 @@ pub struct AuthHeaders<'a> {
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    let v = h.get(name).ok_or(ErrorCode::UnsignedRequest)?;
+    let mut values = h.get_all(name).iter();
+    let v = values.next().ok_or(ErrorCode::UnsignedRequest)?;
+    // A repeated header would leave it to chance which copy is read: one copy only.
+    if values.next().is_some() {
+        return Err(ErrorCode::MalformedAuth.into());
+    }
     v.to_str().map_err(|_| ErrorCode::MalformedAuth.into())
 }
 
