@@ -991,6 +991,14 @@ async fn health_metrics_openapi(b: Backend) {
     let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["paths"]["/v1/envelopes"]["post"].is_object());
+    // The served document lists every error code the relay can send.
+    let listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+        .as_array()
+        .unwrap();
+    for c in relay::ErrorCode::ALL {
+        assert!(listed.contains(&c.as_str().into()), "{c:?}");
+    }
+    assert_eq!(listed.len(), relay::ErrorCode::ALL.len());
     let (s, body) = r.raw("GET", "/nope", &[], vec![]).await;
     assert_eq!(s, 404);
     assert_eq!(
