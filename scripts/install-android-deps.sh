@@ -42,10 +42,10 @@ want="$(sha256sum "$POM" | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     log "Maven Central jars already in $DEPS"
 else
-    log "fetching Robolectric + android-all-instrumented + JUnit 4 + JNA into $DEPS (~380 MB, once)"
+    log "fetching Robolectric + android-all-instrumented + JUnit 4 + JNA into $DEPS (~530 MB, once)"
     rm -rf "$DEPS"
     mkdir -p "$DEPS"
-    mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$DEPS"
+    mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DoutputDirectory="$DEPS"
     # Robolectric itself needs androidx.test's monitor (InstrumentationRegistry), published as an
     # .aar: its classes.jar goes on the test classpath. (Test runner only; the app uses no androidx.)
     for aar in "$DEPS"/*.aar; do
