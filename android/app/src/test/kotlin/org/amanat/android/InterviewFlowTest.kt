@@ -305,6 +305,35 @@ class InterviewFlowTest {
     }
 
     @Test
+    fun lockDuringARecordingLeavesNothingHalfWritten() {
+        val shell = TestShell()
+        shell.session.create(PASS)
+        val v = shell.session.unlocked()
+        val c = v.createCase()
+        v.recordConsent(c.id, "worker-7", "en", listOf(ConsentScope.INTERVIEW, ConsentScope.AUDIO))
+        val iv = v.startInterview(c.id, CaseActivity.TEMPLATE_ID, CaseActivity.TEMPLATE_VERSION, "en")
+        val form = launch(InterviewActivity::class.java, Intent(shell.app, InterviewActivity::class.java).putExtra(InterviewActivity.EXTRA_INTERVIEW_ID, iv.id)).get()
+        // The vault locks (auto-lock: the app went to the background) after the first chunk.
+        val inner = FakeAudioSource(200_000)
+        var chunks = 0
+        shell.audio = {
+            object : AudioSource by inner {
+                override fun read(buffer: ByteArray): Int {
+                    if (++chunks == 2) shell.session.lock()
+                    return inner.read(buffer)
+                }
+            }
+        }
+        shadowOf(shell.app).grantPermissions(android.Manifest.permission.RECORD_AUDIO)
+        form.tagged<View>("capture:narrative_audio").performClick()
+        idle()
+        assertEquals("The app is locked.", form.tagged<TextView>("attachment:narrative_audio").text.toString())
+        assertTrue(inner.closed)
+        shell.session.unlock(PASS)
+        assertFalse(v.getInterview(iv.id).answers.containsKey("narrative_audio"))
+    }
+
+    @Test
     fun cancelledPhotoIsShredded() {
         val shell = TestShell()
         shell.session.create(PASS)
