@@ -5,7 +5,8 @@
 //! id, record kind, record id, record version, HLC, author device id, author key, previous
 //! version's hash and content hash, each length-prefixed (or fixed width), so no two different
 //! records share signed bytes. The content itself is bound through its hash
-//! (`SHA-256(amanat/v1/sync-content\0 ‖ content)`). Frozen by `tests/sync_vectors.rs`.
+//! (`SHA-256(amanat/v1/sync-content\0 ‖ content)`). Documented in docs/PROTOCOL.md; frozen test
+//! vectors for it are still to be written (docs/SYNC.md).
 
 use crate::journal::hlc::Hlc;
 use crate::names::labels;
