@@ -3,7 +3,8 @@
 # dependencies (age CLI, PostgreSQL, JNA + JUnit 5 + the Kotlin compiler from npm), starts a
 # throwaway PostgreSQL on 127.0.0.1 for the relay's second backend, runs every Rust test (unit,
 # integration, end-to-end, relay on SQLite and PostgreSQL, the demo), then the Kotlin and Python
-# binding tests against the real library, and stops PostgreSQL at exit.
+# binding tests against the real library, then the Android shell's Robolectric tests (which fetch
+# Robolectric and the Android framework jars from Maven Central once), and stops PostgreSQL at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
@@ -15,3 +16,4 @@ eval "$(bash scripts/start-postgres.sh)"
 export AMANAT_TEST_DATABASE_URL AMANAT_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 bash scripts/test-bindings.sh
+bash scripts/test-android.sh
