@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use amanat_core::{cases, interviews};
+use amanat_core::records::{cases, interviews};
 use amanat_ffi::{software_key_provider, AnswerValue, ConsentScope, KdfParams, Vault};
 
 const CASES: usize = 1000;

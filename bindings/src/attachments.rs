@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use amanat_core::attachments as core_att;
+use amanat_core::records::attachments as core_att;
 
 use crate::error::{guard, AmanatError, AmanatResult};
 use crate::remote::AttachmentInfo;

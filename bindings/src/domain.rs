@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use amanat_core::audit as core_audit;
-use amanat_core::cases as core_cases;
-use amanat_core::consent as core_consent;
 use amanat_core::forms as core_forms;
-use amanat_core::interviews as core_interviews;
+use amanat_core::journal::audit as core_audit;
+use amanat_core::records::cases as core_cases;
+use amanat_core::records::consent as core_consent;
+use amanat_core::records::interviews as core_interviews;
 use amanat_core::RecordId;
 
 use crate::error::{guard, AmanatError, AmanatResult};

@@ -11,13 +11,13 @@
 //! panic into [`AmanatError::Internal`] instead of letting uniffi raise its untyped
 //! `InternalException`.
 
-use amanat_core::attachments::AttachmentError;
-use amanat_core::audit::AuditError;
-use amanat_core::cases::CaseError;
-use amanat_core::consent::ConsentError;
 use amanat_core::crypto::CryptoError;
 use amanat_core::forms::{AnswerError, TemplateError};
-use amanat_core::interviews::InterviewError;
+use amanat_core::journal::audit::AuditError;
+use amanat_core::records::attachments::AttachmentError;
+use amanat_core::records::cases::CaseError;
+use amanat_core::records::consent::ConsentError;
+use amanat_core::records::interviews::InterviewError;
 use amanat_core::{KeyProviderError, StoreError, VaultError};
 
 use crate::remote::{AnswerReason, ConsentScope, TemplateReason};

@@ -16,15 +16,15 @@
 //!
 //! The doc comments here are what Kotlin, Swift and Python developers see.
 
-pub use amanat_core::attachments::AttachmentInfo;
-pub use amanat_core::audit::{AuditEntry, AuditKind};
 pub use amanat_core::forms::{
     AnswerReason, ConsentScope, JsonType, LocationLevel, QuestionType, TemplateReason,
 };
+pub use amanat_core::journal::audit::{AuditEntry, AuditKind};
+pub use amanat_core::records::attachments::AttachmentInfo;
 pub use amanat_core::{KdfParams, UnlockStatus};
 
 /// Draft or submitted (the core's `interviews::Status`).
-pub type InterviewStatus = amanat_core::interviews::Status;
+pub type InterviewStatus = amanat_core::records::interviews::Status;
 
 /// Argon2id parameters of a new vault.
 ///

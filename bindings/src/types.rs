@@ -10,10 +10,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use amanat_core::cases as core_cases;
-use amanat_core::consent as core_consent;
 use amanat_core::forms as core_forms;
-use amanat_core::interviews as core_interviews;
+use amanat_core::records::cases as core_cases;
+use amanat_core::records::consent as core_consent;
+use amanat_core::records::interviews as core_interviews;
 
 use crate::remote::{ConsentScope, InterviewStatus, LocationLevel, QuestionType};
 

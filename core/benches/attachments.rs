@@ -6,32 +6,20 @@
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use amanat_core::attachments::{AttachmentReader, AttachmentWriter, DEFAULT_MAX_BYTES};
-use amanat_core::consent::{self, Scope};
-use amanat_core::{cases, interviews, KdfParams, Passcode, SoftwareKeyProvider, Vault};
+use amanat_core::records::attachments::{AttachmentReader, AttachmentWriter, DEFAULT_MAX_BYTES};
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::{cases, interviews};
+use amanat_core::Vault;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CHUNK: usize = 64 * 1024;
 const ROUNDS: usize = 3;
 
 fn setup(dir: &Path) -> (Vault, String) {
-    let provider = Arc::new(SoftwareKeyProvider::new(dir.join("device.key")));
-    let params = KdfParams {
-        m_kib: 256,
-        t: 1,
-        p: 1,
-    };
-    let vault = Vault::create(
-        dir.join("vault"),
-        &Passcode::from("246810"),
-        provider,
-        params,
-    )
-    .unwrap();
+    let vault = amanat_core::testing::create_vault(dir).unwrap();
     let case = cases::create_case(&vault).unwrap();
     consent::record_consent(
         &vault,

@@ -15,11 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NOTES: Collection = Collection::new("bench");
-const FAST: KdfParams = KdfParams {
-    m_kib: 256,
-    t: 1,
-    p: 1,
-};
+use amanat_core::testing::FAST_KDF as FAST;
 const ROUNDS: usize = 3;
 
 struct Lcg(u64);

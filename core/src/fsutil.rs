@@ -5,7 +5,7 @@
 //! file, never a torn one. Secret-bearing files are overwritten with random bytes before they are
 //! unlinked (best effort on flash: see docs/SECURITY.md).
 
-use crate::crypto;
+use ring::rand::{SecureRandom, SystemRandom};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -69,7 +69,7 @@ pub fn shred(path: &Path) -> io::Result<()> {
         while remaining > 0 {
             let n = remaining.min(buf.len() as u64) as usize;
             // If the RNG fails, zeros still destroy the content.
-            let _ = crypto::os_random(&mut buf[..n]);
+            let _ = SystemRandom::new().fill(&mut buf[..n]);
             file.write_all(&buf[..n])?;
             remaining -= n as u64;
         }

@@ -4,32 +4,38 @@
 //! trafficking. Everything that must hold whatever the platform — encryption, validation, consent,
 //! sync and custody rules — lives here, so the Android and iOS shells cannot disagree.
 //!
-//! * [`vault`]: key slots, unlock with backoff, duress passcode, panic wipe.
-//! * [`store`]: the encrypted record store every other component builds on.
-//! * [`crypto`]: the primitives (sealing, subkeys, blind indexes, Argon2id, padding).
-//! * [`provider`]: the platform key provider trait and a software implementation.
-//! * [`secret`]: zeroizing, redacting types for passcodes, keys and plaintext.
+//! Modules form layers; a module may use only modules of its own or a lower layer (checked by
+//! `tests/layers.rs`, drawn in `docs/ARCHITECTURE.md`):
+//!
+//! | layer | modules | what they own |
+//! |---|---|---|
+//! | 0 | [`names`], [`clock`], [`secret`], `fsutil` | names that never change, time, secret types, file helpers |
+//! | 1 | [`crypto`], [`forms`] | sealing, KDF, blind indexes, key provider; template and answer rules |
+//! | 2 | [`store`] | the sealed record store, transactions, schema |
+//! | 3 | [`journal`] | the hash-chained audit log and the hybrid logical clock |
+//! | 4 | [`vault`] | key slots, unlock, lockout, wipe, on-disk layout |
+//! | 5 | [`records`] | cases, consent, interviews, attachments |
+//! | 6 | [`sync`] | enrollment, envelopes, push / pull / apply, revocation (through a [`sync::Transport`]) |
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/SECURITY.md` in the repository.
 
-pub mod attachments;
-pub mod audit;
-pub mod cases;
-pub mod consent;
+pub mod clock;
 pub mod crypto;
 pub mod forms;
 mod fsutil;
-pub mod hlc;
-pub mod interviews;
-pub mod lockout;
-pub mod provider;
+pub mod journal;
+pub mod names;
+pub mod records;
 pub mod secret;
 pub mod store;
+pub mod sync;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod vault;
 
+pub use clock::{Clock, SystemClock};
+pub use crypto::provider::{KeyProvider, KeyProviderError, SoftwareKeyProvider};
 pub use crypto::KdfParams;
-pub use lockout::{Clock, SystemClock};
-pub use provider::{KeyProvider, KeyProviderError, SoftwareKeyProvider};
 pub use secret::{Passcode, SecretBytes};
 pub use store::{Collection, Record, RecordId, Store, StoreError, Tx};
 pub use vault::{UnlockStatus, Vault, VaultError};

@@ -4,25 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use age::secrecy::ExposeSecret;
-use amanat_core::attachments::{
+use amanat_core::forms::AnswerValue;
+use amanat_core::records::attachments::{
     self, AttachmentError, AttachmentReader, AttachmentWriter, CHUNK_SIZE, DEFAULT_MAX_BYTES,
 };
-use amanat_core::cases;
-use amanat_core::consent::{self, ConsentError, Scope};
-use amanat_core::forms::AnswerValue;
-use amanat_core::interviews::{self, Interview};
-use amanat_core::{KdfParams, Passcode, SoftwareKeyProvider, Vault};
+use amanat_core::records::cases;
+use amanat_core::records::consent::{self, ConsentError, Scope};
+use amanat_core::records::interviews::{self, Interview};
+use amanat_core::{Passcode, SoftwareKeyProvider, Vault};
 use ring::digest;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-const FAST: KdfParams = KdfParams {
-    m_kib: 256,
-    t: 1,
-    p: 1,
-};
+use amanat_core::testing::FAST_KDF as FAST;
 
 struct Fx {
     tmp: tempfile::TempDir,

@@ -3,20 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use amanat_core::audit::{self, AuditError, AuditKind};
-use amanat_core::cases::{self, CaseError};
-use amanat_core::consent::{self, ConsentError, Scope};
 use amanat_core::forms::{AnswerValue, Answers};
-use amanat_core::interviews::{self, InterviewError, Status, INTERVIEWS};
+use amanat_core::journal::audit::{self, AuditError, AuditKind};
+use amanat_core::records::cases::{self, CaseError};
+use amanat_core::records::consent::{self, ConsentError, Scope};
+use amanat_core::records::interviews::{self, InterviewError, Status, INTERVIEWS};
 use amanat_core::store::StoreError;
-use amanat_core::{KdfParams, Passcode, RecordId, SoftwareKeyProvider, Vault};
+use amanat_core::{Passcode, RecordId, SoftwareKeyProvider, Vault};
 use std::sync::Arc;
 
-const FAST: KdfParams = KdfParams {
-    m_kib: 256,
-    t: 1,
-    p: 1,
-};
+use amanat_core::testing::FAST_KDF as FAST;
 const TEMPLATE: &str = "trafficking_screening";
 
 fn vault() -> (tempfile::TempDir, Vault) {

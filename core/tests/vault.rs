@@ -3,23 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use amanat_core::lockout::{delay_ms, FREE_ATTEMPTS};
+use amanat_core::names::files::{DATABASE as DB_FILE, SLOTS as SLOTS_FILE};
 use amanat_core::store::StoreError;
-use amanat_core::vault::{DB_FILE, SLOTS_FILE};
+use amanat_core::vault::lockout::{delay_ms, FREE_ATTEMPTS};
 use amanat_core::{
-    Clock, Collection, KdfParams, KeyProvider, KeyProviderError, Passcode, SecretBytes,
-    SoftwareKeyProvider, Vault, VaultError,
+    Clock, Collection, KeyProvider, KeyProviderError, Passcode, SecretBytes, SoftwareKeyProvider,
+    Vault, VaultError,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 const NOTES: Collection = Collection::new("notes");
-const FAST: KdfParams = KdfParams {
-    m_kib: 256,
-    t: 1,
-    p: 1,
-};
+use amanat_core::testing::FAST_KDF as FAST;
 
 fn pc(s: &str) -> Passcode {
     Passcode::from(s)

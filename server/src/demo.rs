@@ -5,12 +5,12 @@
 //! (validation error caught, consent gate, submit, amendment chain, audit log); a scan proving no
 //! plaintext reached the disk; a duress unlock. Everything printed is synthetic demo data.
 
-use amanat_core::attachments::{self, AttachmentReader, AttachmentWriter};
-use amanat_core::audit;
-use amanat_core::cases;
-use amanat_core::consent::{self, Scope};
 use amanat_core::forms::{AnswerValue, Answers};
-use amanat_core::interviews;
+use amanat_core::journal::audit;
+use amanat_core::records::attachments::{self, AttachmentReader, AttachmentWriter};
+use amanat_core::records::cases;
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::interviews;
 use amanat_core::store::StoreError;
 use amanat_core::{Collection, KdfParams, Passcode, SoftwareKeyProvider, Vault, VaultError};
 use std::collections::BTreeMap;
@@ -318,10 +318,7 @@ fn attach_media(
     reader.seek(16_000)?;
     let mut probe = [0u8; 4];
     reader.read(&mut probe)?;
-    let file = vault
-        .dir()
-        .join(attachments::DIR)
-        .join(format!("{}.age", audio.id));
+    let file = amanat_core::vault::layout::attachment_path(vault.dir(), &audio.id);
     let mut hq = AttachmentReader::open_file(&file, std::slice::from_ref(&hq_caseworkers))?;
     let mut hq_bytes = Vec::new();
     hq.read_to_end(&mut hq_bytes)?;

@@ -1,19 +1,11 @@
 //! End-to-end scenarios for Amanat live in `tests/`; this library holds what they share.
 
-use amanat_core::{Collection, KdfParams};
+use amanat_core::Collection;
 
 /// Collection the scenarios write to.
 pub const NOTES: Collection = Collection::new("notes");
 
-/// Cheap Argon2 parameters so scenarios stay fast; never use these outside tests.
-pub const FAST_KDF: KdfParams = KdfParams {
-    m_kib: 256,
-    t: 1,
-    p: 1,
-};
-
-/// The passcode the scenarios use.
-pub const PASSCODE: &str = "246810";
+pub use amanat_core::testing::{FAST_KDF, PASSCODE};
 
 /// The value the crash writer stores as record `n`: recognisable, sized like a real record, and
 /// carrying `marker` so the plaintext scan has something to look for.

@@ -47,12 +47,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn stream_attachment(vault: &Vault, marker: &str) -> Result<(), Box<dyn std::error::Error>> {
-    use amanat_core::attachments::{AttachmentWriter, DEFAULT_MAX_BYTES};
-    use amanat_core::consent::{self, Scope};
-    let case = amanat_core::cases::create_case(vault)?;
+    use amanat_core::records::attachments::{AttachmentWriter, DEFAULT_MAX_BYTES};
+    use amanat_core::records::consent::{self, Scope};
+    let case = amanat_core::records::cases::create_case(vault)?;
     consent::record_consent(vault, case.id, "w", "en", &[Scope::Interview, Scope::Audio])?;
     let interview =
-        amanat_core::interviews::start(vault, case.id, "trafficking_screening", 1, "en")?;
+        amanat_core::records::interviews::start(vault, case.id, "trafficking_screening", 1, "en")?;
     let mut writer = AttachmentWriter::open(
         vault,
         &interview.id,

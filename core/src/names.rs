@@ -1,0 +1,273 @@
+//! Every name that must never change once a vault exists, in one place.
+//!
+//! Collection names, blind-index names, key-derivation labels, associated-data prefixes, hash
+//! domains and on-disk file names all end up *inside* persisted bytes: collection names are mixed
+//! into each record's AAD and blind tokens, labels into every subkey, domains into every hash. A
+//! renamed constant would make every existing vault unreadable (or, worse, make two purposes share a
+//! key). So they live here and nowhere else, and the tests below pin each value: changing one fails
+//! `cargo test`, and adding one means adding it to the frozen list too.
+//!
+//! A layer-0 module: it imports nothing from the crate. The wire-format names shared with the relay
+//! live in the same kind of registry in `amanat-protocol` (`amanat_protocol::names`).
+
+/// Name of a group of records (a "table" of the sealed store).
+///
+/// The name is never stored in clear: it is bound into each record's associated data and blind
+/// tokens. Only the constants in [`collections`] (and tests' own) exist; a `Collection` is never made
+/// from outside input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Collection(&'static str);
+
+impl Collection {
+    /// A collection with a compile-time name. Real collections are the constants in
+    /// [`collections`]; tests and demos may make their own.
+    pub const fn new(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    /// The name (bound into associated data and blind tokens).
+    pub fn name(&self) -> &'static str {
+        self.0
+    }
+}
+
+/// The store's collections, with the component that owns each.
+pub mod collections {
+    use super::Collection;
+
+    /// Cases: code, creation HLC, narrative fields (`records::cases`).
+    pub const CASES: Collection = Collection::new("cases");
+    /// Identity fields of a case, same record id as the case (`records::cases`).
+    pub const CASE_IDENTITIES: Collection = Collection::new("case_identities");
+    /// Consent versions (`records::consent`).
+    pub const CONSENTS: Collection = Collection::new("consents");
+    /// Interviews and their amendments (`records::interviews`).
+    pub const INTERVIEWS: Collection = Collection::new("interviews");
+    /// Installed form templates (`records::interviews`).
+    pub const TEMPLATES: Collection = Collection::new("templates");
+    /// Attachment metadata, record id = file name (`records::attachments`).
+    pub const ATTACHMENTS: Collection = Collection::new("attachments");
+    /// The device's age identity (`records::attachments`).
+    pub const DEVICE_KEYS: Collection = Collection::new("device_keys");
+    /// Organisation recipients per group (`records::attachments`).
+    pub const ORG_CONFIG: Collection = Collection::new("org_config");
+    /// Audit log entries (`journal::audit`).
+    pub const AUDIT: Collection = Collection::new("audit");
+    /// The audit log's head (sequence and hash of the last entry) (`journal::audit`).
+    pub const AUDIT_HEAD: Collection = Collection::new("audit_head");
+    /// The hybrid logical clock's last timestamp (`journal::hlc`).
+    pub const HLC_STATE: Collection = Collection::new("hlc_state");
+    /// Changes waiting to travel, in order (`journal::outbox`).
+    pub const OUTBOX: Collection = Collection::new("outbox");
+    /// The outbox's next sequence number (`journal::outbox`).
+    pub const OUTBOX_HEAD: Collection = Collection::new("outbox_head");
+    /// Enrollment and sync bookkeeping: relay, device id, organisation, cursor (`sync`).
+    pub const SYNC_STATE: Collection = Collection::new("sync_state");
+    /// Envelopes prepared for an outbox entry, id = the entry's id (`sync`).
+    pub const SYNC_PREPARED: Collection = Collection::new("sync_prepared");
+    /// Ids of pulled envelopes already applied, id = the envelope's UUID (`sync`).
+    pub const SYNC_APPLIED: Collection = Collection::new("sync_applied");
+    /// Pulled envelopes that failed verification, kept encrypted with the reason (`sync`).
+    pub const SYNC_QUARANTINE: Collection = Collection::new("sync_quarantine");
+    /// Team devices this device knows (keys, shared cases), id = device id (`sync`).
+    pub const SYNC_PEERS: Collection = Collection::new("sync_peers");
+    /// Hash and version of the last envelope prepared per record (`sync`).
+    pub const SYNC_CHAIN: Collection = Collection::new("sync_chain");
+
+    /// Every collection above, for uniqueness checks and integrity walks.
+    pub const ALL: [Collection; 19] = [
+        CASES,
+        CASE_IDENTITIES,
+        CONSENTS,
+        INTERVIEWS,
+        TEMPLATES,
+        ATTACHMENTS,
+        DEVICE_KEYS,
+        ORG_CONFIG,
+        AUDIT,
+        AUDIT_HEAD,
+        HLC_STATE,
+        OUTBOX,
+        OUTBOX_HEAD,
+        SYNC_STATE,
+        SYNC_PREPARED,
+        SYNC_APPLIED,
+        SYNC_QUARANTINE,
+        SYNC_PEERS,
+        SYNC_CHAIN,
+    ];
+}
+
+/// Blind-index names (mixed into each blind token with the collection name).
+pub mod indexes {
+    /// `cases` by case code.
+    pub const CASE_CODE: &str = "code";
+    /// `consents` and `interviews` by case id.
+    pub const BY_CASE: &str = "case";
+    /// `interviews` by the record id of the version it amends.
+    pub const AMENDS: &str = "amends";
+    /// `templates` by `id@version`.
+    pub const TEMPLATE_KEY: &str = "key";
+}
+
+/// Domain-separation labels: key derivation, associated data, hashes.
+pub mod labels {
+    /// HKDF salt for every subkey of the data key.
+    pub const HKDF_SALT: &[u8] = b"amanat/v1/hkdf";
+    /// HKDF info of the record-sealing subkey.
+    pub const RECORDS: &[u8] = b"amanat/v1/records";
+    /// HKDF info of the blind-index HMAC subkey.
+    pub const BLIND_INDEX: &[u8] = b"amanat/v1/blind-index";
+    /// HKDF info of the attachment cache subkey.
+    pub const ATTACHMENT_CACHE: &[u8] = b"amanat/v1/attachment-cache";
+    /// AAD prefix of every sealed record (then collection, id, version).
+    pub const RECORD_AAD_PREFIX: &[u8] = b"amanat/v1/record";
+    /// AAD of the store's sealed vault-id check value.
+    pub const STORE_CHECK_AAD: &[u8] = b"amanat/v1/meta/check";
+    /// AAD prefix of a key slot's sealed data key (then `main/` or `duress/`, vault id, KDF params, salt).
+    pub const SLOT_AAD_PREFIX: &[u8] = b"amanat/v1/slot/";
+    /// AAD of the software key provider's wrapping.
+    pub const SOFTWARE_PROVIDER_AAD: &[u8] = b"amanat/v1/software-provider";
+    /// Domain of a submitted interview's content hash.
+    pub const INTERVIEW_HASH: &str = "amanat/v1/interview";
+    /// Domain prefix of an audit entry's hash (NUL-terminated in the hash input).
+    pub const AUDIT_HASH: &[u8] = b"amanat/v1/audit\0";
+    /// Domain prefix of a sync record's signed statement (NUL-terminated in the signed bytes).
+    pub const SYNC_RECORD_SIGNATURE: &[u8] = b"amanat/v1/sync-record\0";
+    /// Domain prefix of a sync record's content hash (NUL-terminated in the hash input).
+    pub const SYNC_CONTENT_HASH: &[u8] = b"amanat/v1/sync-content\0";
+
+    /// First part of a collection's blind tag (then the collection name).
+    pub const BLIND_COLLECTION: &[u8] = b"collection";
+    /// First part of a blind index's field tag (then collection and index name).
+    pub const BLIND_FIELD: &[u8] = b"field";
+    /// First part of a blind index's value token (then collection, index name, value).
+    pub const BLIND_VALUE: &[u8] = b"value";
+
+    /// Every label above, for uniqueness checks.
+    pub const ALL: [&[u8]; 15] = [
+        HKDF_SALT,
+        RECORDS,
+        BLIND_INDEX,
+        ATTACHMENT_CACHE,
+        RECORD_AAD_PREFIX,
+        STORE_CHECK_AAD,
+        SLOT_AAD_PREFIX,
+        SOFTWARE_PROVIDER_AAD,
+        INTERVIEW_HASH.as_bytes(),
+        AUDIT_HASH,
+        SYNC_RECORD_SIGNATURE,
+        SYNC_CONTENT_HASH,
+        BLIND_COLLECTION,
+        BLIND_FIELD,
+        BLIND_VALUE,
+    ];
+}
+
+/// File and folder names inside a vault directory.
+pub mod files {
+    /// The key slots (what makes a directory a vault).
+    pub const SLOTS: &str = "keyslots.json";
+    /// The failed-unlock counter.
+    pub const LOCKOUT: &str = "unlock-state.json";
+    /// The encrypted database.
+    pub const DATABASE: &str = "vault.db";
+    /// Folder of attachment files (`<id>.age`).
+    pub const ATTACHMENTS_DIR: &str = "attachments";
+    /// Suffix of an attachment file being written.
+    pub const PARTIAL_SUFFIX: &str = ".age.partial";
+    /// Prefix of database files retired by a wipe and awaiting deletion.
+    pub const TRASH_PREFIX: &str = ".trash-";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn collection_names_are_frozen_and_unique() {
+        let names: Vec<&str> = collections::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "cases",
+                "case_identities",
+                "consents",
+                "interviews",
+                "templates",
+                "attachments",
+                "device_keys",
+                "org_config",
+                "audit",
+                "audit_head",
+                "hlc_state",
+                "outbox",
+                "outbox_head",
+                "sync_state",
+                "sync_prepared",
+                "sync_applied",
+                "sync_quarantine",
+                "sync_peers",
+                "sync_chain",
+            ]
+        );
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn labels_are_frozen_and_unique() {
+        let frozen: [&[u8]; 15] = [
+            b"amanat/v1/hkdf",
+            b"amanat/v1/records",
+            b"amanat/v1/blind-index",
+            b"amanat/v1/attachment-cache",
+            b"amanat/v1/record",
+            b"amanat/v1/meta/check",
+            b"amanat/v1/slot/",
+            b"amanat/v1/software-provider",
+            b"amanat/v1/interview",
+            b"amanat/v1/audit\0",
+            b"amanat/v1/sync-record\0",
+            b"amanat/v1/sync-content\0",
+            b"collection",
+            b"field",
+            b"value",
+        ];
+        assert_eq!(labels::ALL, frozen);
+        let unique: BTreeSet<&[u8]> = labels::ALL.iter().copied().collect();
+        assert_eq!(unique.len(), labels::ALL.len());
+    }
+
+    #[test]
+    fn index_and_file_names_are_frozen() {
+        assert_eq!(
+            [
+                indexes::CASE_CODE,
+                indexes::BY_CASE,
+                indexes::AMENDS,
+                indexes::TEMPLATE_KEY
+            ],
+            ["code", "case", "amends", "key"]
+        );
+        assert_eq!(
+            [
+                files::SLOTS,
+                files::LOCKOUT,
+                files::DATABASE,
+                files::ATTACHMENTS_DIR,
+                files::PARTIAL_SUFFIX,
+                files::TRASH_PREFIX
+            ],
+            [
+                "keyslots.json",
+                "unlock-state.json",
+                "vault.db",
+                "attachments",
+                ".age.partial",
+                ".trash-"
+            ]
+        );
+    }
+}

@@ -1,0 +1,626 @@
+//! Attachments: audio and photos, encrypted while they are captured.
+//!
+//! Bytes are encrypted as they arrive with `age` (X25519 recipients, STREAM with 64 KiB chunks) to
+//! the device's own age identity plus the organisation's recipient groups that the case's consent
+//! allows. Plaintext never touches the disk and memory stays constant whatever the length. The
+//! stored file is a standard age file — exactly the payload sync uploads later — and its plaintext
+//! SHA-256 goes into the interview answer, so the interview's hash chain covers the attachment.
+//!
+//! Files: `<vault>/attachments/<id>.age`, written as `<id>.age.partial` and renamed on finish. A
+//! partial file left by a crash is ciphertext; the next unlock removes it.
+
+use crate::forms::{AnswerValue, Answers, QuestionType};
+use crate::fsutil;
+use crate::journal::audit::{self, AuditKind};
+use crate::records::consent::{self, ConsentError, Scope};
+use crate::records::interviews::{self, InterviewError};
+use crate::store::{RecordId, Store, StoreError, Tx};
+use crate::vault::{layout, Vault, VaultError};
+use age::secrecy::ExposeSecret;
+use ring::digest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Attachment metadata records (id = the attachment id).
+pub use crate::names::collections::ATTACHMENTS;
+use crate::names::collections::DEVICE_KEYS;
+const AGE_IDENTITY_ID: RecordId = RecordId::from_bytes([0xD1; 16]);
+use crate::names::collections::ORG_CONFIG;
+const ORG_RECIPIENTS_ID: RecordId = RecordId::from_bytes([0x0C; 16]);
+
+/// Folder of attachment files inside the vault directory.
+/// Plaintext bytes per age STREAM chunk.
+pub const CHUNK_SIZE: u64 = 64 * 1024;
+/// Default size limit: a long audio testimony fits many times over; a runaway recorder does not
+/// fill the phone.
+pub const DEFAULT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Errors of the attachments component. Never contains content.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    /// The question is not an audio/photo question of this interview, or the media type does not
+    /// match it.
+    #[error("{question}: {reason}")]
+    WrongQuestion {
+        /// The question id.
+        question: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// More bytes than the configured limit; the partial file was discarded.
+    #[error("attachment larger than the limit of {max_bytes} bytes")]
+    TooLarge {
+        /// The limit.
+        max_bytes: u64,
+    },
+    /// A chunk failed authentication: the file was altered or is not for this key. Nothing past
+    /// the previous chunk was returned.
+    #[error("attachment integrity check failed at chunk {chunk}")]
+    Integrity {
+        /// Index of the failing 64 KiB chunk.
+        chunk: u64,
+    },
+    /// The file ends early.
+    #[error("attachment file is truncated")]
+    Truncated,
+    /// None of the identities can decrypt this file (wrong device, group without consent).
+    #[error("no key to decrypt this attachment")]
+    NoMatchingKey,
+    /// The file is not an age file.
+    #[error("not an attachment file")]
+    Malformed,
+    /// No attachment with that id.
+    #[error("attachment not found")]
+    NotFound,
+    /// The writer was finished or aborted already.
+    #[error("the attachment writer is closed")]
+    Closed,
+    /// An organisation recipient is malformed or for an unknown group.
+    #[error("invalid organisation recipient for group {0}")]
+    BadRecipient(String),
+    /// Consent does not allow this media.
+    #[error(transparent)]
+    Consent(#[from] ConsentError),
+    /// The interview refused the answer.
+    #[error(transparent)]
+    Interview(#[from] InterviewError),
+    /// The vault is not usable.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// File-system failure (OS message, no paths).
+    #[error("i/o: {0}")]
+    Io(io::ErrorKind),
+}
+
+impl From<io::Error> for AttachmentError {
+    fn from(e: io::Error) -> Self {
+        AttachmentError::Io(e.kind())
+    }
+}
+
+/// The recipient groups of the organisation and the consent scope that lets each receive data.
+pub const GROUPS: [(&str, Scope); 4] = [
+    ("caseworkers", Scope::ShareCaseworkers),
+    ("legal", Scope::ShareLegal),
+    ("law_enforcement", Scope::ShareLawEnforcement),
+    ("research", Scope::ShareResearch),
+];
+
+/// What is known about a stored attachment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    /// Attachment id (hex), also the file name.
+    pub id: String,
+    /// Interview it belongs to.
+    pub interview_id: String,
+    /// Question it answers.
+    pub question_id: String,
+    /// MIME type (`audio/…`, `image/…`).
+    pub media_type: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+    /// SHA-256 of the plaintext (lowercase hex), as recorded in the interview answer.
+    pub sha256: String,
+    /// Organisation groups it was encrypted to (besides the device).
+    pub groups: Vec<String>,
+}
+
+/// Stores the organisation's public age recipients per group (`age1…`). Until enrollment
+/// supplies them, this is configuration.
+pub fn set_org_recipients(
+    vault: &Vault,
+    recipients: &BTreeMap<String, String>,
+) -> Result<(), AttachmentError> {
+    vault
+        .store()?
+        .write(|tx| set_org_recipients_in(tx, recipients))
+}
+
+/// [`set_org_recipients`] inside the caller's transaction (enrollment stores them together with
+/// the organisation's keys).
+pub fn set_org_recipients_in(
+    tx: &mut Tx<'_>,
+    recipients: &BTreeMap<String, String>,
+) -> Result<(), AttachmentError> {
+    for (group, recipient) in recipients {
+        if !GROUPS.iter().any(|(g, _)| g == group)
+            || age::x25519::Recipient::from_str(recipient).is_err()
+        {
+            return Err(AttachmentError::BadRecipient(group.clone()));
+        }
+    }
+    match tx.get_json::<BTreeMap<String, String>>(ORG_CONFIG, ORG_RECIPIENTS_ID)? {
+        Some((_, version)) => {
+            tx.update_json(ORG_CONFIG, ORG_RECIPIENTS_ID, version, recipients)?;
+        }
+        None => tx.insert_json_with_id(ORG_CONFIG, ORG_RECIPIENTS_ID, recipients)?,
+    }
+    Ok(())
+}
+
+/// The device's age identity, created on first use and stored sealed under the data key.
+pub(crate) fn device_identity(tx: &mut Tx<'_>) -> Result<age::x25519::Identity, StoreError> {
+    if let Some(record) = tx.get(DEVICE_KEYS, AGE_IDENTITY_ID)? {
+        let text = std::str::from_utf8(record.value.expose()).map_err(|_| StoreError::Shape)?;
+        return age::x25519::Identity::from_str(text).map_err(|_| StoreError::Shape);
+    }
+    let identity = age::x25519::Identity::generate();
+    let secret = identity.to_string();
+    tx.insert_with_id(
+        DEVICE_KEYS,
+        AGE_IDENTITY_ID,
+        secret.expose_secret().as_bytes(),
+    )?;
+    Ok(identity)
+}
+
+/// Streams one attachment into the vault: `write` as bytes arrive, then `finish` or `abort`.
+///
+/// Dropping a writer without finishing aborts it (the partial file is removed).
+pub struct AttachmentWriter {
+    store: Arc<Store>,
+    id: RecordId,
+    interview: RecordId,
+    question_id: String,
+    media_type: String,
+    groups: Vec<String>,
+    stream: Option<age::stream::StreamWriter<File>>,
+    plain_hash: Option<digest::Context>,
+    size: u64,
+    max_bytes: u64,
+    partial: PathBuf,
+    final_path: PathBuf,
+}
+
+impl std::fmt::Debug for AttachmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentWriter")
+            .field("id", &self.id)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AttachmentWriter {
+    /// Opens a writer for the audio/photo question `question_id` of draft interview `interview_id`.
+    ///
+    /// Checks before accepting a byte: the question exists and has the media's kind
+    /// (`audio/*` for audio, `image/*` for photo), and the case's consent includes `audio` or
+    /// `photos`. The recipients are fixed now: the device plus the groups consent allows.
+    pub fn open(
+        vault: &Vault,
+        interview_id: &str,
+        question_id: &str,
+        media_type: &str,
+        max_bytes: u64,
+    ) -> Result<AttachmentWriter, AttachmentError> {
+        let interview = interviews::parse_id(interview_id)?;
+        let store = vault.store()?;
+        let (identity, recipients, groups, id) = store.write(|tx| {
+            let (draft, kind) = interviews::draft_question_kind(tx, interview, question_id)?;
+            let wrong = |reason| AttachmentError::WrongQuestion {
+                question: question_id.to_string(),
+                reason,
+            };
+            let scope = match kind {
+                Some(QuestionType::Audio) if media_type.starts_with("audio/") => Scope::Audio,
+                Some(QuestionType::Photo) if media_type.starts_with("image/") => Scope::Photos,
+                Some(QuestionType::Audio | QuestionType::Photo) => {
+                    return Err(wrong("media type does not match the question"))
+                }
+                Some(_) => return Err(wrong("not an audio or photo question")),
+                None => return Err(wrong("unknown question")),
+            };
+            let case_id = interviews::parse_id(&draft.case_id)?;
+            consent::require_in(tx, case_id, scope)?;
+            let current = consent::current_in(tx, case_id)?;
+            let org: BTreeMap<String, String> = tx
+                .get_json(ORG_CONFIG, ORG_RECIPIENTS_ID)?
+                .map(|(m, _)| m)
+                .unwrap_or_default();
+            let mut recipients = Vec::new();
+            let mut groups = Vec::new();
+            for (group, scope) in GROUPS {
+                let allowed = current.as_ref().is_some_and(|c| c.scopes.contains(&scope));
+                if let (true, Some(text)) = (allowed, org.get(group)) {
+                    let r = age::x25519::Recipient::from_str(text)
+                        .map_err(|_| AttachmentError::BadRecipient(group.to_string()))?;
+                    recipients.push(r);
+                    groups.push(group.to_string());
+                }
+            }
+            let identity = device_identity(tx)?;
+            Ok::<_, AttachmentError>((identity, recipients, groups, tx.new_id()))
+        })?;
+        let device = identity.to_public();
+        drop(identity);
+        let dir = layout::attachments_dir(vault.dir());
+        fsutil::create_private_dir(&dir)?;
+        let partial = layout::partial_path(vault.dir(), &id.to_string());
+        let final_path = layout::attachment_path(vault.dir(), &id.to_string());
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&partial)?;
+        let all: Vec<&dyn age::Recipient> = std::iter::once(&device as &dyn age::Recipient)
+            .chain(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .collect();
+        let encryptor = age::Encryptor::with_recipients(all.into_iter())
+            .map_err(|_| AttachmentError::BadRecipient("device".into()))?;
+        let stream = match encryptor.wrap_output(file) {
+            Ok(stream) => stream,
+            Err(e) => {
+                let _ = fsutil::remove(&partial);
+                return Err(e.into());
+            }
+        };
+        Ok(AttachmentWriter {
+            store,
+            id,
+            interview,
+            question_id: question_id.to_string(),
+            media_type: media_type.to_string(),
+            groups,
+            stream: Some(stream),
+            plain_hash: Some(digest::Context::new(&digest::SHA256)),
+            size: 0,
+            max_bytes,
+            partial,
+            final_path,
+        })
+    }
+
+    /// The attachment's id (known from the start, e.g. for a recording screen).
+    pub fn id(&self) -> String {
+        self.id.to_string()
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Encrypts and appends `bytes`. Exceeding the limit discards everything (typed error).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), AttachmentError> {
+        let (Some(stream), Some(hash)) = (self.stream.as_mut(), self.plain_hash.as_mut()) else {
+            return Err(AttachmentError::Closed);
+        };
+        if self.size.saturating_add(bytes.len() as u64) > self.max_bytes {
+            let max_bytes = self.max_bytes;
+            self.abort();
+            return Err(AttachmentError::TooLarge { max_bytes });
+        }
+        if let Err(e) = stream.write_all(bytes) {
+            self.abort();
+            return Err(e.into());
+        }
+        hash.update(bytes);
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Completes the file, records its metadata and the interview answer in one transaction.
+    pub fn finish(mut self) -> Result<AttachmentInfo, AttachmentError> {
+        let (Some(stream), Some(hash)) = (self.stream.take(), self.plain_hash.take()) else {
+            return Err(AttachmentError::Closed);
+        };
+        let result = self.complete(stream, hash);
+        if result.is_err() {
+            let _ = fsutil::remove(&self.partial);
+            let _ = fsutil::remove(&self.final_path);
+        }
+        result
+    }
+
+    fn complete(
+        &self,
+        stream: age::stream::StreamWriter<File>,
+        hash: digest::Context,
+    ) -> Result<AttachmentInfo, AttachmentError> {
+        let file = stream.finish()?;
+        file.sync_all()?;
+        drop(file);
+        let info = AttachmentInfo {
+            id: self.id.to_string(),
+            interview_id: self.interview.to_string(),
+            question_id: self.question_id.clone(),
+            media_type: self.media_type.clone(),
+            size: self.size,
+            sha256: fsutil::to_hex(hash.finish().as_ref()),
+            groups: self.groups.clone(),
+        };
+        std::fs::rename(&self.partial, &self.final_path)?;
+        fsutil::sync_parent(&self.final_path)?;
+        let answer: Answers = [(
+            self.question_id.clone(),
+            AnswerValue::Attachment {
+                id: info.id.clone(),
+                sha256: info.sha256.clone(),
+                media_type: info.media_type.clone(),
+            },
+        )]
+        .into_iter()
+        .collect();
+        self.store.write(|tx| {
+            tx.insert_json_with_id(ATTACHMENTS, self.id, &info)?;
+            interviews::save_answers_in(tx, self.interview, &answer)?;
+            Ok::<_, AttachmentError>(())
+        })?;
+        Ok(info)
+    }
+
+    /// Discards everything written; nothing is left on disk or in the vault.
+    pub fn abort(&mut self) {
+        self.stream = None;
+        self.plain_hash = None;
+        let _ = fsutil::remove(&self.partial);
+    }
+}
+
+impl Drop for AttachmentWriter {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            self.abort();
+        }
+    }
+}
+
+/// Encrypts an existing file (what a camera intent or a recorder left), then overwrites and
+/// deletes the source. On flash storage the overwrite cannot reach blocks the controller has
+/// remapped, so shells should capture straight into an [`AttachmentWriter`] where they can.
+pub fn import_file(
+    vault: &Vault,
+    interview_id: &str,
+    question_id: &str,
+    media_type: &str,
+    source: &Path,
+) -> Result<AttachmentInfo, AttachmentError> {
+    let mut writer = AttachmentWriter::open(
+        vault,
+        interview_id,
+        question_id,
+        media_type,
+        DEFAULT_MAX_BYTES,
+    )?;
+    let mut input = File::open(source)?;
+    let mut buf = vec![0u8; CHUNK_SIZE as usize];
+    loop {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        writer.write(&buf[..n])?;
+    }
+    buf.fill(0);
+    let info = writer.finish()?;
+    fsutil::shred(source)?;
+    Ok(info)
+}
+
+/// Metadata of a stored attachment.
+pub fn info(vault: &Vault, id: &str) -> Result<AttachmentInfo, AttachmentError> {
+    let rid = RecordId::parse(id).ok_or(AttachmentError::NotFound)?;
+    let store = vault.store()?;
+    let found: Option<(AttachmentInfo, u64)> = store.read(|tx| tx.get_json(ATTACHMENTS, rid))?;
+    found.map(|(i, _)| i).ok_or(AttachmentError::NotFound)
+}
+
+/// SHA-256 of the stored age file: its content address for sync. Computed on demand (streaming,
+/// constant memory) rather than while writing, where it cost ~10 % of capture throughput.
+pub fn ciphertext_sha256(vault: &Vault, id: &str) -> Result<String, AttachmentError> {
+    let meta = info(vault, id)?;
+    let mut file = File::open(layout::attachment_path(vault.dir(), &meta.id))?;
+    let mut hash = digest::Context::new(&digest::SHA256);
+    let mut buf = vec![0u8; CHUNK_SIZE as usize];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(fsutil::to_hex(hash.finish().as_ref()));
+        }
+        hash.update(&buf[..n]);
+    }
+}
+
+/// Decrypts an attachment for playback or viewing, chunk by chunk, with seeking.
+pub struct AttachmentReader {
+    stream: age::stream::StreamReader<BufReader<File>>,
+    size: Option<u64>,
+    pos: u64,
+}
+
+impl std::fmt::Debug for AttachmentReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentReader")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
+    }
+}
+
+fn map_decrypt(e: age::DecryptError) -> AttachmentError {
+    match e {
+        age::DecryptError::NoMatchingKeys => AttachmentError::NoMatchingKey,
+        age::DecryptError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            AttachmentError::Truncated
+        }
+        age::DecryptError::Io(e) => e.into(),
+        _ => AttachmentError::Malformed,
+    }
+}
+
+impl AttachmentReader {
+    /// Opens attachment `id` of this vault with the device's identity.
+    pub fn open(vault: &Vault, id: &str) -> Result<AttachmentReader, AttachmentError> {
+        let meta = info(vault, id)?;
+        let store = vault.store()?;
+        let identity = store.write(device_identity)?;
+        let path = layout::attachment_path(vault.dir(), &meta.id);
+        let mut reader = Self::open_file(&path, &[identity])?;
+        reader.size = Some(meta.size);
+        Ok(reader)
+    }
+
+    /// Opens any attachment file with the given identities (HQ export uses its group identities).
+    pub fn open_file(
+        path: &Path,
+        identities: &[age::x25519::Identity],
+    ) -> Result<AttachmentReader, AttachmentError> {
+        let file = File::open(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => AttachmentError::NotFound,
+            kind => AttachmentError::Io(kind),
+        })?;
+        let decryptor = age::Decryptor::new_buffered(BufReader::new(file)).map_err(map_decrypt)?;
+        let stream = decryptor
+            .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+            .map_err(map_decrypt)?;
+        Ok(AttachmentReader {
+            stream,
+            size: None,
+            pos: 0,
+        })
+    }
+
+    /// Plaintext size, when opened through the vault.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+
+    /// Reads up to `buf.len()` bytes; 0 at the end. An altered chunk is a typed error and none
+    /// of its bytes are returned.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, AttachmentError> {
+        match self.stream.read(buf) {
+            Ok(n) => {
+                self.pos += n as u64;
+                Ok(n)
+            }
+            Err(e) => Err(self.chunk_error(e)),
+        }
+    }
+
+    /// Reads everything from the current position to the end.
+    pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> Result<usize, AttachmentError> {
+        let mut buf = vec![0u8; CHUNK_SIZE as usize];
+        let mut total = 0;
+        loop {
+            let n = self.read(&mut buf)?;
+            if n == 0 {
+                buf.fill(0);
+                return Ok(total);
+            }
+            out.extend_from_slice(&buf[..n]);
+            total += n;
+        }
+    }
+
+    /// Moves to plaintext offset `offset` (only the chunk containing it is decrypted).
+    pub fn seek(&mut self, offset: u64) -> Result<u64, AttachmentError> {
+        match self.stream.seek(SeekFrom::Start(offset)) {
+            Ok(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            Err(e) => Err(self.chunk_error(e)),
+        }
+    }
+
+    fn chunk_error(&self, e: io::Error) -> AttachmentError {
+        match e.kind() {
+            io::ErrorKind::InvalidData => AttachmentError::Integrity {
+                chunk: self.pos / CHUNK_SIZE,
+            },
+            io::ErrorKind::UnexpectedEof => AttachmentError::Truncated,
+            kind => AttachmentError::Io(kind),
+        }
+    }
+}
+
+/// Records that attachment files left the vault (export paths call this).
+pub fn record_export(vault: &Vault, id: &str) -> Result<(), AttachmentError> {
+    let rid = RecordId::parse(id).ok_or(AttachmentError::NotFound)?;
+    vault.store()?.write(|tx| record_export_in(tx, rid))
+}
+
+/// [`record_export`] inside the caller's transaction.
+pub fn record_export_in(tx: &mut Tx<'_>, id: RecordId) -> Result<(), AttachmentError> {
+    audit::append(tx, AuditKind::Export, Some(id))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device identity (never exported by the public API) decrypts the stored file with the
+    /// reference `age` CLI: the file is a standard age file.
+    #[test]
+    fn reference_age_cli_decrypts_with_the_device_identity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let vault = crate::testing::create_vault(tmp.path()).unwrap();
+        let case = crate::records::cases::create_case(&vault).unwrap();
+        consent::record_consent(
+            &vault,
+            case.id,
+            "w",
+            "en",
+            &[Scope::Interview, Scope::Audio],
+        )
+        .unwrap();
+        let interview =
+            interviews::start(&vault, case.id, "trafficking_screening", 1, "en").unwrap();
+        let mut w = AttachmentWriter::open(
+            &vault,
+            &interview.id,
+            "narrative_audio",
+            "audio/wav",
+            DEFAULT_MAX_BYTES,
+        )
+        .unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        w.write(&data).unwrap();
+        let info = w.finish().unwrap();
+        let identity = vault.store().unwrap().write(device_identity).unwrap();
+        let key = tmp.path().join("id.txt");
+        std::fs::write(&key, identity.to_string().expose_secret()).unwrap();
+        let file = crate::vault::layout::attachment_path(vault.dir(), &info.id);
+        let out = std::process::Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(&key)
+            .arg(&file)
+            .output()
+            .expect("the `age` CLI is required (.ci/run installs it)");
+        assert!(out.status.success());
+        assert_eq!(out.stdout, data);
+    }
+}

@@ -1,0 +1,215 @@
+//! Consent: what the survivor agreed to, versioned, and the gate every stored answer passes.
+//!
+//! A consent record says who recorded it, when, in which language, and which scopes were granted.
+//! Every change (including a withdrawal) is a new version; the history is kept. No interview answer,
+//! audio or photo can be stored for a case without the matching scope in its *current* consent.
+//! A withdrawal also flags the case (`withdrawal_pending`) so sync and HQ act on it.
+
+use crate::journal::audit::{self, AuditKind};
+use crate::journal::outbox::{self, EntryKind};
+use crate::records::cases::{self, CaseError};
+use crate::store::{RecordId, StoreError, Tx};
+use crate::vault::{Vault, VaultError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Consent versions.
+pub use crate::names::collections::CONSENTS;
+use crate::names::indexes::BY_CASE as CASE_INDEX;
+
+/// One thing a survivor can agree to: the same enum templates use for their consent questions,
+/// so a template scope and a recorded scope can never be spelled differently.
+pub use crate::forms::ConsentScope as Scope;
+
+/// What a consent version records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    /// The case.
+    pub case_id: String,
+    /// 1, 2, 3 … per case.
+    pub version: u32,
+    /// When it was recorded (ms since epoch).
+    pub recorded_at_ms: u64,
+    /// Who recorded it (the field worker's id, not the survivor).
+    pub recorded_by: String,
+    /// Language the consent was explained in (e.g. `ru`, `uz`, `en`).
+    pub language: String,
+    /// Scopes granted in this version.
+    pub scopes: BTreeSet<Scope>,
+    /// Scopes that were granted before and are withdrawn by this version.
+    pub withdrawn: BTreeSet<Scope>,
+}
+
+/// Errors of the consent component.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// The action needs a scope the survivor has not (or no longer) granted.
+    #[error("no consent for {}", .0.as_str())]
+    Missing(Scope),
+    /// Bad input (empty recorder, unknown language code).
+    #[error("invalid consent: {0}")]
+    Invalid(&'static str),
+    /// The case does not exist or failed.
+    #[error(transparent)]
+    Case(#[from] CaseError),
+    /// The vault is not usable.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn check_input(recorded_by: &str, language: &str) -> Result<(), ConsentError> {
+    if recorded_by.trim().is_empty() || recorded_by.chars().count() > 128 {
+        return Err(ConsentError::Invalid(
+            "recorded_by must be 1-128 characters",
+        ));
+    }
+    let lang_ok =
+        (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+    if !lang_ok {
+        return Err(ConsentError::Invalid("language must be a 2-3 letter code"));
+    }
+    Ok(())
+}
+
+/// The current consent of a case inside a transaction (`None` if never recorded).
+pub fn current_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Option<Consent>, StoreError> {
+    Ok(history_in(tx, case_id)?.pop())
+}
+
+/// Every consent version of a case inside a transaction, oldest first.
+pub fn history_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<Consent>, StoreError> {
+    let mut out = Vec::new();
+    for id in tx.find(CONSENTS, CASE_INDEX, case_id.as_bytes())? {
+        out.push(tx.require_json::<Consent>(CONSENTS, id)?.0);
+    }
+    out.sort_by_key(|c| c.version);
+    Ok(out)
+}
+
+/// Fails with [`ConsentError::Missing`] unless the case's current consent includes `scope`.
+pub fn require_in(tx: &mut Tx<'_>, case_id: RecordId, scope: Scope) -> Result<(), ConsentError> {
+    match current_in(tx, case_id)? {
+        Some(c) if c.scopes.contains(&scope) => Ok(()),
+        _ => Err(ConsentError::Missing(scope)),
+    }
+}
+
+fn append_version(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: BTreeSet<Scope>,
+) -> Result<Consent, ConsentError> {
+    let (mut case, case_version) = cases::load(tx, case_id)?;
+    let previous = current_in(tx, case_id)?;
+    let before = previous
+        .as_ref()
+        .map(|c| c.scopes.clone())
+        .unwrap_or_default();
+    let withdrawn: BTreeSet<Scope> = before.difference(&scopes).copied().collect();
+    let consent = Consent {
+        case_id: case_id.to_string(),
+        version: previous.map(|c| c.version + 1).unwrap_or(1),
+        recorded_at_ms: tx.clock().now_ms(),
+        recorded_by: recorded_by.to_string(),
+        language: language.to_string(),
+        scopes,
+        withdrawn,
+    };
+    let id = tx.insert_json(CONSENTS, &consent)?;
+    tx.set_index(CONSENTS, CASE_INDEX, id, case_id.as_bytes())?;
+    let kind = if consent.withdrawn.is_empty() {
+        AuditKind::ConsentRecord
+    } else {
+        case.withdrawal_pending = true;
+        cases::save(tx, &case, case_version)?;
+        AuditKind::ConsentWithdraw
+    };
+    audit::append(tx, kind, Some(case_id))?;
+    outbox::enqueue(tx, EntryKind::Consent, CONSENTS, id)?;
+    Ok(consent)
+}
+
+/// Records a new consent version with exactly `scopes` granted. Scopes granted before and missing
+/// now count as withdrawn.
+pub fn record_consent(
+    vault: &Vault,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
+    vault
+        .store()?
+        .write(|tx| record_consent_in(tx, case_id, recorded_by, language, scopes))
+}
+
+/// [`record_consent`] inside the caller's transaction.
+pub fn record_consent_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
+    check_input(recorded_by, language)?;
+    append_version(
+        tx,
+        case_id,
+        recorded_by,
+        language,
+        scopes.iter().copied().collect(),
+    )
+}
+
+/// Withdraws `scopes` (all of them if empty): a new version without them, and the case is flagged.
+pub fn withdraw(
+    vault: &Vault,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
+    vault
+        .store()?
+        .write(|tx| withdraw_in(tx, case_id, recorded_by, language, scopes))
+}
+
+/// [`withdraw`] inside the caller's transaction.
+pub fn withdraw_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    recorded_by: &str,
+    language: &str,
+    scopes: &[Scope],
+) -> Result<Consent, ConsentError> {
+    check_input(recorded_by, language)?;
+    let current = current_in(tx, case_id)?
+        .map(|c| c.scopes)
+        .unwrap_or_default();
+    let remaining: BTreeSet<Scope> = if scopes.is_empty() {
+        BTreeSet::new()
+    } else {
+        current
+            .into_iter()
+            .filter(|s| !scopes.contains(s))
+            .collect()
+    };
+    append_version(tx, case_id, recorded_by, language, remaining)
+}
+
+/// The case's current consent, if any.
+pub fn current(vault: &Vault, case_id: RecordId) -> Result<Option<Consent>, ConsentError> {
+    let store = vault.store()?;
+    Ok(store.read(|tx| current_in(tx, case_id))?)
+}
+
+/// Every consent version of the case, oldest first.
+pub fn history(vault: &Vault, case_id: RecordId) -> Result<Vec<Consent>, ConsentError> {
+    let store = vault.store()?;
+    Ok(store.read(|tx| history_in(tx, case_id))?)
+}

@@ -1,0 +1,876 @@
+//! The encrypted record store: SQLite (WAL, one writer) holding only sealed values.
+//!
+//! Every value is padded and sealed with ChaCha20-Poly1305 under the records subkey; the associated
+//! data binds the collection, the record id and the version, so a ciphertext copied to another row,
+//! another collection or replayed at another version fails to open. Plaintext columns hold only
+//! random ids, a blind tag per collection, versions and padded sizes. Equality lookups go through
+//! blind indexes (HMAC under their own subkey).
+//!
+//! Whole-row rollback (restoring an older row together with its older version number) by someone
+//! who can write the file is *not* detected here; signed, hash-chained interview versions (custody)
+//! detect it where it matters. See docs/SECURITY.md.
+
+use crate::clock::Clock;
+use crate::crypto::{self, CryptoError, NonceSource, SEAL_OVERHEAD};
+use crate::names::labels;
+use crate::secret::{SecretBytes, SecretKey};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Errors of the store. Messages never contain record content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The vault was locked (or wiped) while this handle was in use.
+    #[error("the vault is locked")]
+    Locked,
+    /// No record with that id in that collection.
+    #[error("record not found")]
+    NotFound,
+    /// Optimistic concurrency: the record changed since it was read.
+    #[error("version conflict: expected {expected}, found {found}")]
+    VersionConflict {
+        /// Version the caller based its change on.
+        expected: u64,
+        /// Version currently stored.
+        found: u64,
+    },
+    /// A record with this id already exists.
+    #[error("record already exists")]
+    AlreadyExists,
+    /// A sealed value failed authentication: altered, moved between rows, or from another vault.
+    #[error("integrity check failed for a stored record")]
+    Integrity,
+    /// The database file is damaged, truncated or not a database.
+    #[error("the vault database is corrupt or not a vault database")]
+    Corrupt,
+    /// The database was written by a newer version of Amanat.
+    #[error("the vault database has schema version {0}, newer than this app supports")]
+    UnsupportedSchema(u32),
+    /// A value could not be (de)serialized. The underlying message is dropped because serde
+    /// messages can quote the offending data.
+    #[error("a stored value has an unexpected shape")]
+    Shape,
+    /// Any other SQLite failure (disk full, I/O error, busy).
+    #[error("database error: {0}")]
+    Database(String),
+    /// Randomness failure while sealing.
+    #[error("cryptographic failure: {0}")]
+    Crypto(CryptoError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt,
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<CryptoError> for StoreError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Integrity | CryptoError::Malformed => StoreError::Integrity,
+            other => StoreError::Crypto(other),
+        }
+    }
+}
+
+pub use crate::names::Collection;
+
+/// A record id: 16 random bytes, so ids reveal neither order nor time of creation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId([u8; 16]);
+
+impl RecordId {
+    /// Builds an id from its bytes (e.g. received through sync).
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// Parses the 32-hex-digit form produced by `Display`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let bytes = crate::fsutil::from_hex(s)?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::fsutil::to_hex(&self.0))
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({self})")
+    }
+}
+
+/// A decrypted record. `Debug` redacts the value.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The record's id.
+    pub id: RecordId,
+    /// Version, starting at 1, incremented by every update.
+    pub version: u64,
+    /// The plaintext value (zeroized on drop).
+    pub value: SecretBytes,
+}
+
+/// The two subkeys the store needs, derived from the data key.
+pub(crate) struct StoreKeys {
+    records: SecretKey,
+    index: SecretKey,
+}
+
+impl StoreKeys {
+    pub(crate) fn derive(data_key: &SecretKey) -> Self {
+        Self {
+            records: crypto::derive_subkey(data_key, labels::RECORDS),
+            index: crypto::derive_subkey(data_key, labels::BLIND_INDEX),
+        }
+    }
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: sealed records, blind indexes, sealed metadata.
+    "CREATE TABLE meta (
+        name TEXT PRIMARY KEY,
+        sealed BLOB NOT NULL
+     );
+     CREATE TABLE records (
+        collection BLOB NOT NULL,
+        id BLOB NOT NULL,
+        version INTEGER NOT NULL,
+        padded_len INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        PRIMARY KEY (collection, id)
+     );
+     CREATE TABLE blind_index (
+        record_id BLOB NOT NULL,
+        field BLOB NOT NULL,
+        token BLOB NOT NULL,
+        PRIMARY KEY (record_id, field)
+     ) WITHOUT ROWID;
+     CREATE INDEX blind_index_token ON blind_index (token);",
+];
+
+use crate::names::labels::{RECORD_AAD_PREFIX, STORE_CHECK_AAD as CHECK_AAD};
+
+struct Inner {
+    conn: Connection,
+    keys: StoreKeys,
+    nonces: NonceSource,
+    tags: HashMap<&'static str, [u8; 16]>,
+    scratch: Vec<u8>,
+}
+
+/// The encrypted store of one unlocked vault.
+///
+/// Shared as `Arc<Store>`; [`Store::close`] (called by the vault's `lock`) drops the keys and the
+/// connection, after which every call on any handle fails with [`StoreError::Locked`].
+pub struct Store {
+    inner: Mutex<Option<Inner>>,
+    /// The vault's clock, lent to every transaction so domain operations stamp times (audit, HLC)
+    /// without each signature carrying it.
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    // journal_mode returns a row; reading it is also the first real access of the file, which is
+    // where a garbled header surfaces as NotADatabase.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database("cannot enable WAL".into()));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = ON;
+         PRAGMA trusted_schema = OFF;
+         PRAGMA cell_size_check = ON;",
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let target = MIGRATIONS.len() as u32;
+    if current > target {
+        return Err(StoreError::UnsupportedSchema(current));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new store file at `path`, stamped with a sealed check value for `vault_id`.
+    pub(crate) fn create(
+        path: &Path,
+        keys: StoreKeys,
+        vault_id: &[u8],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let nonces = NonceSource::new()?;
+        let sealed = crypto::seal(&keys.records, &nonces, CHECK_AAD, vault_id)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (name, sealed) VALUES ('check', ?1)",
+            params![sealed],
+        )?;
+        Ok(Self::from_parts(conn, keys, nonces, clock))
+    }
+
+    /// Opens an existing store and proves the key is the right one for this file.
+    pub(crate) fn open(
+        path: &Path,
+        keys: StoreKeys,
+        vault_id: &[u8],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Corrupt);
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let sealed: Option<Vec<u8>> = conn
+            .query_row("SELECT sealed FROM meta WHERE name = 'check'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let sealed = sealed.ok_or(StoreError::Corrupt)?;
+        let check = crypto::open(&keys.records, CHECK_AAD, &sealed)?;
+        if check.expose() != vault_id {
+            return Err(StoreError::Integrity);
+        }
+        Ok(Self::from_parts(conn, keys, NonceSource::new()?, clock))
+    }
+
+    fn from_parts(
+        conn: Connection,
+        keys: StoreKeys,
+        nonces: NonceSource,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            clock,
+            inner: Mutex::new(Some(Inner {
+                conn,
+                keys,
+                nonces,
+                tags: HashMap::new(),
+                scratch: Vec::new(),
+            })),
+        }
+    }
+
+    /// Drops the keys (zeroized) and closes the database. Idempotent.
+    pub fn close(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *guard = None;
+    }
+
+    /// Closes without the checkpoint SQLite normally runs on close: for a wipe, whose files are
+    /// deleted next, copying a large WAL into the database would only make the wipe slower.
+    pub(crate) fn discard(&self) {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = guard.as_ref() {
+            let _ = inner.conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            );
+        }
+        *guard = None;
+    }
+
+    /// Runs `f` in one write transaction: everything it does commits together, or nothing does if
+    /// it returns an error. This is how a change and its outbox entry land atomically.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = guard.as_mut().ok_or(StoreError::Locked)?;
+        let Inner {
+            conn,
+            keys,
+            nonces,
+            tags,
+            scratch,
+        } = inner;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let mut handle = Tx {
+            tx,
+            clock: self.clock.as_ref(),
+            keys,
+            nonces,
+            tags,
+            scratch,
+        };
+        let out = f(&mut handle)?;
+        handle.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Runs `f` against a consistent snapshot (a deferred transaction that is never committed).
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = guard.as_mut().ok_or(StoreError::Locked)?;
+        let Inner {
+            conn,
+            keys,
+            nonces,
+            tags,
+            scratch,
+        } = inner;
+        let tx = conn.transaction().map_err(StoreError::from)?;
+        let mut handle = Tx {
+            tx,
+            clock: self.clock.as_ref(),
+            keys,
+            nonces,
+            tags,
+            scratch,
+        };
+        f(&mut handle)
+    }
+
+    /// Inserts one value as a new record (its own transaction).
+    pub fn insert(&self, collection: Collection, value: &[u8]) -> Result<RecordId, StoreError> {
+        self.write(|tx| tx.insert(collection, value))
+    }
+
+    /// Reads one record.
+    pub fn get(&self, collection: Collection, id: RecordId) -> Result<Option<Record>, StoreError> {
+        self.read(|tx| tx.get(collection, id))
+    }
+}
+
+/// Serialises to JSON in a zeroizing buffer. The serde message is dropped: it can quote data.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Result<SecretBytes, StoreError> {
+    serde_json::to_vec(value)
+        .map(SecretBytes::new)
+        .map_err(|_| StoreError::Shape)
+}
+
+/// Parses JSON from a decrypted value. The serde message is dropped: it can quote data.
+pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &SecretBytes) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes.expose()).map_err(|_| StoreError::Shape)
+}
+
+/// One transaction on the store: the generic record API that every component builds on.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    clock: &'a dyn Clock,
+    keys: &'a StoreKeys,
+    nonces: &'a NonceSource,
+    tags: &'a mut HashMap<&'static str, [u8; 16]>,
+    scratch: &'a mut Vec<u8>,
+}
+
+/// The associated data sealed with every record: label, length-prefixed collection name, record id
+/// and version, so a sealed value cannot be moved to another row, collection or version. Frozen by
+/// `tests/vectors.rs`.
+pub fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
+    let name = collection.name().as_bytes();
+    let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
+    aad.extend_from_slice(RECORD_AAD_PREFIX);
+    aad.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    aad.extend_from_slice(name);
+    aad.extend_from_slice(id.as_bytes());
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+impl Tx<'_> {
+    fn tag(&mut self, collection: Collection) -> [u8; 16] {
+        let index = &self.keys.index;
+        *self.tags.entry(collection.name()).or_insert_with(|| {
+            let full = crypto::blind_token(
+                index,
+                &[labels::BLIND_COLLECTION, collection.name().as_bytes()],
+            );
+            let mut tag = [0u8; 16];
+            tag.copy_from_slice(&full[..16]);
+            tag
+        })
+    }
+
+    /// The vault's clock (audit timestamps, hybrid logical clock, lockout-independent times).
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock
+    }
+
+    /// Fills `buf` from the per-unlock CSPRNG (ids, node ids, codes).
+    pub fn fill_random(&self, buf: &mut [u8]) {
+        self.nonces.fill(buf);
+    }
+
+    /// A fresh random record id from the per-unlock generator.
+    pub fn new_id(&self) -> RecordId {
+        let mut id = [0u8; 16];
+        self.nonces.fill(&mut id);
+        RecordId(id)
+    }
+
+    fn insert_at(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        version: u64,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let tag = self.tag(collection);
+        let padded = self.seal_marked(collection, &id, version, value)?;
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO records (collection, id, version, padded_len, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                &tag[..],
+                &id.0[..],
+                version as i64,
+                padded as i64,
+                &self.scratch[..]
+            ])?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists);
+        }
+        Ok(())
+    }
+
+    /// Seals `value ‖ 0x80 ‖ 0…` into the scratch buffer; returns the padded length.
+    fn seal_marked(
+        &mut self,
+        collection: Collection,
+        id: &RecordId,
+        version: u64,
+        value: &[u8],
+    ) -> Result<usize, StoreError> {
+        let aad = record_aad(collection, id, version);
+        crypto::seal_into(
+            &self.keys.records,
+            self.nonces,
+            &aad,
+            value,
+            true,
+            self.scratch,
+        )?;
+        Ok(self.scratch.len() - SEAL_OVERHEAD)
+    }
+
+    /// Inserts `value` as version 1 of a new record with a random id.
+    pub fn insert(&mut self, collection: Collection, value: &[u8]) -> Result<RecordId, StoreError> {
+        let id = self.new_id();
+        self.insert_at(collection, id, 1, value)?;
+        Ok(id)
+    }
+
+    /// Inserts `value` as version 1 under a caller-chosen id; fails if the id exists.
+    pub fn insert_with_id(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        self.insert_at(collection, id, 1, value)
+    }
+
+    /// Reads and decrypts one record; `Ok(None)` if there is no such record.
+    pub fn get(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<Option<Record>, StoreError> {
+        let tag = self.tag(collection);
+        let key = &self.keys.records;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
+        )?;
+        let mut rows = stmt.query(params![&tag[..], &id.0[..]])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let version = u64::try_from(row.get::<_, i64>(0)?).map_err(|_| StoreError::Integrity)?;
+        // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
+        let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
+        let mut value = crypto::open(key, &record_aad(collection, &id, version), sealed)?;
+        crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
+        Ok(Some(Record { id, version, value }))
+    }
+
+    /// Serialises `value` as JSON and inserts it (the JSON buffer is zeroized after sealing).
+    pub fn insert_json<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        value: &T,
+    ) -> Result<RecordId, StoreError> {
+        let bytes = to_json(value)?;
+        self.insert(collection, bytes.expose())
+    }
+
+    /// Inserts a JSON value under a caller-chosen id.
+    pub fn insert_json_with_id<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let bytes = to_json(value)?;
+        self.insert_with_id(collection, id, bytes.expose())
+    }
+
+    /// Reads a JSON record; `Ok(None)` if absent. Returns the value and its version.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<Option<(T, u64)>, StoreError> {
+        match self.get(collection, id)? {
+            None => Ok(None),
+            Some(record) => Ok(Some((from_json(&record.value)?, record.version))),
+        }
+    }
+
+    /// Reads a JSON record that must exist.
+    pub fn require_json<T: serde::de::DeserializeOwned>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+    ) -> Result<(T, u64), StoreError> {
+        self.get_json(collection, id)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a JSON record at `expected_version`; returns the new version.
+    pub fn update_json<T: serde::Serialize>(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        expected_version: u64,
+        value: &T,
+    ) -> Result<u64, StoreError> {
+        let bytes = to_json(value)?;
+        self.update(collection, id, expected_version, bytes.expose())
+    }
+
+    /// Reads a record that must exist.
+    pub fn require(&mut self, collection: Collection, id: RecordId) -> Result<Record, StoreError> {
+        self.get(collection, id)?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a record's value if its version is still `expected_version`; returns the new
+    /// version. Optimistic concurrency keeps two writers from silently overwriting each other.
+    pub fn update(
+        &mut self,
+        collection: Collection,
+        id: RecordId,
+        expected_version: u64,
+        value: &[u8],
+    ) -> Result<u64, StoreError> {
+        let tag = self.tag(collection);
+        let found: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT version FROM records WHERE collection = ?1 AND id = ?2")?
+            .query_row(params![&tag[..], &id.0[..]], |r| r.get(0))
+            .optional()?;
+        let found = found.ok_or(StoreError::NotFound)?;
+        let found = u64::try_from(found).map_err(|_| StoreError::Integrity)?;
+        if found != expected_version {
+            return Err(StoreError::VersionConflict {
+                expected: expected_version,
+                found,
+            });
+        }
+        let version = found + 1;
+        let padded = self.seal_marked(collection, &id, version, value)?;
+        self.tx
+            .prepare_cached(
+                "UPDATE records SET version = ?3, padded_len = ?4, sealed = ?5
+                 WHERE collection = ?1 AND id = ?2",
+            )?
+            .execute(params![
+                &tag[..],
+                &id.0[..],
+                version as i64,
+                padded as i64,
+                &self.scratch[..]
+            ])?;
+        Ok(version)
+    }
+
+    /// Deletes a record and its index entries; returns whether it existed.
+    pub fn delete(&mut self, collection: Collection, id: RecordId) -> Result<bool, StoreError> {
+        let tag = self.tag(collection);
+        let n = self
+            .tx
+            .prepare_cached("DELETE FROM records WHERE collection = ?1 AND id = ?2")?
+            .execute(params![&tag[..], &id.0[..]])?;
+        self.tx
+            .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1")?
+            .execute(params![&id.0[..]])?;
+        Ok(n > 0)
+    }
+
+    /// Ids of every record in `collection`, in id order (random, so no creation order leaks).
+    pub fn list(&mut self, collection: Collection) -> Result<Vec<RecordId>, StoreError> {
+        let tag = self.tag(collection);
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT id FROM records WHERE collection = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![&tag[..]], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let bytes: [u8; 16] = row?.try_into().map_err(|_| StoreError::Corrupt)?;
+            ids.push(RecordId(bytes));
+        }
+        Ok(ids)
+    }
+
+    /// Sets the blind-index entry of `field` for record `id` to `value` (replacing the old one).
+    pub fn set_index(
+        &mut self,
+        collection: Collection,
+        field: &str,
+        id: RecordId,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        let (field_tag, token) = self.index_token(collection, field, value);
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO blind_index (record_id, field, token) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![&id.0[..], &field_tag[..], &token[..]])?;
+        Ok(())
+    }
+
+    /// Records whose `field` was indexed with exactly `value`.
+    pub fn find(
+        &mut self,
+        collection: Collection,
+        field: &str,
+        value: &[u8],
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let (field_tag, token) = self.index_token(collection, field, value);
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT record_id FROM blind_index WHERE token = ?1 AND field = ?2 ORDER BY record_id",
+        )?;
+        let rows = stmt.query_map(params![&token[..], &field_tag[..]], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })?;
+        let mut ids = Vec::new();
+        for row in rows {
+            let bytes: [u8; 16] = row?.try_into().map_err(|_| StoreError::Corrupt)?;
+            ids.push(RecordId(bytes));
+        }
+        Ok(ids)
+    }
+
+    fn index_token(
+        &self,
+        collection: Collection,
+        field: &str,
+        value: &[u8],
+    ) -> ([u8; 16], [u8; 32]) {
+        let name = collection.name().as_bytes();
+        let full = crypto::blind_token(
+            &self.keys.index,
+            &[labels::BLIND_FIELD, name, field.as_bytes()],
+        );
+        let mut field_tag = [0u8; 16];
+        field_tag.copy_from_slice(&full[..16]);
+        let token = crypto::blind_token(
+            &self.keys.index,
+            &[labels::BLIND_VALUE, name, field.as_bytes(), value],
+        );
+        (field_tag, token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    const NOTES: Collection = Collection::new("notes");
+    const OTHER: Collection = Collection::new("other");
+
+    fn keys(b: u8) -> StoreKeys {
+        StoreKeys::derive(&SecretKey::from_array([b; 32]))
+    }
+
+    fn new_store(dir: &Path) -> Store {
+        Store::create(&dir.join("db"), keys(1), b"vault-1", Arc::new(SystemClock)).unwrap()
+    }
+
+    #[test]
+    fn insert_get_update_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let id = s.insert(NOTES, b"first").unwrap();
+        let r = s.get(NOTES, id).unwrap().unwrap();
+        assert_eq!((r.version, r.value.expose()), (1, &b"first"[..]));
+        assert!(
+            s.get(OTHER, id).unwrap().is_none(),
+            "collections are separate"
+        );
+        let v = s.write(|tx| tx.update(NOTES, id, 1, b"second")).unwrap();
+        assert_eq!(v, 2);
+        let err = s.write(|tx| tx.update(NOTES, id, 1, b"stale")).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::VersionConflict {
+                expected: 1,
+                found: 2
+            }
+        ));
+        assert_eq!(s.get(NOTES, id).unwrap().unwrap().value.expose(), b"second");
+        assert!(s.write(|tx| tx.delete(NOTES, id)).unwrap());
+        assert!(s.get(NOTES, id).unwrap().is_none());
+        assert!(matches!(
+            s.write(|tx| tx.update(NOTES, id, 2, b"x")),
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[test]
+    fn failed_transaction_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let r: Result<(), StoreError> = s.write(|tx| {
+            tx.insert(NOTES, b"a")?;
+            Err(StoreError::NotFound)
+        });
+        assert!(r.is_err());
+        assert!(s.read(|tx| tx.list(NOTES)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn duplicate_id_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let id = RecordId::from_bytes([5; 16]);
+        s.write(|tx| tx.insert_with_id(NOTES, id, b"a")).unwrap();
+        assert!(matches!(
+            s.write(|tx| tx.insert_with_id(NOTES, id, b"b")),
+            Err(StoreError::AlreadyExists)
+        ));
+    }
+
+    #[test]
+    fn blind_index_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let (a, b) = s
+            .write(|tx| {
+                let a = tx.insert(NOTES, b"a")?;
+                let b = tx.insert(NOTES, b"b")?;
+                tx.set_index(NOTES, "code", a, b"K7Q-2M")?;
+                tx.set_index(NOTES, "code", b, b"X1")?;
+                Ok::<_, StoreError>((a, b))
+            })
+            .unwrap();
+        assert_eq!(
+            s.read(|tx| tx.find(NOTES, "code", b"K7Q-2M")).unwrap(),
+            vec![a]
+        );
+        assert!(s
+            .read(|tx| tx.find(NOTES, "other", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .read(|tx| tx.find(OTHER, "code", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
+        s.write(|tx| tx.set_index(NOTES, "code", a, b"NEW"))
+            .unwrap();
+        assert!(s
+            .read(|tx| tx.find(NOTES, "code", b"K7Q-2M"))
+            .unwrap()
+            .is_empty());
+        s.write(|tx| tx.delete(NOTES, b)).unwrap();
+        assert!(s
+            .read(|tx| tx.find(NOTES, "code", b"X1"))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn wrong_key_or_wrong_vault_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        drop(Store::create(&path, keys(1), b"vault-1", Arc::new(SystemClock)).unwrap());
+        assert!(matches!(
+            Store::open(&path, keys(2), b"vault-1", Arc::new(SystemClock)),
+            Err(StoreError::Integrity)
+        ));
+        assert!(matches!(
+            Store::open(&path, keys(1), b"vault-2", Arc::new(SystemClock)),
+            Err(StoreError::Integrity)
+        ));
+        assert!(Store::open(&path, keys(1), b"vault-1", Arc::new(SystemClock)).is_ok());
+    }
+
+    #[test]
+    fn closed_store_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let id = s.insert(NOTES, b"x").unwrap();
+        s.close();
+        assert!(matches!(s.get(NOTES, id), Err(StoreError::Locked)));
+        assert!(matches!(s.insert(NOTES, b"y"), Err(StoreError::Locked)));
+    }
+
+    #[test]
+    fn sizes_on_disk_are_padded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        s.write(|tx| {
+            tx.insert(NOTES, &[1u8; 1900])?;
+            tx.insert(NOTES, &[1u8; 1915])
+        })
+        .unwrap();
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        let lens: Vec<i64> = conn
+            .prepare("SELECT length(sealed) FROM records")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(lens.len(), 2);
+        assert_eq!(lens[0], lens[1]);
+        assert_eq!(lens[0] as usize, crypto::padme_len(1901) + SEAL_OVERHEAD);
+    }
+}
