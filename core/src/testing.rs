@@ -31,3 +31,8 @@ pub fn create_vault(dir: &Path) -> Result<Vault, VaultError> {
         FAST_KDF,
     )
 }
+
+/// A key with fixed bytes, for frozen test vectors (`tests/vectors.rs`).
+pub fn fixed_key(byte: u8) -> crate::secret::SecretKey {
+    crate::secret::SecretKey::from_array([byte; 32])
+}

@@ -126,7 +126,7 @@ fn seek_past_the_end_reads_nothing() {
 fn unknown_empty_field_names_a_place() {
     let e = amanat_core::forms::Template::from_json(r#"{"":0}"#).unwrap_err();
     assert_eq!(e.path, r#""""#);
-    assert_eq!(e.reason, "unknown field");
+    assert_eq!(e.reason, amanat_core::forms::TemplateReason::UnknownField);
     let e = amanat_core::forms::Template::from_json(r#"{"id":"t","version":1,"languages":["en","ru","uz"],"title":{"en":"T","ru":"T","uz":"T"},"sections":[{"":1}]}"#).unwrap_err();
     assert_eq!(e.path, r#"sections[0]."""#);
 }

@@ -14,7 +14,9 @@
 
 /// Template JSON: `Template::from_json`, then every operation a shell performs on a loaded template.
 pub mod template_json {
-    use amanat_core::forms::{default_template, Answers, Template, DEFAULT_TEMPLATE_JSON};
+    use amanat_core::forms::{
+        default_template, AnswerReason, Answers, Template, DEFAULT_TEMPLATE_JSON,
+    };
 
     /// Loads `data` as a template; a loaded template must localise into each of its languages
     /// with no empty text, refuse any other language, and accept an empty answer set.
@@ -26,7 +28,7 @@ pub mod template_json {
             Ok(t) => t,
             Err(e) => {
                 assert!(!e.path.is_empty(), "a template error names a place");
-                assert!(!e.reason.is_empty(), "a template error names a reason");
+                assert!(!e.detail.is_empty(), "a template error explains itself");
                 return false;
             }
         };
@@ -75,7 +77,7 @@ pub mod template_json {
                 .question(&e.question)
                 .expect("the error names a question of the template");
             assert!(q.required() && template.is_relevant(q.id(), &empty));
-            assert_eq!(e.reason, "required");
+            assert_eq!(e.reason, AnswerReason::Required);
         }
         true
     }
@@ -172,7 +174,7 @@ pub mod answers {
                     for (_, v) in batch.iter() {
                         for s in long_texts(v) {
                             assert!(
-                                !e.reason.contains(s),
+                                !e.detail.contains(s) && !format!("{:?}", e.reason).contains(s),
                                 "an answer value leaked into an error"
                             );
                         }

@@ -1,11 +1,12 @@
 //! Fuzz harnesses for the relay's own parsing: push, pull and revocation bodies, and the four
 //! `x-amanat-*` authentication headers with the canonical request they are checked against.
 //!
-//! The relay's validation functions (`validate_envelope`, `parse_auth`) are private to
-//! `amanat_server::relay`; rather than widen its API, the harness drives the public router
-//! in memory (`tower::ServiceExt::oneshot`) over a SQLite relay in a temporary directory, with one
-//! enrolled device whose key signs every request. That is the path a real request takes after
-//! the socket, so every check the relay makes is on it.
+//! The relay's push validation (`handlers::validate_envelope`) is private to
+//! `amanat_server::relay`; rather than widen its API, the harness drives the public router in
+//! memory (`tower::ServiceExt::oneshot`) over a SQLite relay in a temporary directory, with one
+//! enrolled device whose key signs every request. That is the path a real request takes after the
+//! socket, so every check the relay makes is on it. The public parsers (`relay::auth::AuthHeaders`,
+//! `relay::validate`) are also called directly.
 //!
 //! Shared word for word by the fuzz targets and `server/tests/fuzz_regressions.rs` (both include
 //! this file with `#[path = …] mod …;`). `run` returns whether the relay accepted the request and
@@ -26,13 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt as _;
 
-/// Whether the relay parses `x-amanat-timestamp` strictly (ASCII digits, no sign, no leading
-/// zero). Issue #10 item 12 (`+123` and `0123` accepted while `123` is signed) is being fixed on
-/// the relay's branch; until that is merged this stays `false` and the harness tolerates exactly
-/// the forms `u64::from_str` accepts. Set it to `true` on merge: the input
-/// `fuzz/artifacts-regressions/request_headers/timestamp-plus-sign` then proves the fix.
-pub const RELAY_PARSES_TIMESTAMP_STRICTLY: bool = false;
-
 /// A relay in memory: runtime, router, the enrolled fixture device, the organisation.
 pub struct Fixture {
     rt: tokio::runtime::Runtime,
@@ -43,7 +37,7 @@ pub struct Fixture {
     pub device_id: String,
     /// The organisation the relay trusts.
     pub org: OrgPublic,
-    /// Largest decoded payload the relay accepts.
+    /// Largest decoded payload the relay accepts (`RelayConfig::envelope_cap`).
     pub max_envelope_bytes: usize,
     /// Most envelopes in one push.
     pub max_batch_envelopes: usize,
@@ -75,7 +69,7 @@ pub fn fixture() -> &'static Fixture {
             ..RelayConfig::default()
         };
         let (max_envelope_bytes, max_batch_envelopes) =
-            (config.max_envelope_bytes, config.max_batch_envelopes);
+            (config.envelope_cap(), config.max_batch_envelopes);
         let storage = SqliteStorage::open(dir.path()).expect("relay storage");
         let device = Ed25519KeyPair::from_seed_unchecked(&[0x5d; 32]).expect("fixed seed");
         let device_id = amanat_protocol::device_id(device.public_key().as_ref());
@@ -196,16 +190,17 @@ pub mod relay_push {
 
     /// The push rules of docs/PROTOCOL.md, written out independently of the relay's code.
     fn envelope_ok(e: &Envelope, max_bytes: usize) -> bool {
+        let lower_hex = |c: &u8| matches!(c, b'0'..=b'9' | b'a'..=b'f');
         let id = e.id.as_bytes();
         let id_ok = id.len() == 36
             && id.iter().enumerate().all(|(i, c)| match i {
                 8 | 13 | 18 | 23 => *c == b'-',
-                _ => c.is_ascii_hexdigit(),
+                _ => lower_hex(c),
             })
-            && id[14] == b'7';
-        let mut r = e.recipients.clone();
-        r.sort();
-        r.dedup();
+            && id[14] == b'7'
+            && matches!(id[19], b'8' | b'9' | b'a' | b'b');
+        // Counted as sent, duplicates included.
+        let r = &e.recipients;
         let recipients_ok = !r.is_empty()
             && r.len() <= 64
             && r.iter().all(|x| {
@@ -286,7 +281,7 @@ pub mod relay_push {
         let code = reply.check_shape();
         let parsed = serde_json::from_slice::<Revocation>(body).ok();
         match code.as_deref() {
-            None | Some("unknown_device") => {
+            None | Some("device_not_enrolled") => {
                 let rev = parsed.expect("accepted revocation parses");
                 rev.verify(&f.org).expect("accepted revocation verifies");
                 assert_ne!(rev.device_id, f.device_id, "fixture device revoked");
@@ -388,7 +383,7 @@ pub mod relay_push {
     /// The status the seeds must get, to prove they reach the relay's deepest checks.
     pub fn seed_status(name: &str) -> StatusCode {
         match name {
-            "revocation" => StatusCode::NOT_FOUND,
+            "revocation" => StatusCode::NOT_FOUND, // device_not_enrolled
             _ => StatusCode::OK,
         }
     }
@@ -403,12 +398,12 @@ pub mod relay_push {
 /// the correct value (so `+*` is the correct timestamp with a plus sign: the fuzzer cannot know
 /// the current time or forge a signature, but it can dress the real ones). Bits 4–7 drop a header.
 pub mod request_headers {
-    use super::{fixture, fresh_nonce, RELAY_PARSES_TIMESTAMP_STRICTLY};
+    use super::{fixture, fresh_nonce};
     use amanat_protocol::{
         canonical_request, from_hex, sha256_hex, sign_request_with_nonce, to_hex, verify_ed25519,
         HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
     };
-    use amanat_server::relay;
+    use amanat_server::relay::{self, validate};
     use axum::body::Body;
     use axum::http::{HeaderValue, Request};
     use ring::signature::KeyPair;
@@ -422,6 +417,48 @@ pub mod request_headers {
                 s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()),
                 "valid hex refused"
             ),
+        }
+    }
+
+    /// One value, one accepted text: whatever `relay::validate` accepts reads back as itself.
+    fn check_field_parsers(s: &str) {
+        if let Some(v) = validate::decimal(s) {
+            assert_eq!(v.to_string(), s, "decimal with two spellings");
+            assert!(v <= validate::MAX_INTEGER);
+        }
+        // Decoded fields (a nonce is compared as text, so any length in 16..=64 is fine).
+        for (ok, len) in [
+            (validate::is_device_id(s), 32),
+            (validate::is_signature(s), 128),
+            (validate::is_sha256(s), 64),
+        ] {
+            if ok {
+                assert_eq!(s.len(), len);
+                assert_eq!(from_hex(s).map(|b| to_hex(&b)).as_deref(), Some(s));
+            }
+        }
+        if validate::is_nonce(s) {
+            assert!((16..=64).contains(&s.len()) && s == s.to_ascii_lowercase());
+        }
+        if validate::is_uuid_v7(s) {
+            assert_eq!(s, s.to_ascii_lowercase());
+        }
+        if let Some(r) = validate::byte_range(s) {
+            let n = |v: u64| assert!(v <= validate::MAX_INTEGER);
+            match r {
+                validate::ByteRange::From(a, b) => {
+                    n(a);
+                    if let Some(b) = b {
+                        n(b);
+                    }
+                }
+                validate::ByteRange::Suffix(v) => n(v),
+            }
+        }
+        if let Ok(values) = validate::query_numbers(Some(s), ["after", "limit"]) {
+            for v in values.into_iter().flatten() {
+                assert!(s.contains(&format!("={v}")), "query value not canonical");
+            }
         }
     }
 
@@ -461,9 +498,11 @@ pub mod request_headers {
         let f = fixture();
         let key = f.device.public_key().as_ref();
 
-        // Protocol layer, on every field.
-        for raw in [device, timestamp, nonce, signature] {
-            check_hex(&String::from_utf8_lossy(raw));
+        // Protocol layer and the relay's field parsers, on every field.
+        for raw in [device, timestamp, nonce, signature, method, path] {
+            let text = String::from_utf8_lossy(raw);
+            check_hex(&text);
+            check_field_parsers(&text);
         }
         let method_s = String::from_utf8_lossy(method);
         let path_s = String::from_utf8_lossy(path);
@@ -520,10 +559,30 @@ pub mod request_headers {
                 req.headers_mut().remove(*name);
             }
         }
+        // The relay's header parser on its own: what it accepts is exactly what was sent, in the
+        // one accepted spelling (the signed timestamp text is the number's decimal).
+        let parsed_ok = match relay::auth::AuthHeaders::parse(req.headers()) {
+            Ok(a) => {
+                let text = |i: usize| String::from_utf8_lossy(&sent[i].1).into_owned();
+                assert_eq!(a.device, text(0));
+                assert_eq!(
+                    a.timestamp.to_string(),
+                    text(1),
+                    "timestamp with two spellings"
+                );
+                assert_eq!(a.nonce, text(2));
+                assert_eq!(a.signature, text(3));
+                assert!(validate::is_device_id(a.device) && validate::is_nonce(a.nonce));
+                assert!(validate::is_signature(a.signature));
+                true
+            }
+            Err(_) => false,
+        };
         let reply = f.send(req);
         let code = reply.check_shape();
         match code.as_deref() {
             None => {
+                assert!(parsed_ok, "accepted headers the parser refuses");
                 // Accepted: every header is what was signed, in its one textual form.
                 assert_eq!(drop, 0, "accepted without a header");
                 let text = |i: usize| String::from_utf8_lossy(&sent[i].1).into_owned();
@@ -534,12 +593,8 @@ pub mod request_headers {
                     from_hex(&good.signature),
                     "signature must be the signature"
                 );
-                let ts_text = text(1);
-                if RELAY_PARSES_TIMESTAMP_STRICTLY {
-                    assert_eq!(ts_text, good.timestamp, "timestamp must be canonical");
-                } else {
-                    assert_eq!(ts_text.parse::<u64>().ok(), Some(now), "timestamp value");
-                }
+                // Issue #10 item 12: `+<ms>` and `0<ms>` were accepted while `<ms>` was signed.
+                assert_eq!(text(1), good.timestamp, "timestamp must be canonical");
                 true
             }
             Some(

@@ -24,6 +24,20 @@ use ring::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Every name of the wire format that must never change once devices are in the field: the
+/// first line of each signed statement, the fingerprint's domain, header names, routing names.
+/// One place, pinned by `tests/vectors.rs`.
+pub mod names {
+    /// First line of a signed request's canonical string ([`crate::canonical_request`]).
+    pub const REQUEST_V1: &str = "AMANAT-REQUEST-V1";
+    /// First line of an enrollment code's signed statement.
+    pub const ENROLL_V1: &str = "AMANAT-ENROLL-V1";
+    /// First line of a revocation's signed statement.
+    pub const REVOKE_V1: &str = "AMANAT-REVOKE-V1";
+    /// Prefix of the organisation fingerprint's canonical text (then the version number).
+    pub const ORG_V: &str = "AMANAT-ORG-V";
+}
+
 /// Header naming the device that signed the request (its [`device_id`]).
 pub const HEADER_DEVICE: &str = "x-amanat-device";
 /// Header with the signing time, milliseconds since the Unix epoch.
@@ -125,7 +139,8 @@ pub fn canonical_request(
     body_sha256_hex: &str,
 ) -> String {
     format!(
-        "AMANAT-REQUEST-V1\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        names::REQUEST_V1,
         method.to_ascii_uppercase(),
         path,
         timestamp_ms,
@@ -230,7 +245,8 @@ impl OrgPublic {
     /// not change the fingerprint that enrollment codes and devices compare.
     pub fn compute_fingerprint(&self) -> String {
         let mut s = format!(
-            "AMANAT-ORG-V{}\nsigning:{}\n",
+            "{}{}\nsigning:{}\n",
+            names::ORG_V,
             self.version,
             self.signing_public_key.to_ascii_lowercase()
         );
@@ -320,7 +336,8 @@ impl EnrollmentCode {
         role: DeviceRole,
     ) -> String {
         format!(
-            "AMANAT-ENROLL-V1\n{code_id}\n{org_fingerprint}\n{expires_at}\n{}",
+            "{}\n{code_id}\n{org_fingerprint}\n{expires_at}\n{}",
+            names::ENROLL_V1,
             role.as_str()
         )
     }
@@ -393,7 +410,10 @@ pub struct Revocation {
 impl Revocation {
     /// The signed bytes.
     pub fn canonical(device_id: &str, org_fingerprint: &str, revoked_at: u64) -> String {
-        format!("AMANAT-REVOKE-V1\n{device_id}\n{org_fingerprint}\n{revoked_at}")
+        format!(
+            "{}\n{device_id}\n{org_fingerprint}\n{revoked_at}",
+            names::REVOKE_V1
+        )
     }
 
     /// Issues a revocation (HQ side).

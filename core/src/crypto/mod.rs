@@ -100,6 +100,13 @@ impl NonceSource {
         Ok(Self(Mutex::new(rng)))
     }
 
+    /// A generator with a fixed seed, so tests can freeze sealed bytes as vectors. Test support
+    /// only: a fixed seed repeats nonces across runs.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(Mutex::new(ChaCha20Rng::from_seed(seed)))
+    }
+
     /// Fills `buf` with random bytes.
     pub fn fill(&self, buf: &mut [u8]) {
         let mut rng = self.0.lock().unwrap_or_else(|e| e.into_inner());

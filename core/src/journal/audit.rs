@@ -112,7 +112,15 @@ pub enum AuditError {
     Store(#[from] StoreError),
 }
 
-fn entry_hash(seq: u64, at_ms: u64, kind: AuditKind, subject: Option<&str>, prev: &str) -> String {
+/// SHA-256 (hex) of one audit entry: domain label, sequence and time (big-endian), then kind,
+/// subject and the previous entry's hash, each length-prefixed. Frozen by `tests/vectors.rs`.
+pub fn entry_hash(
+    seq: u64,
+    at_ms: u64,
+    kind: AuditKind,
+    subject: Option<&str>,
+    prev: &str,
+) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(crate::names::labels::AUDIT_HASH);
     ctx.update(&seq.to_be_bytes());

@@ -16,6 +16,7 @@ use crate::forms::{
     self, AnswerError, AnswerValue, Answers, QuestionType, Template, TemplateError,
 };
 use crate::journal::audit::{self, AuditKind};
+use crate::journal::outbox::{self, EntryKind};
 use crate::records::cases::{self, CaseError};
 use crate::records::consent::{self, ConsentError, Scope};
 use crate::store::{RecordId, StoreError, Tx};
@@ -146,7 +147,10 @@ struct Hashed<'a> {
     submitted_at_ms: Option<u64>,
 }
 
-fn content_hash(i: &Interview) -> Result<String, StoreError> {
+/// SHA-256 (hex) of a submitted version's content: domain label, then every field that makes the
+/// interview what it is, as canonical JSON (fields in declaration order, answers sorted by id).
+/// Frozen by `tests/vectors.rs`: HQ recomputes it to prove nothing changed since capture.
+pub fn content_hash(i: &Interview) -> Result<String, StoreError> {
     let hashed = Hashed {
         domain: crate::names::labels::INTERVIEW_HASH,
         id: &i.id,
@@ -403,6 +407,7 @@ pub fn submit_in(tx: &mut Tx<'_>, record_id: RecordId) -> Result<Interview, Inte
     interview.hash = Some(content_hash(&interview)?);
     tx.update_json(INTERVIEWS, record_id, version, &interview)?;
     audit::append(tx, AuditKind::Submit, Some(record_id))?;
+    outbox::enqueue(tx, EntryKind::Interview, INTERVIEWS, record_id)?;
     Ok(interview)
 }
 

@@ -398,7 +398,10 @@ pub struct Tx<'a> {
     scratch: &'a mut Vec<u8>,
 }
 
-fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
+/// The associated data sealed with every record: label, length-prefixed collection name, record id
+/// and version, so a sealed value cannot be moved to another row, collection or version. Frozen by
+/// `tests/vectors.rs`.
+pub fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
     let name = collection.name().as_bytes();
     let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
     aad.extend_from_slice(RECORD_AAD_PREFIX);
