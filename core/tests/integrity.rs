@@ -8,7 +8,6 @@ use amanat_core::names::files::DATABASE as DB_FILE;
 use amanat_core::records::cases::{self, CaseError};
 use amanat_core::records::consent::{self, ConsentError, Scope};
 use amanat_core::records::interviews::{self, InterviewError};
-use amanat_core::store::StoreError;
 use amanat_core::testing::PASSCODE;
 use amanat_core::{Passcode, RecordId, SoftwareKeyProvider, Vault, VaultError};
 use std::collections::BTreeMap;
@@ -283,17 +282,17 @@ fn rows_deleted_behind_the_vaults_back_are_detected() {
         .unwrap();
     assert!(identity);
 
-    // Its blind-index entries gone: not found by code, no interviews, no consent.
+    // Its blind-index entry gone: not "no case with this code".
     let v = tampered(
         tmp.path(),
         &root,
         "index",
-        "DELETE FROM blind_index WHERE record_id IN (SELECT record_id FROM blind_index
-           WHERE record_id = ?1)",
+        "DELETE FROM blind_index WHERE record_id = ?1",
         *case,
     );
     let found = cases::find_by_code(&v, code);
     assert!(is_integrity(&found), "{found:?}");
+    assert!(is_integrity(&v.check_integrity()));
 
     // Its identity record gone: not "no identity fields".
     let v = tampered(
@@ -305,6 +304,7 @@ fn rows_deleted_behind_the_vaults_back_are_detected() {
     );
     let identity = cases::get_identity(&v, *case);
     assert!(is_integrity(&identity), "{identity:?}");
+    assert!(is_integrity(&v.check_integrity()));
 
     // The case record gone: not a shorter list.
     let v = tampered(
@@ -316,4 +316,18 @@ fn rows_deleted_behind_the_vaults_back_are_detected() {
     );
     let list = cases::list_cases(&v);
     assert!(is_integrity(&list), "{:?}", list.map(|l| l.len()));
+    assert!(is_integrity(&v.check_integrity()));
+
+    // Untouched, the same vault checks clean.
+    let v = tampered(
+        tmp.path(),
+        &root,
+        "untouched",
+        "UPDATE records SET version = version WHERE id = ?1",
+        *case,
+    );
+    let report = v.check_integrity().unwrap();
+    assert_eq!(report.records, report.records_opened);
+    assert!(report.index_entries as usize >= CASES * 3);
+    assert_eq!(cases::list_cases(&v).unwrap().len(), CASES);
 }
