@@ -838,3 +838,33 @@ fn provider_returning_wrong_bytes_is_a_provider_error_not_a_wrong_passcode() {
     v.unlock(&pc("246810")).unwrap();
     assert_eq!(get(&v, id).unwrap(), b"kept");
 }
+
+/// Files a wipe retired are ciphertext whose keys are gone, but their names show that a wipe
+/// happened. If the app was killed before their background deletion finished, the next unlock of
+/// the (new) vault finishes it — in the background, so the unlock does not take longer.
+#[test]
+fn leftover_trash_of_an_interrupted_wipe_is_deleted_after_the_next_unlock() {
+    let f = fixture();
+    let v = f.create("246810");
+    let id = put(&v, b"kept");
+    v.lock();
+    drop(v);
+    let trash = f.dir.join(".trash-00112233-vault.db");
+    std::fs::write(&trash, vec![7u8; 100_000]).unwrap();
+    std::fs::create_dir_all(f.dir.join(".trash-00112233-attachments")).unwrap();
+    std::fs::write(
+        f.dir.join(".trash-00112233-attachments/x.age"),
+        b"ciphertext",
+    )
+    .unwrap();
+    let v = f.open();
+    v.unlock(&pc("246810")).unwrap();
+    for _ in 0..500 {
+        if !trash.exists() && !f.dir.join(".trash-00112233-attachments").exists() {
+            assert_eq!(get(&v, id).unwrap(), b"kept");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("trash left: {:?}", files_under(&f.dir));
+}

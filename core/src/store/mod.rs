@@ -243,10 +243,7 @@ impl fmt::Debug for Store {
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     // journal_mode returns a row; reading it is also the first real access of the file, which is
     // where a garbled header surfaces as NotADatabase.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Database("cannot enable WAL".into()));
-    }
+    set_mode(conn)?;
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
@@ -256,6 +253,25 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+fn set_mode(conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database("cannot enable WAL".into()));
+    }
+    Ok(())
+}
+
+/// Fsyncs a file of the store (database or WAL) if it exists.
+fn sync_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::File::open(path) {
+        Ok(file) => file
+            .sync_all()
+            .map_err(|e| StoreError::Database(format!("cannot sync: {}", e.kind()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Database(format!("cannot sync: {}", e.kind()))),
+    }
 }
 
 fn collection_tag(index_key: &SecretKey, name: &str) -> Tag {
@@ -393,7 +409,13 @@ impl Store {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
+        // Built without a sync per step (the switch to WAL, each migration), then synced once: the
+        // new store is invisible until the vault's slot file is written after this returns, so a
+        // crash half-way leaves only remains. Six fsyncs fewer matter on the duress path, which
+        // creates a store inside an unlock that must take as long as an ordinary one.
+        conn.execute_batch("PRAGMA synchronous = OFF")?;
         configure(&conn)?;
+        conn.execute_batch("PRAGMA synchronous = OFF")?;
         let nonces = NonceSource::new()?;
         migrate(&mut conn, &keys, &nonces)?;
         let sealed = crypto::seal(&keys.records, &nonces, CHECK_AAD, vault_id)?;
@@ -401,6 +423,11 @@ impl Store {
             "INSERT OR REPLACE INTO meta (name, sealed) VALUES ('check', ?1)",
             params![sealed],
         )?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        sync_file(path)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        sync_file(Path::new(&wal))?;
         Ok(Self::from_parts(conn, keys, nonces, clock))
     }
 

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 pub mod layout;
 pub mod lockout;
@@ -311,6 +312,30 @@ fn filler_slot(provider: &dyn KeyProvider, kdf: KdfParams) -> Result<Slot, Vault
     })
 }
 
+/// The earliest a successful unlock may return, so that a duress unlock and a normal one take the
+/// same time.
+///
+/// After the KDFs a duress unlock does more than a normal one: destroy the platform key, shred the
+/// slots, make a new key, store, counter and slots — about ten durable writes and a few keystore
+/// calls, against two writes and a database open. Both paths therefore wait until
+/// `KDF end + KDF/4 + 8 × (one durable write)`, where the durable write is the attempt counter
+/// both paths wrote just before (write, fsync, rename, fsync the directory): the floor follows the
+/// storage's latency of the moment (a busy disk makes every fsync slower, the duress path's most),
+/// and the KDF share covers keystore and CPU work on slow devices. On an idle development machine
+/// at the default KDF this is ≈ 70 ms after ≈ 260 ms of KDF; with the tests' tiny KDF it is a few
+/// ms. A duress unlock whose extra work exceeds the floor still ends later: docs/BENCHMARKS.md.
+fn unlock_floor(kdf_start: Instant, durable_write: std::time::Duration) -> Instant {
+    let kdf = kdf_start.elapsed();
+    kdf_start + kdf + kdf / 4 + durable_write * 8
+}
+
+fn wait_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+}
+
 fn check_passcode_policy(passcode: &Passcode) -> Result<(), VaultError> {
     if passcode.char_count() < MIN_PASSCODE_CHARS {
         return Err(VaultError::PasscodeTooShort {
@@ -462,11 +487,15 @@ impl Vault {
         // Provider first: its failure is not a wrong passcode and must not count as one.
         let main_sealed = main.unwrap(self.provider.as_ref())?;
         let duress_sealed = duress.unwrap(self.provider.as_ref())?;
+        let write_start = Instant::now();
         let attempt = self.record_attempt(lockout)?;
+        let durable_write = write_start.elapsed();
 
         // Both KDFs always run, so a duress unlock is not slower than a normal one.
+        let kdf_start = Instant::now();
         let main_kek = main.kdf.derive(passcode, &main.salt)?;
         let duress_kek = duress.kdf.derive(passcode, &duress.salt)?;
+        let done_no_earlier = unlock_floor(kdf_start, durable_write);
         let main_aad = slot_aad(SlotKind::Main, &vault_id, &main.kdf, &main.salt);
         let duress_aad = slot_aad(SlotKind::Duress, &vault_id, &duress.kdf, &duress.salt);
 
@@ -492,6 +521,7 @@ impl Vault {
             let report = layout::reconcile(&self.dir, &store);
             *state = State::Unlocked(Arc::new(store));
             self.set_report(report.into());
+            wait_until(done_no_earlier);
             // Files a wipe retired but did not finish deleting (the app was killed) would show
             // that a wipe happened: finish them, in the background.
             self.delete_in_background(layout::trash(&self.dir));
@@ -504,13 +534,17 @@ impl Vault {
             };
             // Errors are ignored on purpose: whatever the platform says, the slots are gone and the
             // person under coercion must see an ordinary unlock.
-            let retired = self.wipe_files(open_store.as_deref()).unwrap_or_default();
+            // The directory is synced by the new vault's first durable write below.
+            let retired = self
+                .wipe_files(open_store.as_deref(), false)
+                .unwrap_or_else(|(_, retired)| retired);
             let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
             let store = self.commit_fresh(fresh)?;
             audit::record(&store, AuditKind::Unlock, None)?;
             let report = layout::reconcile(&self.dir, &store);
             *state = State::Unlocked(Arc::new(store));
             self.set_report(report.into());
+            wait_until(done_no_earlier);
             // Only now, with the new vault committed, do the old files start to go: their deletion
             // must not compete with the new vault's fsyncs, or the unlock would take longer the
             // more data there was (docs/BENCHMARKS.md).
@@ -664,7 +698,7 @@ impl Vault {
             State::Unlocked(store) => Some(store),
             _ => None,
         };
-        let result = self.wipe_files(open_store.as_deref());
+        let result = self.wipe_files(open_store.as_deref(), true);
         let retired = match &result {
             Ok(retired) => retired.clone(),
             Err((_, retired)) => retired.clone(),
@@ -683,7 +717,7 @@ impl Vault {
             report: Mutex::new(None),
             deleting: Arc::new(AtomicBool::new(false)),
         };
-        let result = vault.wipe_files(None);
+        let result = vault.wipe_files(None, true);
         let retired = match &result {
             Ok(retired) => retired.clone(),
             Err((_, retired)) => retired.clone(),
@@ -949,6 +983,7 @@ impl Vault {
     fn wipe_files(
         &self,
         open_store: Option<&Store>,
+        sync_dir: bool,
     ) -> Result<Vec<PathBuf>, (VaultError, Vec<PathBuf>)> {
         let destroyed = self.provider.destroy();
         let slots_tmp = self.path(SLOTS_FILE).with_extension("tmp");
@@ -970,7 +1005,9 @@ impl Vault {
                 }
             }
         }
-        let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
+        if sync_dir {
+            let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
+        }
         if let Err(e) = shredded {
             return Err((e.into(), retired));
         }
