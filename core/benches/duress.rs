@@ -1,15 +1,15 @@
 //! Duress benchmark: is a duress unlock distinguishable by time from a normal one, and does it grow
 //! with the amount of data? Run with `cargo bench -p amanat-core --bench duress`
-//! (`AMANAT_BENCH_DURESS_MB=10,500` for the data sizes in MB, `AMANAT_BENCH_ROUNDS=5`,
+//! (`AMANAT_BENCH_DURESS_MB=10,500` for the data sizes in MB, `AMANAT_BENCH_ROUNDS=6`,
 //! `AMANAT_BENCH_KDF=fast,default` for the KDF parameters).
 //!
-//! Per KDF, size and round: a fresh vault (the fast test KDF shows what the KDF would hide; the
-//! default KDF is what phones run), audio
-//! attachments of 10 MB each written through `AttachmentWriter` up to the size (as a recorder would,
-//! and not synced afterwards: the coercion can come right after a recording), a duress passcode
-//! set, an untimed unlock, then a normal unlock (lock, unlock with the passcode) and a duress unlock
-//! (lock, unlock with the duress passcode), each timed. The next round starts once the background deletion of
-//! the wiped files has finished. Medians are reported.
+//! Per KDF, size and round: two identical fresh vaults (the fast test KDF shows what the KDF would
+//! hide; the default KDF is what phones run), each with audio attachments of 10 MB written through
+//! `AttachmentWriter` up to the size (as a recorder would, and not synced afterwards: the coercion
+//! can come right after a recording), a duress passcode, and one untimed unlock and lock. Then a
+//! normal unlock of one and a duress unlock of the other are timed, in an order that alternates
+//! between rounds. The next round starts once the background deletion of the wiped files has
+//! finished. Medians are reported (`AMANAT_BENCH_ROUNDS`, default 6).
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,11 +51,12 @@ fn wait_for_trash(dir: &Path) -> Duration {
     }
 }
 
-/// One round: (normal unlock, duress unlock, background deletion time).
-fn round(kdf: KdfParams, mb: usize) -> (Duration, Duration, Duration) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("vault");
-    let provider = Arc::new(SoftwareKeyProvider::new(tmp.path().join("device.key")));
+/// A vault with `mb` MB of attachments and a duress passcode, unlocked once and locked again
+/// (untimed), so every timed unlock follows the same history: an unlock, then a lock that
+/// checkpoints the database.
+fn prepare(root: &Path, kdf: KdfParams, mb: usize) -> Vault {
+    let dir = root.join("vault");
+    let provider = Arc::new(SoftwareKeyProvider::new(root.join("device.key")));
     let vault = Vault::create(&dir, &Passcode::from(PASSCODE), provider, kdf).unwrap();
     let case = cases::create_case(&vault).unwrap();
     consent::record_consent(
@@ -90,21 +91,41 @@ fn round(kdf: KdfParams, mb: usize) -> (Duration, Duration, Duration) {
     vault
         .set_duress_passcode(&Passcode::from(PASSCODE), &Passcode::from(DURESS))
         .unwrap();
-
-    // Both timed unlocks follow the same history (an unlock, then a lock that checkpoints the
-    // database), so neither pays for writeback the other caused.
     vault.lock();
     vault.unlock(&Passcode::from(PASSCODE)).unwrap();
     vault.lock();
-    let t = Instant::now();
-    vault.unlock(&Passcode::from(PASSCODE)).unwrap();
-    let normal = t.elapsed();
+    vault
+}
 
-    vault.lock();
+fn timed_unlock(vault: &Vault, passcode: &str) -> Duration {
     let t = Instant::now();
-    vault.unlock(&Passcode::from(DURESS)).unwrap();
-    let duress = t.elapsed();
-    let deletion = wait_for_trash(&dir);
+    vault.unlock(&Passcode::from(passcode)).unwrap();
+    t.elapsed()
+}
+
+/// One round: (normal unlock, duress unlock, background deletion time). Two identical vaults, one
+/// for each kind of unlock; which is prepared and measured first alternates between rounds, so
+/// neither kind always runs on the fresher data or the busier disk.
+fn round(kdf: KdfParams, mb: usize, duress_first: bool) -> (Duration, Duration, Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let first = prepare(&a, kdf, mb);
+    let second = prepare(&b, kdf, mb);
+    let (normal_vault, duress_vault, duress_dir) = if duress_first {
+        (&second, &first, a.join("vault"))
+    } else {
+        (&first, &second, b.join("vault"))
+    };
+    // The normal unlock never runs while the wiped files are being deleted.
+    let (normal, duress, deletion) = if duress_first {
+        let d = timed_unlock(duress_vault, DURESS);
+        let deletion = wait_for_trash(&duress_dir);
+        (timed_unlock(normal_vault, PASSCODE), d, deletion)
+    } else {
+        let n = timed_unlock(normal_vault, PASSCODE);
+        let d = timed_unlock(duress_vault, DURESS);
+        (n, d, wait_for_trash(&duress_dir))
+    };
     (normal, duress, deletion)
 }
 
@@ -119,7 +140,7 @@ fn main() {
     let rounds: usize = std::env::var("AMANAT_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(6);
     let kdfs: Vec<(&str, KdfParams)> = std::env::var("AMANAT_BENCH_KDF")
         .unwrap_or_else(|_| "fast,default".into())
         .split(',')
@@ -138,9 +159,9 @@ fn main() {
         let mut duress_by_size = Vec::new();
         for &mb in &sizes {
             let (mut n, mut d, mut del) = (vec![], vec![], vec![]);
-            for _ in 0..rounds {
+            for r in 0..rounds {
                 let _ = std::process::Command::new("sync").status();
-                let (normal, duress, deletion) = round(kdf, mb);
+                let (normal, duress, deletion) = round(kdf, mb, r % 2 == 1);
                 n.push(normal);
                 d.push(duress);
                 del.push(deletion);
