@@ -3,7 +3,8 @@
 # dependencies (age CLI, PostgreSQL, JNA + JUnit 5 + the Kotlin compiler from npm), starts a
 # throwaway PostgreSQL on 127.0.0.1 for the relay's second backend, runs every Rust test (unit,
 # integration, end-to-end, relay on SQLite and PostgreSQL, the demo), then the Kotlin and Python
-# binding tests against the real library, and stops PostgreSQL at exit.
+# binding tests against the real library, then the Android shell's Robolectric tests (which fetch
+# Robolectric and the Android framework jars from Maven Central once), and stops PostgreSQL at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
@@ -11,7 +12,8 @@ bash scripts/install-relay-deps.sh
 bash scripts/install-binding-deps.sh
 trap 'bash scripts/start-postgres.sh stop' EXIT
 eval "$(bash scripts/start-postgres.sh)"
-export AMANAT_TEST_DATABASE_URL
-unset AMANAT_SKIP_POSTGRES
+# The PostgreSQL variants are skipped without a database unless this says they are required.
+export AMANAT_TEST_DATABASE_URL AMANAT_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 bash scripts/test-bindings.sh
+bash scripts/test-android.sh

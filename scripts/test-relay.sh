@@ -7,6 +7,6 @@ cd "$ROOT"
 bash scripts/install-relay-deps.sh
 trap 'bash scripts/start-postgres.sh stop' EXIT
 eval "$(bash scripts/start-postgres.sh)"
-export AMANAT_TEST_DATABASE_URL
-unset AMANAT_SKIP_POSTGRES
+# The PostgreSQL variants are skipped without a database unless this says they are required.
+export AMANAT_TEST_DATABASE_URL AMANAT_REQUIRE_POSTGRES=1
 cargo test -p amanat-server "$@"

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use amanat_core::records::attachments as core_att;
 
 use crate::error::{guard, AmanatError, AmanatResult};
-use crate::types::AttachmentInfo;
+use crate::remote::AttachmentInfo;
 use crate::vault::Vault;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,7 +73,7 @@ impl AttachmentWriter {
     pub fn finish(&self) -> AmanatResult<AttachmentInfo> {
         guard(|| {
             let writer = lock(&self.inner).take().ok_or_else(closed)?;
-            Ok(writer.finish()?.into())
+            Ok(writer.finish()?)
         })
     }
 
@@ -172,7 +172,7 @@ impl Vault {
 
     /// Metadata of a stored attachment.
     pub fn attachment_info(&self, attachment_id: String) -> AmanatResult<AttachmentInfo> {
-        guard(|| Ok(core_att::info(&self.inner, &attachment_id)?.into()))
+        guard(|| Ok(core_att::info(&self.inner, &attachment_id)?))
     }
 
     /// Encrypts an existing file (what a camera intent left), then overwrites and deletes it.
@@ -191,8 +191,7 @@ impl Vault {
                 &question_id,
                 &media_type,
                 std::path::Path::new(&source_path),
-            )?
-            .into())
+            )?)
         })
     }
 

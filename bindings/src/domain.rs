@@ -13,9 +13,10 @@ use amanat_core::records::interviews as core_interviews;
 use amanat_core::RecordId;
 
 use crate::error::{guard, AmanatError, AmanatResult};
+use crate::remote::{AuditEntry, ConsentScope};
 use crate::types::{
-    answers_from, AnswerValue, AuditEntry, Case, CaseIdentity, Consent, ConsentScope, Interview,
-    LocalizedTemplate, TemplateRef,
+    answers_from, AnswerValue, Case, CaseIdentity, Consent, Interview, LocalizedTemplate,
+    TemplateRef,
 };
 use crate::vault::Vault;
 
@@ -23,10 +24,6 @@ use crate::vault::Vault;
 /// does for interview ids), since no record can have it.
 pub(crate) fn record_id(id: &str, what: &str) -> AmanatResult<RecordId> {
     RecordId::parse(id).ok_or_else(|| AmanatError::not_found(what))
-}
-
-fn scopes(list: Vec<ConsentScope>) -> Vec<core_forms::ConsentScope> {
-    list.into_iter().map(Into::into).collect()
 }
 
 #[uniffi::export]
@@ -109,14 +106,10 @@ impl Vault {
     ) -> AmanatResult<Consent> {
         guard(|| {
             let id = record_id(&case_id, "case")?;
-            Ok(core_consent::record_consent(
-                &self.inner,
-                id,
-                &recorded_by,
-                &language,
-                &self::scopes(scopes),
-            )?
-            .into())
+            Ok(
+                core_consent::record_consent(&self.inner, id, &recorded_by, &language, &scopes)?
+                    .into(),
+            )
         })
     }
 
@@ -130,14 +123,7 @@ impl Vault {
     ) -> AmanatResult<Consent> {
         guard(|| {
             let id = record_id(&case_id, "case")?;
-            Ok(core_consent::withdraw(
-                &self.inner,
-                id,
-                &recorded_by,
-                &language,
-                &self::scopes(scopes),
-            )?
-            .into())
+            Ok(core_consent::withdraw(&self.inner, id, &recorded_by, &language, &scopes)?.into())
         })
     }
 
@@ -288,10 +274,7 @@ impl Vault {
     pub fn audit_entries(&self) -> AmanatResult<Vec<AuditEntry>> {
         guard(|| {
             let store = self.inner.store()?;
-            Ok(core_audit::entries(&store)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
+            Ok(core_audit::entries(&store)?)
         })
     }
 

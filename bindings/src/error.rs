@@ -20,7 +20,7 @@ use amanat_core::records::consent::ConsentError;
 use amanat_core::records::interviews::InterviewError;
 use amanat_core::{KeyProviderError, StoreError, VaultError};
 
-use crate::types::ConsentScope;
+use crate::remote::{AnswerReason, ConsentScope, TemplateReason};
 
 /// Which way the platform key provider failed, so a shell can tell "key gone after reinstall"
 /// (offer a wipe and a fresh start) from "keystore busy" (retry).
@@ -152,9 +152,9 @@ pub enum AmanatError {
     Template {
         /// Index-based location in the template JSON (`$` for the whole document).
         path: String,
-        /// The single root cause.
-        reason: String,
-        /// Safe description (`path: reason`).
+        /// The single root cause, typed (show it translated).
+        reason: TemplateReason,
+        /// Safe English description (`path: cause`).
         detail: String,
     },
     /// The template id/version is neither built in nor installed. Code `unknown_template` (1302).
@@ -172,9 +172,9 @@ pub enum AmanatError {
     Answer {
         /// Id of the question whose answer was rejected.
         question: String,
-        /// The rule that was broken (never the value).
-        reason: String,
-        /// Safe description (`question: reason`).
+        /// The rule that was broken, typed (show it translated; never the value).
+        reason: AnswerReason,
+        /// Safe English description (`question: rule`).
         detail: String,
     },
     /// The action needs a consent scope the survivor has not (or no longer) granted. Code
@@ -331,12 +331,76 @@ pub type AmanatResult<T> = Result<T, AmanatError>;
 ///
 /// uniffi would catch the panic too, but as an untyped `InternalException` / `InternalError`
 /// carrying the panic message, which could quote data; shells should only ever see typed errors.
+/// The panic hook installed on the first call keeps the message off stderr (logcat) as well.
 pub(crate) fn guard<T>(f: impl FnOnce() -> AmanatResult<T>) -> AmanatResult<T> {
+    panic_hook::install();
+    let _inside = panic_hook::InsideFfiCall::enter();
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(result) => result,
-        Err(_) => Err(AmanatError::Internal {
+        Err(_payload) => Err(AmanatError::Internal {
             detail: "internal error in the Amanat core; the operation did not complete".into(),
         }),
+    }
+}
+
+/// A panic hook that keeps panic messages of FFI calls off stderr.
+///
+/// Rust's default hook prints the panic message to stderr before `catch_unwind` sees it; on
+/// Android stderr can end up in logcat, readable by anyone with a USB cable and a debug bridge,
+/// and a message may quote survivor data (`index out of bounds`, a formatted value …). While a
+/// thread is inside an FFI call ([`guard`]), the hook prints only the place of the panic and that
+/// the message was withheld; panics elsewhere (Rust tests, tools linking this crate) go to the
+/// hook that was installed before, unchanged.
+mod panic_hook {
+    use std::cell::Cell;
+    use std::sync::Once;
+
+    thread_local! {
+        /// How many guarded FFI calls are running on this thread (they can nest).
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Marks the current thread as inside an FFI call until dropped.
+    pub(super) struct InsideFfiCall(());
+
+    impl InsideFfiCall {
+        pub(super) fn enter() -> Self {
+            DEPTH.with(|d| d.set(d.get().saturating_add(1)));
+            InsideFfiCall(())
+        }
+    }
+
+    impl Drop for InsideFfiCall {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+        }
+    }
+
+    fn inside_ffi_call() -> bool {
+        DEPTH.with(|d| d.get() > 0)
+    }
+
+    /// Installs the hook once per process, chaining to the previous one.
+    pub(super) fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if inside_ffi_call() {
+                    // The place is code, not data; the payload is never formatted.
+                    let place = info
+                        .location()
+                        .map(|l| format!("{}:{}", l.file(), l.line()))
+                        .unwrap_or_else(|| "an unknown place".into());
+                    eprintln!(
+                        "amanat: internal error (panic) at {place}, caught at the FFI boundary; \
+                         message withheld"
+                    );
+                } else {
+                    previous(info);
+                }
+            }));
+        });
     }
 }
 
@@ -385,9 +449,8 @@ impl From<StoreError> for AmanatError {
                 AmanatError::Corrupt { detail }
             }
             StoreError::Crypto(c) => c.into(),
-            // Database(String) and any variant added later: storage trouble, message kept
-            // (SQLite messages name no data: only ciphertext enters SQLite).
-            _ => AmanatError::Storage { detail },
+            // SQLite messages name no data (only ciphertext enters SQLite): kept as detail.
+            StoreError::Database(_) => AmanatError::Storage { detail },
         }
     }
 }
@@ -426,8 +489,7 @@ impl From<VaultError> for AmanatError {
             VaultError::KeyProvider(k) => k.into(),
             VaultError::Store(s) => s.into(),
             VaultError::Crypto(c) => c.into(),
-            // Io and any variant added later.
-            _ => AmanatError::Storage { detail },
+            VaultError::Io(_) => AmanatError::Storage { detail },
         }
     }
 }
@@ -444,8 +506,6 @@ impl From<CaseError> for AmanatError {
             CaseError::BadField { field, .. } => AmanatError::InvalidInput { field, detail },
             CaseError::Vault(v) => v.into(),
             CaseError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -454,16 +514,11 @@ impl From<ConsentError> for AmanatError {
     fn from(e: ConsentError) -> Self {
         let detail = e.to_string();
         match e {
-            ConsentError::Missing(scope) => AmanatError::ConsentMissing {
-                scope: scope.into(),
-                detail,
-            },
+            ConsentError::Missing(scope) => AmanatError::ConsentMissing { scope, detail },
             ConsentError::Invalid(_) => AmanatError::invalid("consent", detail),
             ConsentError::Case(c) => c.into(),
             ConsentError::Vault(v) => v.into(),
             ConsentError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -471,9 +526,14 @@ impl From<ConsentError> for AmanatError {
 impl From<TemplateError> for AmanatError {
     fn from(e: TemplateError) -> Self {
         let detail = e.to_string();
+        let TemplateError {
+            path,
+            reason,
+            detail: _,
+        } = e;
         AmanatError::Template {
-            path: e.path,
-            reason: e.reason,
+            path,
+            reason,
             detail,
         }
     }
@@ -482,9 +542,14 @@ impl From<TemplateError> for AmanatError {
 impl From<AnswerError> for AmanatError {
     fn from(e: AnswerError) -> Self {
         let detail = e.to_string();
+        let AnswerError {
+            question,
+            reason,
+            detail: _,
+        } = e;
         AmanatError::Answer {
-            question: e.question,
-            reason: e.reason,
+            question,
+            reason,
             detail,
         }
     }
@@ -514,7 +579,7 @@ impl From<InterviewError> for AmanatError {
             InterviewError::AlreadyAmended => AmanatError::AlreadyAmended { detail },
             InterviewError::ConsentAnswer { question } => AmanatError::Answer {
                 question,
-                reason: "consent is recorded through the consent record".into(),
+                reason: AnswerReason::ConsentViaRecord,
                 detail,
             },
             InterviewError::ChainBroken { amendment, .. } => {
@@ -524,8 +589,6 @@ impl From<InterviewError> for AmanatError {
             InterviewError::Case(c) => c.into(),
             InterviewError::Vault(v) => v.into(),
             InterviewError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -542,8 +605,6 @@ impl From<AuditError> for AmanatError {
             },
             AuditError::Truncated => AmanatError::AuditBroken { seq: None, detail },
             AuditError::Store(s) => s.into(),
-            #[allow(unreachable_patterns)]
-            _ => AmanatError::Storage { detail },
         }
     }
 }
@@ -554,7 +615,7 @@ impl From<AttachmentError> for AmanatError {
         match e {
             AttachmentError::WrongQuestion { question, reason } => AmanatError::Answer {
                 question,
-                reason: reason.to_string(),
+                reason: attachment_question_reason(reason),
                 detail,
             },
             AttachmentError::TooLarge { max_bytes } => AmanatError::TooLarge { max_bytes, detail },
@@ -579,9 +640,24 @@ impl From<AttachmentError> for AmanatError {
             AttachmentError::Interview(i) => i.into(),
             AttachmentError::Vault(v) => v.into(),
             AttachmentError::Store(s) => s.into(),
-            // Io and any variant added later.
-            _ => AmanatError::Storage { detail },
+            AttachmentError::Io(_) => AmanatError::Storage { detail },
         }
+    }
+}
+
+/// The typed reason for the attachment component's `WrongQuestion` rejections.
+///
+/// The core reports these as fixed English strings (`AttachmentError::WrongQuestion.reason`),
+/// so this is the one mapping here that is not checked by the compiler; `rust_api.rs`
+/// (`attachment_rejections_have_typed_reasons`) drives each of the three through the real core
+/// so a changed string fails a test. A string not listed (none exists today) is reported as
+/// `NotAttachmentQuestion`, the most general of the three.
+fn attachment_question_reason(reason: &str) -> AnswerReason {
+    match reason {
+        "unknown question" => AnswerReason::UnknownQuestion,
+        "media type does not match the question" => AnswerReason::WrongMediaType,
+        "not an audio or photo question" => AnswerReason::NotAttachmentQuestion,
+        _unlisted => AnswerReason::NotAttachmentQuestion,
     }
 }
 
@@ -590,6 +666,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use amanat_core::forms::ConsentScope as CoreScope;
+    use amanat_core::forms::Template;
 
     #[test]
     fn vault_errors_keep_their_typed_fields() {
@@ -633,20 +710,39 @@ mod tests {
                 ..
             }
         ));
-        let e: AmanatError = InterviewError::Answer(AnswerError {
-            question: "hours_per_day".into(),
-            reason: "must be between 0 and 24".into(),
-        })
+        let out_of_range = AnswerReason::OutOfRange {
+            min: Some("0".into()),
+            max: Some("24".into()),
+        };
+        let e: AmanatError = InterviewError::Answer(AnswerError::new(
+            "hours_per_day",
+            out_of_range.clone(),
+            "must be between 0 and 24",
+        ))
         .into();
         match e {
             AmanatError::Answer {
-                question, detail, ..
+                question,
+                reason,
+                detail,
             } => {
                 assert_eq!(question, "hours_per_day");
-                assert!(detail.contains("hours_per_day"));
+                assert_eq!(reason, out_of_range);
+                assert!(detail.contains("hours_per_day: must be between 0 and 24"));
             }
             other => panic!("unexpected {other:?}"),
         }
+        let e: AmanatError = InterviewError::ConsentAnswer {
+            question: "consent_audio".into(),
+        }
+        .into();
+        assert!(matches!(
+            e,
+            AmanatError::Answer {
+                reason: AnswerReason::ConsentViaRecord,
+                ..
+            }
+        ));
         let e: AmanatError = AuditError::Truncated.into();
         assert!(matches!(e, AmanatError::AuditBroken { seq: None, .. }));
         let e: AmanatError = AttachmentError::Integrity { chunk: 2 }.into();
@@ -654,6 +750,23 @@ mod tests {
             e,
             AmanatError::AttachmentDamaged { chunk: Some(2), .. }
         ));
+    }
+
+    #[test]
+    fn template_errors_carry_path_and_typed_reason() {
+        let e: AmanatError = Template::from_json(r#"{"id": "t"}"#).unwrap_err().into();
+        match e {
+            AmanatError::Template {
+                path,
+                reason,
+                detail,
+            } => {
+                assert_eq!(path, "version");
+                assert_eq!(reason, TemplateReason::MissingField);
+                assert_eq!(detail, "version: missing field");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
@@ -678,6 +791,46 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+    }
+
+    const PANIC_MARKER: &str = "SECRET-IN-PANIC-9c2e";
+
+    /// The child half of `a_panic_message_never_reaches_stderr`: does nothing unless that test
+    /// re-runs this binary with `AMANAT_PANIC_CHILD` set.
+    #[test]
+    fn panic_child() {
+        if std::env::var_os("AMANAT_PANIC_CHILD").is_none() {
+            return;
+        }
+        let r: AmanatResult<()> = guard(|| panic!("answer was {PANIC_MARKER}"));
+        assert!(matches!(r, Err(AmanatError::Internal { .. })));
+        eprintln!("panic child finished");
+    }
+
+    /// A panic inside an FFI call must not print its message (which could quote survivor data)
+    /// to stderr, which is logcat on Android. Checked in a separate process, whose stderr is
+    /// real (the test harness captures output in-process).
+    #[test]
+    fn a_panic_message_never_reaches_stderr() {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "error::tests::panic_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("AMANAT_PANIC_CHILD", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stderr.contains("panic child finished"), "{stderr}");
+        assert!(!stderr.contains(PANIC_MARKER), "{stderr}");
+        assert!(!stdout.contains(PANIC_MARKER), "{stdout}");
+        // The panic is still reported, with its place, so a bug can be found.
+        assert!(stderr.contains("message withheld"), "{stderr}");
     }
 
     #[test]

@@ -3,12 +3,21 @@
 //! The uniffi layer of Amanat: what the Android (Kotlin) and iOS (Swift) shells, and Python test
 //! tools, call. See `docs/API.md` for the shell developer's view.
 //!
-//! ## Design: this crate mirrors the core, the core knows nothing of uniffi
+//! ## Design: the core knows nothing of uniffi
 //!
-//! As `matrix-sdk-ffi` does for `matrix-sdk`, the FFI types here are *mirrors* of the core's
-//! types (records, enums, one error enum), converted at the boundary. `amanat-core` has no uniffi
-//! dependency and no FFI-shaped compromises: its types keep their serde attributes, newtypes and
-//! redacted `Debug`, and its rules stay testable in plain Rust. This crate only
+//! `amanat-core` has no uniffi dependency and no FFI-shaped compromises: its types keep their
+//! serde attributes, newtypes and redacted `Debug`, and its rules stay testable in plain Rust.
+//! Core types reach the shells in one of two ways:
+//!
+//! * **as they are** (`remote.rs`): field-less enums and plain records without survivor data
+//!   (`ConsentScope`, `QuestionType`, `AuditEntry`, `KdfParams`, the typed error reasons …) are
+//!   uniffi *remote types*: a copy of the definition here makes uniffi generate converters for
+//!   the core type itself, and the compiler rejects the copy when the core type changes;
+//! * **as mirrors** (`types.rs`), as `matrix-sdk-ffi` does for `matrix-sdk`: records holding
+//!   survivor data (their mirrors redact `Debug`), and types uniffi cannot carry as they are
+//!   (sets, newtypes, HLCs, a `None` variant that Swift reserves).
+//!
+//! This crate only
 //!
 //! * converts types (ids become hex strings, `Answers` a map of typed [`AnswerValue`]s …),
 //! * maps every core error to a typed [`AmanatError`] with a stable code,
@@ -32,6 +41,7 @@ mod attachments;
 mod domain;
 mod error;
 mod provider;
+mod remote;
 mod types;
 mod vault;
 
@@ -39,10 +49,15 @@ pub use attachments::{AttachmentReader, AttachmentWriter};
 pub use domain::{check_template, parse_case_code};
 pub use error::{AmanatError, AmanatResult, KeyProviderErrorKind};
 pub use provider::{software_key_provider, KeyProvider, KeyProviderFfiError};
-pub use types::{
-    AnswerValue, AttachmentInfo, AuditEntry, AuditKind, Case, CaseField, CaseIdentity, Consent,
-    ConsentScope, Constraints, Interview, InterviewStatus, KdfParams, LocalizedChoice,
-    LocalizedQuestion, LocalizedSection, LocalizedTemplate, LocationLevel, QuestionType,
-    TemplateRef, UnlockStatus,
+pub use remote::{
+    AnswerReason, AttachmentInfo, AuditEntry, AuditKind, ConsentScope, InterviewStatus, JsonType,
+    KdfParams, LocationLevel, QuestionType, TemplateReason, UnlockStatus,
 };
-pub use vault::{default_kdf_params, min_passcode_chars, vault_exists, wipe_vault, Vault};
+pub use types::{
+    AnswerValue, Case, CaseField, CaseIdentity, Consent, Constraints, Interview, LocalizedChoice,
+    LocalizedQuestion, LocalizedSection, LocalizedTemplate, TemplateRef,
+};
+pub use vault::{
+    default_kdf_params, min_passcode_chars, vault_exists, wipe_vault, wipe_vault_with_key_file,
+    Vault,
+};

@@ -4,7 +4,12 @@
 //! vault calls it through [`ProviderAdapter`], which implements the core's
 //! `amanat_core::KeyProvider` and wraps what comes back in `SecretBytes` at once. Failures of a
 //! foreign implementation, including exceptions it did not declare, come back as typed
-//! `AmanatError::KeyProvider` errors, never as panics.
+//! `AmanatError::KeyProvider` errors, never as panics, and only their *kind* crosses back: the
+//! platform's text is dropped here, at the first point it reaches Rust.
+//!
+//! Only shells implement this trait across the FFI: no exported call returns a Rust
+//! implementation (the software provider is chosen by path, `Vault::create_with_key_file`),
+//! so a shell can never hold a Rust object here and pass it back after freeing it.
 
 use std::sync::Arc;
 
@@ -13,8 +18,8 @@ use amanat_core::{KeyProviderError, SecretBytes};
 /// Why a key provider failed. Thrown by shell implementations of [`KeyProvider`]
 /// (Kotlin `KeyProviderFfiException`, Swift `KeyProviderFfiError`).
 ///
-/// Messages must not contain secrets; they are kept out of vault errors anyway (only the kind
-/// crosses back to the shell).
+/// The `reason` is for the shell's own logs: it is dropped when the error reaches Rust, so
+/// vault errors carry only the kind (platform messages can contain anything).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum KeyProviderFfiError {
     /// The platform key does not exist (destroyed by a wipe, or the app was reinstalled).
@@ -26,7 +31,7 @@ pub enum KeyProviderFfiError {
     /// The platform could not perform the operation now.
     #[error("the platform key store failed: {reason}")]
     Unavailable {
-        /// What failed, without secrets.
+        /// What failed, for the shell's own logs; never passed on.
         reason: String,
     },
 }
@@ -41,12 +46,18 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for KeyProviderFfiError {
     }
 }
 
+/// What replaces a platform's own `Unavailable` text once it reaches Rust.
+pub(crate) const UNAVAILABLE_TEXT: &str = "reason withheld (platform text is not passed on)";
+
 impl From<KeyProviderFfiError> for KeyProviderError {
     fn from(e: KeyProviderFfiError) -> Self {
         match e {
             KeyProviderFfiError::KeyMissing => KeyProviderError::KeyMissing,
             KeyProviderFfiError::Rejected => KeyProviderError::Rejected,
-            KeyProviderFfiError::Unavailable { reason } => KeyProviderError::Unavailable(reason),
+            // The platform's text is dropped here: it is arbitrary and could quote anything.
+            KeyProviderFfiError::Unavailable { reason: _ } => {
+                KeyProviderError::Unavailable(UNAVAILABLE_TEXT.into())
+            }
         }
     }
 }
@@ -124,10 +135,12 @@ impl KeyProvider for SoftwareKeyProvider {
     }
 }
 
-/// A software key provider whose key lives in the file `key_path` (created on first use).
+/// A software key provider whose key lives in the file `key_path` (created on first use), for
+/// **Rust** callers of this crate (tests, benchmarks).
 ///
-/// For desktop, demos and tests; phones must use the platform keystore.
-#[uniffi::export]
+/// Deliberately not exported: a shell holding this Rust object could free it and pass it back,
+/// which uniffi's generated code turns into a use-after-free (docs/API.md, "Known upstream
+/// issues"). Shells use `Vault::create_with_key_file` / `open_with_key_file` instead.
 pub fn software_key_provider(key_path: String) -> Arc<dyn KeyProvider> {
     Arc::new(SoftwareKeyProvider(amanat_core::SoftwareKeyProvider::new(
         key_path,
@@ -149,6 +162,15 @@ mod tests {
         assert_eq!(a.unwrap(&w).unwrap().expose(), b"secret");
         a.destroy().unwrap();
         assert_eq!(a.unwrap(&w).unwrap_err(), KeyProviderError::KeyMissing);
+    }
+
+    #[test]
+    fn platform_text_is_dropped_when_it_reaches_rust() {
+        let e = KeyProviderError::from(KeyProviderFfiError::Unavailable {
+            reason: "PLATFORM-MARKER alias=/data/secret".into(),
+        });
+        assert_eq!(e, KeyProviderError::Unavailable(UNAVAILABLE_TEXT.into()));
+        assert!(!format!("{e} {e:?}").contains("PLATFORM-MARKER"));
     }
 
     #[test]

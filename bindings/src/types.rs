@@ -1,6 +1,8 @@
 //! Records and enums that mirror the core's types, and the conversions between them.
 //!
-//! The core's types carry serde attributes, newtypes (`CaseCode`, `RecordId`, `Hlc`) and private
+//! Only types that need a twin are mirrored (types that cross as they are live in
+//! `remote.rs`): the core's versions carry survivor data whose `Debug` must be redacted on
+//! both sides, serde attributes, sets, newtypes (`CaseCode`, `RecordId`, `Hlc`) and private
 //! fields that uniffi cannot and should not see; these mirrors are plain data. Conversions are
 //! total and lossless for what a shell needs (ids become 32-hex-digit strings, HLCs become their
 //! millisecond part). Types holding survivor data redact their `Debug`, like the core's.
@@ -9,115 +11,11 @@ use std::collections::HashMap;
 use std::fmt;
 
 use amanat_core::forms as core_forms;
-use amanat_core::journal::audit as core_audit;
 use amanat_core::records::cases as core_cases;
 use amanat_core::records::consent as core_consent;
 use amanat_core::records::interviews as core_interviews;
 
-/// Argon2id parameters of a new vault.
-///
-/// A record (not hidden behind a default) so tests and benchmarks can pass tiny values; production
-/// shells use [`crate::default_kdf_params`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct KdfParams {
-    /// Memory in KiB (default 65536 = 64 MiB).
-    pub m_kib: u32,
-    /// Iterations (default 3).
-    pub t: u32,
-    /// Parallelism (default 1).
-    pub p: u32,
-}
-
-impl From<KdfParams> for amanat_core::KdfParams {
-    fn from(k: KdfParams) -> Self {
-        Self {
-            m_kib: k.m_kib,
-            t: k.t,
-            p: k.p,
-        }
-    }
-}
-
-impl From<amanat_core::KdfParams> for KdfParams {
-    fn from(k: amanat_core::KdfParams) -> Self {
-        Self {
-            m_kib: k.m_kib,
-            t: k.t,
-            p: k.p,
-        }
-    }
-}
-
-/// The backoff state, so the unlock screen can show "try again in …" before the user types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct UnlockStatus {
-    /// Consecutive failed attempts.
-    pub failed_attempts: u32,
-    /// When the next attempt is allowed (ms since epoch), if not now.
-    pub retry_at_ms: Option<u64>,
-}
-
-impl From<amanat_core::UnlockStatus> for UnlockStatus {
-    fn from(s: amanat_core::UnlockStatus) -> Self {
-        Self {
-            failed_attempts: s.failed_attempts,
-            retry_at_ms: s.retry_at_ms,
-        }
-    }
-}
-
-/// One thing a survivor can agree to; the same scopes the templates' consent questions use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
-pub enum ConsentScope {
-    /// Taking part in the interview at all.
-    Interview,
-    /// Recording audio.
-    Audio,
-    /// Taking photos (e.g. of documents).
-    Photos,
-    /// Sharing with caseworkers of the organisation.
-    ShareCaseworkers,
-    /// Sharing with legal aid providers.
-    ShareLegal,
-    /// Sharing with police or other law enforcement.
-    ShareLawEnforcement,
-    /// Sharing anonymised data for research.
-    ShareResearch,
-    /// Using the information in legal proceedings.
-    LegalProceedings,
-}
-
-impl From<core_forms::ConsentScope> for ConsentScope {
-    fn from(s: core_forms::ConsentScope) -> Self {
-        use core_forms::ConsentScope as C;
-        match s {
-            C::Interview => Self::Interview,
-            C::Audio => Self::Audio,
-            C::Photos => Self::Photos,
-            C::ShareCaseworkers => Self::ShareCaseworkers,
-            C::ShareLegal => Self::ShareLegal,
-            C::ShareLawEnforcement => Self::ShareLawEnforcement,
-            C::ShareResearch => Self::ShareResearch,
-            C::LegalProceedings => Self::LegalProceedings,
-        }
-    }
-}
-
-impl From<ConsentScope> for core_forms::ConsentScope {
-    fn from(s: ConsentScope) -> Self {
-        use core_forms::ConsentScope as C;
-        match s {
-            ConsentScope::Interview => C::Interview,
-            ConsentScope::Audio => C::Audio,
-            ConsentScope::Photos => C::Photos,
-            ConsentScope::ShareCaseworkers => C::ShareCaseworkers,
-            ConsentScope::ShareLegal => C::ShareLegal,
-            ConsentScope::ShareLawEnforcement => C::ShareLawEnforcement,
-            ConsentScope::ShareResearch => C::ShareResearch,
-            ConsentScope::LegalProceedings => C::LegalProceedings,
-        }
-    }
-}
+use crate::remote::{ConsentScope, InterviewStatus, LocationLevel, QuestionType};
 
 /// A mutable case field with the time of its last change. `Debug` redacts the value.
 #[derive(Clone, PartialEq, Eq, uniffi::Record)]
@@ -220,8 +118,8 @@ impl From<core_consent::Consent> for Consent {
             recorded_at_ms: c.recorded_at_ms,
             recorded_by: c.recorded_by,
             language: c.language,
-            scopes: c.scopes.into_iter().map(Into::into).collect(),
-            withdrawn: c.withdrawn.into_iter().map(Into::into).collect(),
+            scopes: c.scopes.into_iter().collect(),
+            withdrawn: c.withdrawn.into_iter().collect(),
         }
     }
 }
@@ -360,24 +258,6 @@ pub(crate) fn answers_to(answers: core_forms::Answers) -> HashMap<String, Answer
         .collect()
 }
 
-/// Draft or submitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum InterviewStatus {
-    /// Being filled in; answers can change.
-    Draft,
-    /// Hashed and immutable; corrections are amendments.
-    Submitted,
-}
-
-impl From<core_interviews::Status> for InterviewStatus {
-    fn from(s: core_interviews::Status) -> Self {
-        match s {
-            core_interviews::Status::Draft => Self::Draft,
-            core_interviews::Status::Submitted => Self::Submitted,
-        }
-    }
-}
-
 /// An interview version. `Debug` redacts the answers.
 #[derive(Clone, PartialEq, uniffi::Record)]
 pub struct Interview {
@@ -431,7 +311,7 @@ impl From<core_interviews::Interview> for Interview {
             template_id: i.template_id,
             template_version: i.template_version,
             language: i.language,
-            status: i.status.into(),
+            status: i.status,
             answers: answers_to(i.answers),
             amendment: i.amendment,
             amends: i.amends,
@@ -450,62 +330,6 @@ pub struct TemplateRef {
     pub id: String,
     /// Template version.
     pub version: u32,
-}
-
-/// The kind of answer a question expects: decides the widget and the [`AnswerValue`] variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum QuestionType {
-    /// Short free text → `AnswerValue.Text`.
-    Text,
-    /// Long free text → `AnswerValue.Text`.
-    LongText,
-    /// Whole number → `AnswerValue.Integer`.
-    Integer,
-    /// Number with a fraction → `AnswerValue.Decimal`.
-    Decimal,
-    /// Calendar date → `AnswerValue.Date`.
-    Date,
-    /// One choice → `AnswerValue.Choice`.
-    SingleChoice,
-    /// Several choices → `AnswerValue.Choices`.
-    MultipleChoice,
-    /// Yes/no → `AnswerValue.YesNo`.
-    YesNo,
-    /// Consent decision (filled from the consent record).
-    Consent,
-    /// Audio recording → `AnswerValue.Attachment` (via an attachment writer).
-    Audio,
-    /// Photo → `AnswerValue.Attachment` (via an attachment writer).
-    Photo,
-    /// Coarse location → `AnswerValue.Location`.
-    Location,
-}
-
-impl From<core_forms::QuestionType> for QuestionType {
-    fn from(t: core_forms::QuestionType) -> Self {
-        use core_forms::QuestionType as Q;
-        match t {
-            Q::Text => Self::Text,
-            Q::LongText => Self::LongText,
-            Q::Integer => Self::Integer,
-            Q::Decimal => Self::Decimal,
-            Q::Date => Self::Date,
-            Q::SingleChoice => Self::SingleChoice,
-            Q::MultipleChoice => Self::MultipleChoice,
-            Q::YesNo => Self::YesNo,
-            Q::Consent => Self::Consent,
-            Q::Audio => Self::Audio,
-            Q::Photo => Self::Photo,
-            Q::Location => Self::Location,
-        }
-    }
-}
-
-/// Granularity of a location question (only coarse levels exist, on purpose).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum LocationLevel {
-    /// A district (or comparable administrative area).
-    District,
 }
 
 /// Limits on an answer, so a shell can give immediate feedback (the core still validates).
@@ -577,11 +401,7 @@ impl From<core_forms::Constraints> for Constraints {
                 min_choices,
                 max_choices,
             },
-            C::Location { level } => Self::Location {
-                level: match level {
-                    core_forms::LocationLevel::District => LocationLevel::District,
-                },
-            },
+            C::Location { level } => Self::Location { level },
         }
     }
 }
@@ -670,7 +490,7 @@ impl From<core_forms::LocalizedTemplate> for LocalizedTemplate {
                         .into_iter()
                         .map(|q| LocalizedQuestion {
                             id: q.id,
-                            question_type: q.kind.into(),
+                            question_type: q.kind,
                             label: q.label,
                             hint: q.hint,
                             why_we_ask: q.why_we_ask,
@@ -685,117 +505,11 @@ impl From<core_forms::LocalizedTemplate> for LocalizedTemplate {
                                 })
                                 .collect(),
                             constraints: q.constraints.into(),
-                            scope: q.scope.map(Into::into),
+                            scope: q.scope,
                         })
                         .collect(),
                 })
                 .collect(),
-        }
-    }
-}
-
-/// What an audit entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum AuditKind {
-    /// The vault was unlocked.
-    Unlock,
-    /// A case was created.
-    CaseCreate,
-    /// A case was opened for viewing.
-    CaseView,
-    /// Consent was recorded or changed.
-    ConsentRecord,
-    /// Consent was withdrawn.
-    ConsentWithdraw,
-    /// Interview answers were saved.
-    AnswerSave,
-    /// An interview was submitted.
-    Submit,
-    /// An amendment was started.
-    Amend,
-    /// Data left the vault.
-    Export,
-    /// A remote wipe order was carried out.
-    Wipe,
-}
-
-impl From<core_audit::AuditKind> for AuditKind {
-    fn from(k: core_audit::AuditKind) -> Self {
-        use core_audit::AuditKind as K;
-        match k {
-            K::Unlock => Self::Unlock,
-            K::CaseCreate => Self::CaseCreate,
-            K::CaseView => Self::CaseView,
-            K::ConsentRecord => Self::ConsentRecord,
-            K::ConsentWithdraw => Self::ConsentWithdraw,
-            K::AnswerSave => Self::AnswerSave,
-            K::Submit => Self::Submit,
-            K::Amend => Self::Amend,
-            K::Export => Self::Export,
-            K::Wipe => Self::Wipe,
-        }
-    }
-}
-
-/// One audit entry: ids and times only, never survivor data.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct AuditEntry {
-    /// 1, 2, 3 … without gaps.
-    pub seq: u64,
-    /// When (ms since epoch, device clock).
-    pub at_ms: u64,
-    /// What happened.
-    pub kind: AuditKind,
-    /// Id of the record concerned, if any.
-    pub subject: Option<String>,
-    /// Hash of the previous entry.
-    pub prev_hash: String,
-    /// Hash of this entry.
-    pub hash: String,
-}
-
-impl From<core_audit::AuditEntry> for AuditEntry {
-    fn from(e: core_audit::AuditEntry) -> Self {
-        Self {
-            seq: e.seq,
-            at_ms: e.at_ms,
-            kind: e.kind.into(),
-            subject: e.subject,
-            prev_hash: e.prev_hash,
-            hash: e.hash,
-        }
-    }
-}
-
-/// What is known about a stored attachment.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct AttachmentInfo {
-    /// Attachment id (also what the interview answer references).
-    pub id: String,
-    /// Interview it belongs to.
-    pub interview_id: String,
-    /// Question it answers.
-    pub question_id: String,
-    /// MIME type.
-    pub media_type: String,
-    /// Plaintext size in bytes.
-    pub size: u64,
-    /// SHA-256 of the plaintext, as recorded in the answer.
-    pub sha256: String,
-    /// Organisation groups it was encrypted to (besides the device).
-    pub groups: Vec<String>,
-}
-
-impl From<amanat_core::records::attachments::AttachmentInfo> for AttachmentInfo {
-    fn from(i: amanat_core::records::attachments::AttachmentInfo) -> Self {
-        Self {
-            id: i.id,
-            interview_id: i.interview_id,
-            question_id: i.question_id,
-            media_type: i.media_type,
-            size: i.size,
-            sha256: i.sha256,
-            groups: i.groups,
         }
     }
 }
@@ -845,14 +559,6 @@ mod tests {
     }
 
     #[test]
-    fn scopes_round_trip() {
-        for s in core_forms::ConsentScope::ALL {
-            let ffi: ConsentScope = s.into();
-            assert_eq!(core_forms::ConsentScope::from(ffi), s);
-        }
-    }
-
-    #[test]
     fn localized_default_template_converts() {
         let t = core_forms::default_template().unwrap();
         let l: LocalizedTemplate = t.localized("ru").unwrap().into();
@@ -872,14 +578,5 @@ mod tests {
                 max: Some(24)
             }
         ));
-    }
-
-    #[test]
-    fn kdf_params_round_trip() {
-        let d: KdfParams = amanat_core::KdfParams::default().into();
-        assert_eq!(
-            amanat_core::KdfParams::from(d),
-            amanat_core::KdfParams::default()
-        );
     }
 }

@@ -10,12 +10,13 @@ use amanat_core::Passcode;
 
 use crate::error::{guard, AmanatResult};
 use crate::provider::{KeyProvider, ProviderAdapter};
-use crate::types::{KdfParams, UnlockStatus};
+use crate::remote::{KdfParams, UnlockStatus};
 
 /// An encrypted vault in one directory. Thread-safe: share one instance across threads.
 ///
-/// Free it with `destroy()` (Kotlin `use {}`, Python context manager) when the app no longer
-/// needs it; `lock()` first if keys should be dropped at once.
+/// Free it when the app no longer needs it: Kotlin `destroy()` / `use {}`; Python and Swift free
+/// it when the last reference goes (Python has no `destroy()` or context manager). `lock()`
+/// first if keys should be dropped at once.
 #[derive(uniffi::Object)]
 pub struct Vault {
     pub(crate) inner: amanat_core::Vault,
@@ -31,6 +32,11 @@ fn adapter(key_provider: Arc<dyn KeyProvider>) -> Arc<dyn amanat_core::KeyProvid
     Arc::new(ProviderAdapter(key_provider))
 }
 
+/// The core's file-based provider for the `…_with_key_file` calls.
+fn key_file(key_path: String) -> Arc<dyn amanat_core::KeyProvider> {
+    Arc::new(amanat_core::SoftwareKeyProvider::new(key_path))
+}
+
 #[uniffi::export]
 impl Vault {
     /// Creates a new vault in `dir` protected by `passcode` and `key_provider`; returns it
@@ -44,12 +50,8 @@ impl Vault {
     ) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let passcode = Passcode::new(passcode);
-            let inner = amanat_core::Vault::create(
-                dir,
-                &passcode,
-                adapter(key_provider),
-                kdf_params.into(),
-            )?;
+            let inner =
+                amanat_core::Vault::create(dir, &passcode, adapter(key_provider), kdf_params)?;
             Ok(Arc::new(Self { inner }))
         })
     }
@@ -60,6 +62,37 @@ impl Vault {
     pub fn open(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let inner = amanat_core::Vault::open(dir, adapter(key_provider))?;
+            Ok(Arc::new(Self { inner }))
+        })
+    }
+
+    /// `create` with the software key provider: the platform key is the file `key_path`
+    /// (created on first use, mode 0600; keep it outside `dir`).
+    ///
+    /// **Weaker than a hardware keystore**: for desktop tools, demos and tests. A software
+    /// provider is selected by path rather than passed as an object because uniffi's generated
+    /// code does not check that an object argument is still alive (docs/API.md, "Known
+    /// upstream issues"); the API never takes a Rust object as an argument.
+    #[uniffi::constructor]
+    pub fn create_with_key_file(
+        dir: String,
+        passcode: String,
+        key_path: String,
+        kdf_params: KdfParams,
+    ) -> AmanatResult<Arc<Self>> {
+        guard(|| {
+            let passcode = Passcode::new(passcode);
+            let inner = amanat_core::Vault::create(dir, &passcode, key_file(key_path), kdf_params)?;
+            Ok(Arc::new(Self { inner }))
+        })
+    }
+
+    /// `open` with the software key provider whose key is the file `key_path` (see
+    /// [`Vault::create_with_key_file`]).
+    #[uniffi::constructor]
+    pub fn open_with_key_file(dir: String, key_path: String) -> AmanatResult<Arc<Self>> {
+        guard(|| {
+            let inner = amanat_core::Vault::open(dir, key_file(key_path))?;
             Ok(Arc::new(Self { inner }))
         })
     }
@@ -88,7 +121,7 @@ impl Vault {
 
     /// The failed-attempt counter and when the next attempt is allowed, for the unlock screen.
     pub fn unlock_status(&self) -> UnlockStatus {
-        guard(|| Ok(self.inner.unlock_status().into())).unwrap_or(UnlockStatus {
+        guard(|| Ok(self.inner.unlock_status())).unwrap_or(UnlockStatus {
             failed_attempts: 0,
             retry_at_ms: None,
         })
@@ -137,10 +170,17 @@ pub fn wipe_vault(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResu
     guard(|| Ok(amanat_core::Vault::wipe(dir, adapter(key_provider))?))
 }
 
+/// `wipe_vault` for a vault made with [`Vault::create_with_key_file`]: destroys the key file
+/// `key_path` first, then the vault.
+#[uniffi::export]
+pub fn wipe_vault_with_key_file(dir: String, key_path: String) -> AmanatResult<()> {
+    guard(|| Ok(amanat_core::Vault::wipe(dir, key_file(key_path))?))
+}
+
 /// The production Argon2id parameters (64 MiB, 3 iterations, 1 lane); tests pass smaller ones.
 #[uniffi::export]
 pub fn default_kdf_params() -> KdfParams {
-    amanat_core::KdfParams::default().into()
+    KdfParams::default()
 }
 
 /// The minimum passcode length in characters, so the shell can check before calling `create`.

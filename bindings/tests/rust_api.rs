@@ -93,9 +93,18 @@ fn full_flow_through_the_ffi_types() {
         .unwrap_err();
     match &err {
         AmanatError::Answer {
-            question, detail, ..
+            question,
+            reason,
+            detail,
         } => {
             assert_eq!(question, "hours_per_day");
+            assert_eq!(
+                reason,
+                &AnswerReason::OutOfRange {
+                    min: Some("0".into()),
+                    max: Some("24".into())
+                }
+            );
             assert!(!detail.contains("30"), "{detail}");
         }
         other => panic!("unexpected {other:?}"),
@@ -104,9 +113,29 @@ fn full_flow_through_the_ffi_types() {
     let wrong_type = v
         .save_answers(i.id.clone(), batch(vec![("hours_per_day", text("many"))]))
         .unwrap_err();
-    assert!(
-        matches!(wrong_type, AmanatError::Answer { ref question, .. } if question == "hours_per_day")
-    );
+    assert!(matches!(
+        wrong_type,
+        AmanatError::Answer {
+            ref question,
+            reason: AnswerReason::WrongType {
+                expected: QuestionType::Integer
+            },
+            ..
+        } if question == "hours_per_day"
+    ));
+    assert!(matches!(
+        v.save_answers(
+            i.id.clone(),
+            batch(vec![(
+                "consent_audio",
+                AnswerValue::Consent { value: true }
+            )])
+        ),
+        Err(AmanatError::Answer {
+            reason: AnswerReason::ConsentViaRecord,
+            ..
+        })
+    ));
     let s = v.submit_interview(i.id.clone()).unwrap();
     assert_eq!(s.status, InterviewStatus::Submitted);
     assert!(matches!(
@@ -280,11 +309,72 @@ fn attachments_write_read_seek() {
     ));
 }
 
+/// The attachment component rejects a question with fixed English strings; each must arrive as
+/// its own typed reason (the one mapping in error.rs the compiler cannot check).
+#[test]
+fn attachment_rejections_have_typed_reasons() {
+    let (_t, _p, _d, v) = setup();
+    let case = v.create_case().unwrap();
+    v.record_consent(
+        case.id.clone(),
+        "w".into(),
+        "en".into(),
+        vec![ConsentScope::Interview, ConsentScope::Audio],
+    )
+    .unwrap();
+    let i = v
+        .start_interview(case.id, TEMPLATE.into(), 1, "en".into())
+        .unwrap();
+    for (question, media, want) in [
+        (
+            "no_such_question",
+            "audio/ogg",
+            AnswerReason::UnknownQuestion,
+        ),
+        (
+            "narrative",
+            "audio/ogg",
+            AnswerReason::NotAttachmentQuestion,
+        ),
+        ("narrative_audio", "image/png", AnswerReason::WrongMediaType),
+    ] {
+        match v.open_attachment_writer(i.id.clone(), question.into(), media.into(), None) {
+            Err(AmanatError::Answer {
+                question: q,
+                reason,
+                ..
+            }) => {
+                assert_eq!(q, question);
+                assert_eq!(reason, want, "{question}");
+            }
+            other => panic!("{question}: unexpected {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn template_errors_carry_the_path() {
     let (_t, _p, _d, v) = setup();
     match v.install_template("{\"id\": 5}".into()).unwrap_err() {
-        AmanatError::Template { path, .. } => assert!(!path.is_empty()),
+        AmanatError::Template { path, reason, .. } => {
+            assert_eq!(path, "id");
+            assert_eq!(
+                reason,
+                TemplateReason::WrongType {
+                    expected: JsonType::String
+                }
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match v.template(TEMPLATE.into(), 1, "de".into()).unwrap_err() {
+        AmanatError::Template { path, reason, .. } => {
+            assert_eq!(path, "languages");
+            assert!(matches!(
+                reason,
+                TemplateReason::UnsupportedLanguage { ref language, .. } if language == "de"
+            ));
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert!(matches!(
@@ -297,4 +387,43 @@ fn template_errors_carry_the_path() {
             .len(),
         9
     );
+}
+
+const PLATFORM_MARKER: &str = "PLATFORM-TEXT-4e1d /data/user/0/secret-alias";
+
+/// A provider whose platform message carries a marker: only the kind may cross back.
+struct Chatty;
+impl KeyProvider for Chatty {
+    fn wrap(&self, _: Vec<u8>) -> Result<Vec<u8>, KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+    fn unwrap(&self, _: Vec<u8>) -> Result<Vec<u8>, KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+    fn destroy_key(&self) -> Result<(), KeyProviderFfiError> {
+        Err(KeyProviderFfiError::Unavailable {
+            reason: PLATFORM_MARKER.into(),
+        })
+    }
+}
+
+#[test]
+fn platform_text_never_reaches_the_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v").to_string_lossy().into_owned();
+    let e = Vault::create(dir.clone(), PASS.into(), Arc::new(Chatty), FAST).unwrap_err();
+    assert!(matches!(
+        e,
+        AmanatError::KeyProvider {
+            kind: KeyProviderErrorKind::Unavailable,
+            ..
+        }
+    ));
+    let shown = format!("{e} {e:?}");
+    assert!(!shown.contains("PLATFORM-TEXT"), "{shown}");
+    assert!(!shown.contains("secret-alias"), "{shown}");
 }

@@ -15,6 +15,7 @@
 //! | 3 | [`journal`] | the hash-chained audit log and the hybrid logical clock |
 //! | 4 | [`vault`] | key slots, unlock, lockout, wipe, on-disk layout |
 //! | 5 | [`records`] | cases, consent, interviews, attachments |
+//! | 6 | [`sync`] | enrollment, envelopes, push / pull / apply, revocation (through a [`sync::Transport`]) |
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/SECURITY.md` in the repository.
 
@@ -27,6 +28,7 @@ pub mod names;
 pub mod records;
 pub mod secret;
 pub mod store;
+pub mod sync;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod vault;

@@ -57,9 +57,25 @@ pub mod collections {
     pub const AUDIT_HEAD: Collection = Collection::new("audit_head");
     /// The hybrid logical clock's last timestamp (`journal::hlc`).
     pub const HLC_STATE: Collection = Collection::new("hlc_state");
+    /// Changes waiting to travel, in order (`journal::outbox`).
+    pub const OUTBOX: Collection = Collection::new("outbox");
+    /// The outbox's next sequence number (`journal::outbox`).
+    pub const OUTBOX_HEAD: Collection = Collection::new("outbox_head");
+    /// Enrollment and sync bookkeeping: relay, device id, organisation, cursor (`sync`).
+    pub const SYNC_STATE: Collection = Collection::new("sync_state");
+    /// Envelopes prepared for an outbox entry, id = the entry's id (`sync`).
+    pub const SYNC_PREPARED: Collection = Collection::new("sync_prepared");
+    /// Ids of pulled envelopes already applied, id = the envelope's UUID (`sync`).
+    pub const SYNC_APPLIED: Collection = Collection::new("sync_applied");
+    /// Pulled envelopes that failed verification, kept encrypted with the reason (`sync`).
+    pub const SYNC_QUARANTINE: Collection = Collection::new("sync_quarantine");
+    /// Team devices this device knows (keys, shared cases), id = device id (`sync`).
+    pub const SYNC_PEERS: Collection = Collection::new("sync_peers");
+    /// Hash and version of the last envelope prepared per record (`sync`).
+    pub const SYNC_CHAIN: Collection = Collection::new("sync_chain");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 11] = [
+    pub const ALL: [Collection; 19] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -71,6 +87,14 @@ pub mod collections {
         AUDIT,
         AUDIT_HEAD,
         HLC_STATE,
+        OUTBOX,
+        OUTBOX_HEAD,
+        SYNC_STATE,
+        SYNC_PREPARED,
+        SYNC_APPLIED,
+        SYNC_QUARANTINE,
+        SYNC_PEERS,
+        SYNC_CHAIN,
     ];
 }
 
@@ -108,6 +132,10 @@ pub mod labels {
     pub const INTERVIEW_HASH: &str = "amanat/v1/interview";
     /// Domain prefix of an audit entry's hash (NUL-terminated in the hash input).
     pub const AUDIT_HASH: &[u8] = b"amanat/v1/audit\0";
+    /// Domain prefix of a sync record's signed statement (NUL-terminated in the signed bytes).
+    pub const SYNC_RECORD_SIGNATURE: &[u8] = b"amanat/v1/sync-record\0";
+    /// Domain prefix of a sync record's content hash (NUL-terminated in the hash input).
+    pub const SYNC_CONTENT_HASH: &[u8] = b"amanat/v1/sync-content\0";
 
     /// HKDF info of the manifest subkey (the keyed digests over each collection's set of records
     /// and each blind index's set of entries).
@@ -130,7 +158,7 @@ pub mod labels {
     pub const BLIND_VALUE: &[u8] = b"value";
 
     /// Every label above, for uniqueness checks.
-    pub const ALL: [&[u8]; 18] = [
+    pub const ALL: [&[u8]; 20] = [
         HKDF_SALT,
         RECORDS,
         BLIND_INDEX,
@@ -141,6 +169,8 @@ pub mod labels {
         SOFTWARE_PROVIDER_AAD,
         INTERVIEW_HASH.as_bytes(),
         AUDIT_HASH,
+        SYNC_RECORD_SIGNATURE,
+        SYNC_CONTENT_HASH,
         BLIND_COLLECTION,
         BLIND_FIELD,
         BLIND_VALUE,
@@ -190,6 +220,14 @@ mod tests {
                 "audit",
                 "audit_head",
                 "hlc_state",
+                "outbox",
+                "outbox_head",
+                "sync_state",
+                "sync_prepared",
+                "sync_applied",
+                "sync_quarantine",
+                "sync_peers",
+                "sync_chain",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();
@@ -198,7 +236,7 @@ mod tests {
 
     #[test]
     fn labels_are_frozen_and_unique() {
-        let frozen: [&[u8]; 18] = [
+        let frozen: [&[u8]; 20] = [
             b"amanat/v1/hkdf",
             b"amanat/v1/records",
             b"amanat/v1/blind-index",
@@ -209,6 +247,8 @@ mod tests {
             b"amanat/v1/software-provider",
             b"amanat/v1/interview",
             b"amanat/v1/audit\0",
+            b"amanat/v1/sync-record\0",
+            b"amanat/v1/sync-content\0",
             b"collection",
             b"field",
             b"value",

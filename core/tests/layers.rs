@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("journal", 3),
     ("vault", 4),
     ("records", 5),
+    ("sync", 6),
 ];
 
 /// Files outside the rule: the crate root (declares and re-exports) and test support.

@@ -264,3 +264,54 @@ async fn serve_binary_survives_sigkill_and_cli_signs_codes_and_revocations() {
     };
     assert!(status.success(), "graceful exit: {status:?}");
 }
+
+/// `amanat serve` on a database migrated by a newer relay exits non-zero with a clear message and
+/// leaves the database as it was.
+#[test]
+fn serve_refuses_a_database_newer_than_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let org_dir = tmp.path().join("org");
+    let pass = tmp.path().join("pass");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    run(&[
+        "org",
+        "init",
+        org_dir.to_str().unwrap(),
+        "--passphrase-file",
+        pass.to_str().unwrap(),
+        "--scrypt-log-n",
+        "10",
+    ]);
+    let data = tmp.path().join("data");
+    drop(amanat_server::relay::sqlite::SqliteStorage::open(&data).unwrap());
+    let db = rusqlite::Connection::open(data.join("relay.db")).unwrap();
+    db.execute(
+        "INSERT INTO relay_schema_version (version, name, applied_at) VALUES (99, 'future', 0)",
+        [],
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--data"])
+        .arg(&data)
+        .arg("--org-public")
+        .arg(org_dir.join("org.pub"))
+        .args(["--listen", "127.0.0.1:0", "--log-level", "warn"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("schema version 99 is newer than this relay supports"),
+        "{err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "never listened"
+    );
+    let max: i64 = db
+        .query_row("SELECT MAX(version) FROM relay_schema_version", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(max, 99);
+}

@@ -34,8 +34,8 @@ fun main(args: Array<String>) {
     val iterations = args.firstOrNull()?.toInt() ?: 50
     val tmp = Files.createTempDirectory("amanat-bench").toFile()
     try {
-        val provider = softwareKeyProvider(File(tmp, "device.key").path)
-        Vault.create(File(tmp, "vault").path, "246810", provider, KdfParams(256u, 1u, 1u)).use { v ->
+        val key = File(tmp, "device.key").path
+        Vault.createWithKeyFile(File(tmp, "vault").path, "246810", key, KdfParams(256u, 1u, 1u)).use { v ->
             v.installTemplate(benchTemplateJson())
             repeat(CASES) { v.createCase() }
             val case = v.listCases().first()

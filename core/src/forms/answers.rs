@@ -140,24 +140,103 @@ impl FromIterator<(String, AnswerValue)> for Answers {
 /// Why an answer was rejected. Holds only the question id and the broken rule,
 /// never the value, so it is safe to log and show.
 ///
-/// `Display` is `"{question}: {reason}"`, e.g. `q_age: must be between 0 and 120`.
+/// `reason` is typed so a shell can say what is wrong in the interviewer's
+/// language (Russian, Uzbek …); `detail` is the same rule as an English
+/// sentence for logs. `Display` is `"{question}: {detail}"`, e.g.
+/// `q_age: must be between 0 and 120`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{question}: {reason}")]
+#[error("{question}: {detail}")]
 pub struct AnswerError {
     /// Id of the question whose answer was rejected.
     pub question: String,
-    /// The rule that was broken (never contains the answer value).
-    pub reason: String,
+    /// The rule that was broken, typed (never contains the answer value).
+    pub reason: AnswerReason,
+    /// The rule that was broken as an English sentence (never contains the answer value).
+    pub detail: String,
 }
 
 impl AnswerError {
-    fn new(question: &str, reason: impl Into<String>) -> Self {
+    /// An error for `question`; public so the components that reject answers for reasons of
+    /// their own (interviews, attachments) report them in the same typed form.
+    pub fn new(question: &str, reason: AnswerReason, detail: impl Into<String>) -> Self {
         Self {
             question: question.to_string(),
-            reason: reason.into(),
+            reason,
+            detail: detail.into(),
         }
     }
 }
+
+/// Which rule an answer broke: one variant per rule, so a shell can explain it in the
+/// interviewer's language. Fields hold limits from the template, never the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerReason {
+    /// No question of the template has this id.
+    UnknownQuestion,
+    /// The answer's variant does not fit the question type.
+    WrongType {
+        /// The question's type, which decides the variant to send.
+        expected: QuestionType,
+    },
+    /// A text or district is empty or only whitespace.
+    Empty,
+    /// A text is shorter than `min_length`.
+    TooShort {
+        /// Minimum number of characters.
+        min_chars: u64,
+    },
+    /// A text (or district name) is longer than allowed.
+    TooLong {
+        /// Maximum number of characters.
+        max_chars: u64,
+    },
+    /// A decimal is NaN or infinite.
+    NotFinite,
+    /// A number or date lies outside the question's `min`/`max`.
+    OutOfRange {
+        /// The lower limit as written in canonical form (`0`, `0.5`, `2000-01-01`), if any.
+        min: Option<String>,
+        /// The upper limit in the same form, if any.
+        max: Option<String>,
+    },
+    /// A date is not a real calendar date written `YYYY-MM-DD`.
+    InvalidDate,
+    /// A choice id that the question does not offer.
+    UnknownChoice,
+    /// The same choice selected twice.
+    DuplicateChoice,
+    /// Fewer choices selected than allowed (at least one always).
+    TooFewChoices {
+        /// Fewest choices to select.
+        min_choices: u64,
+    },
+    /// More choices selected than `max_choices`.
+    TooManyChoices {
+        /// Most choices to select.
+        max_choices: u64,
+    },
+    /// An attachment id that is not 1–128 characters of `A-Z a-z 0-9 _ . -`.
+    InvalidAttachmentId,
+    /// A SHA-256 that is not 64 lowercase hex characters.
+    InvalidSha256,
+    /// The media type does not fit the question (`audio/…` for audio, `image/…` for photo).
+    WrongMediaType,
+    /// A location answer that looks like coordinates (only district names are kept).
+    Coordinates,
+    /// A required question (in practice: a consent question) has no answer at submission.
+    Required,
+    /// An answer to a question that skip logic hides.
+    NotRelevant,
+    /// An answer to a consent question: consent is recorded through the consent record, not
+    /// as an answer (reported by interviews).
+    ConsentViaRecord,
+    /// An attachment for a question that is not an audio or photo question (reported by
+    /// attachments).
+    NotAttachmentQuestion,
+}
+
+/// A broken rule before it is tied to a question id.
+type Rejection = (AnswerReason, String);
 
 /// Whether `s` is a real calendar date written `YYYY-MM-DD` (year 0001..9999).
 pub(crate) fn is_valid_date(s: &str) -> bool {
@@ -191,18 +270,23 @@ fn range_reason<T: fmt::Display + PartialOrd>(
     v: &T,
     min: Option<&T>,
     max: Option<&T>,
-) -> Option<String> {
+) -> Result<(), Rejection> {
     let below = min.is_some_and(|m| v < m);
     let above = max.is_some_and(|m| v > m);
     if !below && !above {
-        return None;
+        return Ok(());
     }
-    Some(match (min, max) {
+    let detail = match (min, max) {
         (Some(a), Some(b)) => format!("must be between {a} and {b}"),
         (Some(a), None) => format!("must be at least {a}"),
         (None, Some(b)) => format!("must be at most {b}"),
-        (None, None) => return None,
-    })
+        (None, None) => return Ok(()),
+    };
+    let reason = AnswerReason::OutOfRange {
+        min: min.map(ToString::to_string),
+        max: max.map(ToString::to_string),
+    };
+    Err((reason, detail))
 }
 
 fn looks_like_coordinates(s: &str) -> bool {
@@ -231,15 +315,20 @@ fn expected_answer(kind: QuestionType) -> &'static str {
     }
 }
 
-/// Check one answer against its question. Returns the reason on failure;
-/// the reason never includes the value.
-pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> {
+fn reject<T>(reason: AnswerReason, detail: impl Into<String>) -> Result<T, Rejection> {
+    Err((reason, detail.into()))
+}
+
+/// Check one answer against its question. Returns the broken rule on failure;
+/// it never includes the value.
+pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), Rejection> {
+    use AnswerReason as R;
     use AnswerValue as A;
     use QuestionType as T;
     match (q.kind, v) {
         (T::Text | T::LongText, A::Text(s)) => {
             if s.trim().is_empty() {
-                return Err("must not be empty".into());
+                return reject(R::Empty, "must not be empty");
             }
             let n = s.chars().count() as u64;
             if let Constraints::Length {
@@ -248,39 +337,42 @@ pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> 
             } = &q.constraints
             {
                 if let Some(m) = min_length.filter(|m| n < *m) {
-                    return Err(format!("must be at least {m} characters"));
+                    return reject(
+                        R::TooShort { min_chars: m },
+                        format!("must be at least {m} characters"),
+                    );
                 }
                 if let Some(m) = max_length.filter(|m| n > *m) {
-                    return Err(format!("must be at most {m} characters"));
+                    return reject(
+                        R::TooLong { max_chars: m },
+                        format!("must be at most {m} characters"),
+                    );
                 }
             }
             Ok(())
         }
         (T::Integer, A::Integer(i)) => match &q.constraints {
-            Constraints::Integer { min, max } => {
-                range_reason(i, min.as_ref(), max.as_ref()).map_or(Ok(()), Err)
-            }
+            Constraints::Integer { min, max } => range_reason(i, min.as_ref(), max.as_ref()),
             _ => Ok(()),
         },
         (T::Decimal, A::Decimal(f)) => {
             if !f.is_finite() {
-                return Err("must be a finite number".into());
+                return reject(R::NotFinite, "must be a finite number");
             }
             match &q.constraints {
-                Constraints::Decimal { min, max } => {
-                    range_reason(f, min.as_ref(), max.as_ref()).map_or(Ok(()), Err)
-                }
+                Constraints::Decimal { min, max } => range_reason(f, min.as_ref(), max.as_ref()),
                 _ => Ok(()),
             }
         }
         (T::Date, A::Date(d)) => {
             if !is_valid_date(d) {
-                return Err("must be a real calendar date in YYYY-MM-DD format".into());
+                return reject(
+                    R::InvalidDate,
+                    "must be a real calendar date in YYYY-MM-DD format",
+                );
             }
             match &q.constraints {
-                Constraints::Date { min, max } => {
-                    range_reason(d, min.as_ref(), max.as_ref()).map_or(Ok(()), Err)
-                }
+                Constraints::Date { min, max } => range_reason(d, min.as_ref(), max.as_ref()),
                 _ => Ok(()),
             }
         }
@@ -288,19 +380,22 @@ pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> 
             if q.has_choice(c) {
                 Ok(())
             } else {
-                Err("unknown choice".into())
+                reject(R::UnknownChoice, "unknown choice")
             }
         }
         (T::MultipleChoice, A::Choices(cs)) => {
             if cs.is_empty() {
-                return Err("must select at least 1 choice".into());
+                return reject(
+                    R::TooFewChoices { min_choices: 1 },
+                    "must select at least 1 choice",
+                );
             }
             for (i, c) in cs.iter().enumerate() {
                 if !q.has_choice(c) {
-                    return Err("unknown choice".into());
+                    return reject(R::UnknownChoice, "unknown choice");
                 }
                 if cs.iter().take(i).any(|earlier| earlier == c) {
-                    return Err("duplicate choice".into());
+                    return reject(R::DuplicateChoice, "duplicate choice");
                 }
             }
             if let Constraints::ChoiceCount {
@@ -310,10 +405,16 @@ pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> 
             {
                 let n = cs.len() as u64;
                 if let Some(m) = min_choices.filter(|m| n < *m) {
-                    return Err(format!("must select at least {m} choices"));
+                    return reject(
+                        R::TooFewChoices { min_choices: m },
+                        format!("must select at least {m} choices"),
+                    );
                 }
                 if let Some(m) = max_choices.filter(|m| n > *m) {
-                    return Err(format!("must select at most {m} choices"));
+                    return reject(
+                        R::TooManyChoices { max_choices: m },
+                        format!("must select at most {m} choices"),
+                    );
                 }
             }
             Ok(())
@@ -333,16 +434,22 @@ pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> 
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
             if !id_ok {
-                return Err(format!(
-                    "attachment id must be 1 to {MAX_ATTACHMENT_ID_LEN} characters of A-Z, a-z, 0-9, _ . -"
-                ));
+                return reject(
+                    R::InvalidAttachmentId,
+                    format!(
+                        "attachment id must be 1 to {MAX_ATTACHMENT_ID_LEN} characters of A-Z, a-z, 0-9, _ . -"
+                    ),
+                );
             }
             if sha256.len() != 64
                 || !sha256
                     .chars()
                     .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
             {
-                return Err("sha256 must be 64 lowercase hex characters".into());
+                return reject(
+                    R::InvalidSha256,
+                    "sha256 must be 64 lowercase hex characters",
+                );
             }
             let prefix = if q.kind == T::Audio {
                 "audio/"
@@ -357,32 +464,42 @@ pub(crate) fn check_answer(q: &Question, v: &AnswerValue) -> Result<(), String> 
                         .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-;= ".contains(c))
             });
             if !subtype_ok {
-                return Err(format!("media_type must be {prefix}<subtype>"));
+                return reject(
+                    R::WrongMediaType,
+                    format!("media_type must be {prefix}<subtype>"),
+                );
             }
             Ok(())
         }
         (T::Location, A::Location { district }) => {
             if district.trim().is_empty() {
-                return Err("district must not be empty".into());
+                return reject(R::Empty, "district must not be empty");
             }
             if district.chars().count() > MAX_DISTRICT_LEN {
-                return Err(format!(
-                    "district must be at most {MAX_DISTRICT_LEN} characters"
-                ));
+                return reject(
+                    R::TooLong {
+                        max_chars: MAX_DISTRICT_LEN as u64,
+                    },
+                    format!("district must be at most {MAX_DISTRICT_LEN} characters"),
+                );
             }
             if looks_like_coordinates(district) {
-                return Err("must be a district name, not coordinates".into());
+                return reject(R::Coordinates, "must be a district name, not coordinates");
             }
             Ok(())
         }
-        (kind, _) => Err(expected_answer(kind).into()),
+        (kind, _) => reject(R::WrongType { expected: kind }, expected_answer(kind)),
     }
 }
 
 impl Template {
     fn check_known(&self, answers: &Answers) -> Result<(), AnswerError> {
         match answers.iter().find(|(id, _)| self.question(id).is_none()) {
-            Some((id, _)) => Err(AnswerError::new(id, "unknown question")),
+            Some((id, _)) => Err(AnswerError::new(
+                id,
+                AnswerReason::UnknownQuestion,
+                "unknown question",
+            )),
             None => Ok(()),
         }
     }
@@ -390,7 +507,7 @@ impl Template {
     fn check_values(&self, answers: &Answers) -> Result<(), AnswerError> {
         for q in self.questions() {
             if let Some(v) = answers.get(&q.id) {
-                check_answer(q, v).map_err(|r| AnswerError::new(&q.id, r))?;
+                check_answer(q, v).map_err(|(r, d)| AnswerError::new(&q.id, r, d))?;
             }
         }
         Ok(())
@@ -446,11 +563,14 @@ impl Template {
                 Some(_) if !relevant => {
                     return Err(AnswerError::new(
                         &q.id,
+                        AnswerReason::NotRelevant,
                         "answered but not relevant (hidden by skip logic)",
                     ))
                 }
-                Some(v) => check_answer(q, v).map_err(|r| AnswerError::new(&q.id, r))?,
-                None if relevant && q.required => return Err(AnswerError::new(&q.id, "required")),
+                Some(v) => check_answer(q, v).map_err(|(r, d)| AnswerError::new(&q.id, r, d))?,
+                None if relevant && q.required => {
+                    return Err(AnswerError::new(&q.id, AnswerReason::Required, "required"))
+                }
                 None => {}
             }
         }
@@ -853,6 +973,158 @@ mod tests {
             t.validate_submission(&a).unwrap_err().to_string(),
             "zzz: unknown question"
         );
+    }
+
+    /// The position of `r`'s variant; the exhaustive match makes a new variant fail to compile
+    /// here until the coverage test below gets a case for it.
+    fn variant_index(r: &AnswerReason) -> usize {
+        use AnswerReason as R;
+        match r {
+            R::UnknownQuestion => 0,
+            R::WrongType { .. } => 1,
+            R::Empty => 2,
+            R::TooShort { .. } => 3,
+            R::TooLong { .. } => 4,
+            R::NotFinite => 5,
+            R::OutOfRange { .. } => 6,
+            R::InvalidDate => 7,
+            R::UnknownChoice => 8,
+            R::DuplicateChoice => 9,
+            R::TooFewChoices { .. } => 10,
+            R::TooManyChoices { .. } => 11,
+            R::InvalidAttachmentId => 12,
+            R::InvalidSha256 => 13,
+            R::WrongMediaType => 14,
+            R::Coordinates => 15,
+            R::Required => 16,
+            R::NotRelevant => 17,
+            // Produced by interviews and attachments (tested there and in amanat-ffi).
+            R::ConsentViaRecord => 18,
+            R::NotAttachmentQuestion => 19,
+        }
+    }
+
+    /// Every rule reports its own typed reason, with the template's limits (never the value).
+    #[test]
+    fn every_rule_has_a_typed_reason() {
+        use AnswerReason as R;
+        let t = tpl();
+        let batch = |id: &str, v: A| t.validate_batch(&Answers::new(), &one(id, v)).unwrap_err();
+        let some = |x: &str| Some(x.to_string());
+        let mut cases = vec![
+            (batch("nope", A::YesNo(true)), R::UnknownQuestion),
+            (
+                batch("tx", A::Integer(1)),
+                R::WrongType {
+                    expected: QuestionType::Text,
+                },
+            ),
+            (
+                batch("ph", A::YesNo(true)),
+                R::WrongType {
+                    expected: QuestionType::Photo,
+                },
+            ),
+            (batch("tx", A::Text(" ".into())), R::Empty),
+            (
+                batch("tx", A::Text("a".into())),
+                R::TooShort { min_chars: 2 },
+            ),
+            (
+                batch("lt", A::Text("abcd".into())),
+                R::TooLong { max_chars: 3 },
+            ),
+            (
+                batch(
+                    "loc",
+                    A::Location {
+                        district: "x".repeat(201),
+                    },
+                ),
+                R::TooLong { max_chars: 200 },
+            ),
+            (
+                batch(
+                    "loc",
+                    A::Location {
+                        district: " ".into(),
+                    },
+                ),
+                R::Empty,
+            ),
+            (batch("dec", A::Decimal(f64::NAN)), R::NotFinite),
+            (
+                batch("q_age", A::Integer(121)),
+                R::OutOfRange {
+                    min: some("0"),
+                    max: some("120"),
+                },
+            ),
+            (
+                batch("dec", A::Decimal(0.25)),
+                R::OutOfRange {
+                    min: some("0.5"),
+                    max: None,
+                },
+            ),
+            (
+                batch("dt", A::Date("1999-12-31".into())),
+                R::OutOfRange {
+                    min: some("2000-01-01"),
+                    max: some("2030-12-31"),
+                },
+            ),
+            (batch("dt", A::Date("2023-02-29".into())), R::InvalidDate),
+            (batch("sc", A::Choice("z".into())), R::UnknownChoice),
+            (
+                batch("mc", A::Choices(vec!["a".into(), "a".into()])),
+                R::DuplicateChoice,
+            ),
+            (
+                batch("mc", A::Choices(vec![])),
+                R::TooFewChoices { min_choices: 1 },
+            ),
+            (
+                batch("mc", A::Choices(vec!["a".into(), "b".into(), "c".into()])),
+                R::TooManyChoices { max_choices: 2 },
+            ),
+            (
+                batch("au", att("a/b", HASH, "audio/ogg")),
+                R::InvalidAttachmentId,
+            ),
+            (
+                batch("au", att("r", &HASH[..63], "audio/ogg")),
+                R::InvalidSha256,
+            ),
+            (batch("au", att("r", HASH, "image/png")), R::WrongMediaType),
+            (
+                batch(
+                    "loc",
+                    A::Location {
+                        district: "41.2995, 69.2401".into(),
+                    },
+                ),
+                R::Coordinates,
+            ),
+            (
+                t.validate_submission(&Answers::new()).unwrap_err(),
+                R::Required,
+            ),
+        ];
+        let mut hidden = one("c_int", A::Consent(true));
+        hidden.insert("a1", A::YesNo(true));
+        cases.push((t.validate_submission(&hidden).unwrap_err(), R::NotRelevant));
+        let mut seen = [false; 20];
+        for (e, want) in cases {
+            assert_eq!(e.reason, want, "{e}");
+            assert!(e.to_string().starts_with(&format!("{}: ", e.question)));
+            seen[variant_index(&e.reason)] = true;
+        }
+        // Reported by interviews and attachments, not by the template.
+        seen[variant_index(&R::ConsentViaRecord)] = true;
+        seen[variant_index(&R::NotAttachmentQuestion)] = true;
+        let missing: Vec<usize> = (0..seen.len()).filter(|i| !seen[*i]).collect();
+        assert!(missing.is_empty(), "reasons without a case: {missing:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::template::{
-    ConsentScope, Constraints, LocalizedText, QuestionType, Template, TemplateError,
+    ConsentScope, Constraints, LocalizedText, QuestionType, Template, TemplateError, TemplateReason,
 };
 
 /// A template rendered in one language, ready to be serialized to the UI
@@ -94,6 +94,10 @@ impl Template {
         if !self.languages.iter().any(|l| l == lang) {
             return Err(TemplateError::new(
                 "languages",
+                TemplateReason::UnsupportedLanguage {
+                    language: lang.to_string(),
+                    available: self.languages.clone(),
+                },
                 format!(
                     "unsupported language {lang:?} (available: {})",
                     self.languages.join(", ")

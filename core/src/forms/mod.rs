@@ -21,11 +21,13 @@ mod localized;
 mod logic;
 mod template;
 
-pub use answers::{AnswerError, AnswerValue, Answers, MAX_ATTACHMENT_ID_LEN, MAX_DISTRICT_LEN};
+pub use answers::{
+    AnswerError, AnswerReason, AnswerValue, Answers, MAX_ATTACHMENT_ID_LEN, MAX_DISTRICT_LEN,
+};
 pub use default::{default_template, DEFAULT_TEMPLATE_JSON};
 pub use localized::{LocalizedChoice, LocalizedQuestion, LocalizedSection, LocalizedTemplate};
 pub use logic::{Condition, Literal};
 pub use template::{
-    Choice, ConsentScope, Constraints, LocalizedText, LocationLevel, Question, QuestionType,
-    Section, Template, TemplateError, MAX_ID_LEN, REQUIRED_LANGUAGES,
+    Choice, ConsentScope, Constraints, JsonType, LocalizedText, LocationLevel, Question,
+    QuestionType, Section, Template, TemplateError, TemplateReason, MAX_ID_LEN, REQUIRED_LANGUAGES,
 };

@@ -7,6 +7,7 @@
 
 use crate::journal::audit::{self, AuditKind};
 use crate::journal::hlc::Hlc;
+use crate::journal::outbox::{self, EntryKind};
 use crate::store::{RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
 use serde::{Deserialize, Serialize};
@@ -258,6 +259,7 @@ pub fn create_case_in(tx: &mut Tx<'_>) -> Result<Case, CaseError> {
     let id = tx.insert_json(CASES, &case)?;
     tx.set_index(CASES, CODE_INDEX, id, case.code.as_str().as_bytes())?;
     audit::append(tx, AuditKind::CaseCreate, Some(id))?;
+    outbox::enqueue(tx, EntryKind::Case, CASES, id)?;
     Ok(Case { id, ..case })
 }
 
@@ -333,6 +335,7 @@ pub fn set_field_in(
         },
     );
     save(tx, &case, version)?;
+    outbox::enqueue(tx, EntryKind::Case, CASES, id)?;
     Ok(case)
 }
 
@@ -362,19 +365,21 @@ pub fn set_identity_field_in(
         value: value.to_string(),
         hlc,
     };
-    match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
+    let identity = match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
         Some((mut identity, version)) => {
             identity.fields.insert(name.to_string(), field);
             tx.update_json(IDENTITIES, id, version, &identity)?;
-            Ok(identity)
+            identity
         }
         None => {
             let mut identity = CaseIdentity::default();
             identity.fields.insert(name.to_string(), field);
             tx.insert_json_with_id(IDENTITIES, id, &identity)?;
-            Ok(identity)
+            identity
         }
-    }
+    };
+    outbox::enqueue(tx, EntryKind::Identity, IDENTITIES, id)?;
+    Ok(identity)
 }
 
 /// The identity fields of a case (empty if none were recorded).

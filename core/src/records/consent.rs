@@ -6,6 +6,7 @@
 //! A withdrawal also flags the case (`withdrawal_pending`) so sync and HQ act on it.
 
 use crate::journal::audit::{self, AuditKind};
+use crate::journal::outbox::{self, EntryKind};
 use crate::records::cases::{self, CaseError};
 use crate::store::{RecordId, StoreError, Tx};
 use crate::vault::{Vault, VaultError};
@@ -129,6 +130,7 @@ fn append_version(
         AuditKind::ConsentWithdraw
     };
     audit::append(tx, kind, Some(case_id))?;
+    outbox::enqueue(tx, EntryKind::Consent, CONSENTS, id)?;
     Ok(consent)
 }
 

@@ -16,6 +16,7 @@ use crate::forms::{
     self, AnswerError, AnswerValue, Answers, QuestionType, Template, TemplateError,
 };
 use crate::journal::audit::{self, AuditKind};
+use crate::journal::outbox::{self, EntryKind};
 use crate::records::cases::{self, CaseError};
 use crate::records::consent::{self, ConsentError, Scope};
 use crate::store::{RecordId, StoreError, Tx};
@@ -407,6 +408,7 @@ pub fn submit_in(tx: &mut Tx<'_>, record_id: RecordId) -> Result<Interview, Inte
     interview.hash = Some(content_hash(&interview)?);
     tx.update_json(INTERVIEWS, record_id, version, &interview)?;
     audit::append(tx, AuditKind::Submit, Some(record_id))?;
+    outbox::enqueue(tx, EntryKind::Interview, INTERVIEWS, record_id)?;
     Ok(interview)
 }
 

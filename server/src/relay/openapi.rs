@@ -1,98 +1,249 @@
 //! The OpenAPI 3.0 document served at `/openapi.json`, written by hand (a generator crate would
-//! cost more build time than this file). `docs/PROTOCOL.md` is the prose reference.
+//! cost more build time than this file). It is as strict as the relay: every pattern comes from
+//! [`super::validate`], every limit from the running [`RelayConfig`], and every error code from
+//! [`ErrorCode::ALL`]; server/tests/relay_api.rs checks, request by request, that the relay
+//! accepts exactly what this document accepts. `docs/PROTOCOL.md` is the prose reference.
 
-use serde_json::{json, Value};
+use super::config::{RelayConfig, SMALL_BODY_BYTES};
+use super::errors::ErrorCode;
+use super::validate::{self as v, MAX_INTEGER};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
-fn err(desc: &str) -> Value {
-    json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+use ErrorCode as E;
+
+/// Refusals of a signed request before the handler's own checks.
+const AUTH: &[ErrorCode] = &[
+    E::UnsignedRequest,
+    E::MalformedAuth,
+    E::StaleTimestamp,
+    E::UnknownDevice,
+    E::BadSignature,
+    E::RevokedDevice,
+    E::RateLimited,
+    E::ReplayedNonce,
+    E::MalformedQuery,
+    E::StorageUnavailable,
+];
+
+/// Refusals any route may give (routing and last-resort mappings).
+const ANY: &[ErrorCode] = &[
+    E::NotFound,
+    E::MethodNotAllowed,
+    E::MalformedRequest,
+    E::Internal,
+];
+
+fn error_ref() -> Value {
+    json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } })
 }
 
-fn signed() -> Value {
-    json!([{ "deviceSignature": [] }])
-}
-
-/// The document.
-pub fn document() -> Value {
-    let auth_errors = json!({
-        "400": err("malformed_auth, malformed_body, malformed_query, ..."),
-        "401": err("unsigned_request, unknown_device, bad_signature, stale_timestamp, replayed_nonce"),
-        "403": err("revoked_device (with the org-signed `revocation`)"),
-        "413": err("body_too_large, envelope_too_large, batch_too_large"),
-        "429": err("rate_limited"),
-        "503": err("storage_unavailable")
-    });
-    let with = |extra: Value| {
-        let mut r = auth_errors.clone();
-        if let (Some(r), Some(e)) = (r.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                r.insert(k.clone(), v.clone());
-            }
+/// Responses: `ok` plus one entry per status, listing the codes of that status.
+fn responses(ok: Value, groups: &[&[ErrorCode]]) -> Value {
+    let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
+    for c in groups.iter().flat_map(|g| g.iter()) {
+        let list = by_status.entry(c.status().as_u16()).or_default();
+        if !list.contains(&c.as_str()) {
+            list.push(c.as_str());
         }
-        r
-    };
+    }
+    let mut out = Map::new();
+    if let Some(ok) = ok.as_object() {
+        out.extend(ok.clone());
+    }
+    for (status, codes) in by_status {
+        out.insert(
+            status.to_string(),
+            json!({ "description": codes.join(", "), "content": error_ref() }),
+        );
+    }
+    let any: Vec<&str> = ANY.iter().map(|c| c.as_str()).collect();
+    out.insert(
+        "default".into(),
+        json!({ "description": any.join(", "), "content": error_ref() }),
+    );
+    Value::Object(out)
+}
+
+fn integer(min: u64) -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": min, "maximum": MAX_INTEGER })
+}
+
+fn pattern(p: &str) -> Value {
+    json!({ "type": "string", "pattern": p })
+}
+
+fn signed_params() -> Vec<Value> {
+    ["Device", "Timestamp", "Nonce", "Signature"]
+        .iter()
+        .map(|n| json!({ "$ref": format!("#/components/parameters/{n}") }))
+        .collect()
+}
+
+fn with_params(mut base: Vec<Value>, extra: &[Value]) -> Value {
+    base.extend(extra.iter().cloned());
+    Value::Array(base)
+}
+
+fn json_body(schema: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn ok_json(desc: &str, schema: Option<&str>) -> Value {
+    match schema {
+        Some(s) => {
+            json!({ "200": { "description": desc, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{s}") } } } } })
+        }
+        None => json!({ "200": { "description": desc } }),
+    }
+}
+
+/// The document for a relay running with `cfg`.
+pub fn document(cfg: &RelayConfig) -> Value {
+    let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let sha_param = json!({ "name": "sha256", "in": "path", "required": true, "schema": pattern(v::SHA256_PATTERN),
+        "description": "lowercase hex SHA-256 of the ciphertext, as sent (never percent-encoded)" });
+    let payload_max = cfg.envelope_cap_base64();
+    let signed = json!([{ "deviceSignature": [] }]);
     json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Amanat sync relay",
             "version": "1",
-            "description": "Stores and forwards device ciphertext. Every /v1 request except POST /v1/revocations is signed by the device key: see docs/PROTOCOL.md and amanat_protocol."
+            "description": "Stores and forwards device ciphertext. Every /v1 request except POST /v1/revocations is signed by the device key: see docs/PROTOCOL.md and amanat_protocol. Numbers in headers and queries are plain decimals (no sign, no leading zero), hex is lowercase, and nothing is percent-encoded. Unknown or repeated query parameters are refused (malformed_query)."
         },
         "components": {
             "securitySchemes": {
                 "deviceSignature": { "type": "apiKey", "in": "header", "name": "x-amanat-signature",
                     "description": "Ed25519 over AMANAT-REQUEST-V1\\nMETHOD\\nPATH?QUERY\\nTIMESTAMP_MS\\nNONCE\\nSHA256(body); with x-amanat-device, x-amanat-timestamp, x-amanat-nonce" }
             },
+            "parameters": {
+                "Device": { "name": "x-amanat-device", "in": "header", "required": true, "schema": pattern(v::DEVICE_ID_PATTERN) },
+                "Timestamp": { "name": "x-amanat-timestamp", "in": "header", "required": true, "schema": integer(0),
+                    "description": "milliseconds since the Unix epoch, within 5 minutes of the relay clock" },
+                "Nonce": { "name": "x-amanat-nonce", "in": "header", "required": true, "schema": pattern(v::NONCE_PATTERN) },
+                "Signature": { "name": "x-amanat-signature", "in": "header", "required": true, "schema": pattern(v::SIGNATURE_PATTERN) }
+            },
             "schemas": {
-                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
-                "EnrollmentCode": { "type": "object", "required": ["code_id","org_fingerprint","expires_at","role","signature"],
-                    "properties": { "code_id": {"type":"string"}, "org_fingerprint": {"type":"string"}, "expires_at": {"type":"integer"}, "role": {"type":"string","enum":["field","hq"]}, "signature": {"type":"string"} } },
-                "EnrollRequest": { "type": "object", "required": ["code","signing_public_key","age_recipient"],
-                    "properties": { "code": {"$ref":"#/components/schemas/EnrollmentCode"}, "signing_public_key": {"type":"string"}, "age_recipient": {"type":"string"} } },
-                "Revocation": { "type": "object", "required": ["device_id","org_fingerprint","revoked_at","signature"],
-                    "properties": { "device_id": {"type":"string"}, "org_fingerprint": {"type":"string"}, "revoked_at": {"type":"integer"}, "signature": {"type":"string"} } },
-                "Envelope": { "type": "object", "required": ["id","recipients","payload"],
-                    "properties": { "id": {"type":"string","format":"uuid"}, "recipients": {"type":"array","items":{"type":"string"}}, "payload": {"type":"string","format":"byte"} } },
-                "PushRequest": { "type": "object", "required": ["envelopes"], "properties": { "envelopes": {"type":"array","items":{"$ref":"#/components/schemas/Envelope"}} } },
-                "PushResponse": { "type": "object", "properties": { "acks": {"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"seq":{"type":"integer"},"duplicate":{"type":"boolean"}}}} } },
+                "Error": { "type": "object", "required": ["error"], "properties": {
+                    "error": { "type": "string", "enum": codes },
+                    "revocation": { "$ref": "#/components/schemas/Revocation" },
+                    "id": { "type": "string" }, "offset": integer(0), "size": integer(0) } },
+                "EnrollmentCode": { "type": "object", "additionalProperties": false,
+                    "required": ["code_id","org_fingerprint","expires_at","role","signature"],
+                    "properties": { "code_id": pattern(v::CODE_ID_PATTERN), "org_fingerprint": pattern(v::FINGERPRINT_PATTERN),
+                        "expires_at": integer(0), "role": {"type":"string","enum":["field","hq"]}, "signature": pattern(v::SIGNATURE_PATTERN) } },
+                "EnrollRequest": { "type": "object", "additionalProperties": false, "required": ["code","signing_public_key","age_recipient"],
+                    "properties": { "code": {"$ref":"#/components/schemas/EnrollmentCode"}, "signing_public_key": pattern(v::PUBLIC_KEY_PATTERN),
+                        "age_recipient": pattern(v::AGE_RECIPIENT_PATTERN) } },
+                "Revocation": { "type": "object", "additionalProperties": false, "required": ["device_id","org_fingerprint","revoked_at","signature"],
+                    "properties": { "device_id": pattern(v::DEVICE_ID_PATTERN), "org_fingerprint": pattern(v::FINGERPRINT_PATTERN),
+                        "revoked_at": integer(0), "signature": pattern(v::SIGNATURE_PATTERN) } },
+                "Envelope": { "type": "object", "additionalProperties": false, "required": ["id","recipients","payload"],
+                    "properties": {
+                        "id": pattern(v::UUID_V7_PATTERN),
+                        "recipients": {"type":"array","minItems":1,"maxItems":v::MAX_RECIPIENTS,"items":pattern(v::RECIPIENT_PATTERN)},
+                        "payload": {"type":"string","format":"byte","pattern":v::BASE64_PATTERN,"minLength":4,"maxLength":payload_max,
+                            "description": format!("standard base64 of 1 to {} bytes (longer: 413 envelope_too_large)", cfg.envelope_cap())} } },
+                "PushRequest": { "type": "object", "additionalProperties": false, "required": ["envelopes"],
+                    "properties": { "envelopes": {"type":"array","minItems":1,"maxItems":cfg.max_batch_envelopes,"items":{"$ref":"#/components/schemas/Envelope"}} },
+                    "description": format!("at most {} bytes as sent", cfg.max_batch_bytes) },
+                "PushResponse": { "type": "object", "properties": { "acks": {"type":"array","items":{"type":"object","properties":{"id":{"type":"string"},"seq":integer(1),"duplicate":{"type":"boolean"}}}} } },
                 "PullResponse": { "type": "object", "properties": {
-                    "envelopes": {"type":"array","items":{"type":"object","properties":{"seq":{"type":"integer"},"id":{"type":"string"},"sender":{"type":"string"},"payload":{"type":"string","format":"byte"}}}},
-                    "next_after": {"type":"integer"}, "more": {"type":"boolean"} } }
+                    "envelopes": {"type":"array","items":{"type":"object","properties":{"seq":integer(1),"id":{"type":"string"},"sender":{"type":"string"},"payload":{"type":"string","format":"byte"}}}},
+                    "next_after": integer(0), "more": {"type":"boolean"} } }
             }
         },
         "paths": {
             "/v1/enroll": { "post": { "summary": "Enroll a device with a one-time org-signed code (request signed by the new device key)",
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/EnrollRequest" } } } },
-                "responses": with(json!({ "200": {"description":"enrolled; returns device_id, role and org.pub"},
-                    "403": err("invalid_org_signature, wrong_organisation"), "409": err("code_used, already_enrolled"), "410": err("code_expired") })) } },
+                "parameters": signed_params(),
+                "requestBody": json_body("EnrollRequest"),
+                "responses": responses(ok_json("enrolled; returns device_id, role and org.pub", None),
+                    &[AUTH, &[E::BodyTooLarge, E::MalformedBody, E::InvalidOrgSignature, E::WrongOrganisation, E::CodeUsed, E::AlreadyEnrolled, E::CodeExpired]]) } },
             "/v1/revocations": {
                 "post": { "summary": "Revoke a device (org-signed; no device signature needed)",
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Revocation" } } } },
-                    "responses": { "200": {"description":"revoked"}, "400": err("malformed_body"), "403": err("invalid_org_signature, wrong_organisation"), "404": err("unknown_device") } },
-                "get": { "summary": "All org-signed revocations", "security": signed(), "responses": with(json!({ "200": {"description":"{\"revocations\":[...]}"} })) } },
+                    "requestBody": json_body("Revocation"),
+                    "responses": responses(ok_json("revoked", None),
+                        &[&[E::BodyTooLarge, E::MalformedBody, E::InvalidOrgSignature, E::WrongOrganisation, E::DeviceNotEnrolled, E::StorageUnavailable]]) },
+                "get": { "summary": "All org-signed revocations", "security": signed, "parameters": signed_params(),
+                    "responses": responses(ok_json("{\"revocations\":[Revocation]}", None), &[AUTH]) } },
             "/v1/envelopes": {
-                "post": { "summary": "Push a batch (atomic, idempotent by envelope id)", "security": signed(),
-                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushRequest" } } } },
-                    "responses": with(json!({ "200": { "description": "acknowledged after commit", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PushResponse" } } } }, "409": err("envelope_id_conflict") })) },
-                "get": { "summary": "Pull envelopes routed to the caller after a cursor", "security": signed(),
-                    "parameters": [ {"name":"after","in":"query","schema":{"type":"integer"}}, {"name":"limit","in":"query","schema":{"type":"integer"}} ],
-                    "responses": with(json!({ "200": { "description": "a page", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/PullResponse" } } } } })) } },
+                "post": { "summary": "Push a batch (atomic, idempotent by envelope id)", "security": signed, "parameters": signed_params(),
+                    "requestBody": json_body("PushRequest"),
+                    "responses": responses(ok_json("acknowledged after commit", Some("PushResponse")),
+                        &[AUTH, &[E::MalformedBody, E::EmptyBatch, E::MalformedEnvelopeId, E::MalformedRecipients, E::MalformedPayload,
+                            E::BodyTooLarge, E::BatchTooLarge, E::EnvelopeTooLarge, E::EnvelopeIdConflict]]) },
+                "get": { "summary": "Pull envelopes routed to the caller after a cursor", "security": signed,
+                    "parameters": with_params(signed_params(), &[
+                        json!({"name":"after","in":"query","schema":integer(0),"description":"cursor: envelopes with seq > after (default 0)"}),
+                        json!({"name":"limit","in":"query","schema":integer(1),
+                            "description": format!("page size (default 100); more than {} is served as {}", cfg.max_pull_limit, cfg.max_pull_limit)})]),
+                    "responses": responses(ok_json("a page", Some("PullResponse")), &[AUTH]) } },
             "/v1/blobs/{sha256}": {
-                "parameters": [ {"name":"sha256","in":"path","required":true,"schema":{"type":"string"}} ],
-                "put": { "summary": "Append a chunk at ?offset= (must equal the bytes held)", "security": signed(),
-                    "parameters": [ {"name":"offset","in":"query","required":true,"schema":{"type":"integer"}} ],
-                    "requestBody": { "required": true, "content": { "application/octet-stream": {} } },
-                    "responses": with(json!({ "200": {"description":"{\"offset\": held}"}, "409": err("offset_mismatch (with offset), blob_complete") })) },
-                "get": { "summary": "Download a complete blob; supports Range: bytes=", "security": signed(),
-                    "responses": with(json!({ "200": {"description":"whole blob"}, "206": {"description":"range"}, "404": err("blob_not_found"), "416": err("range_not_satisfiable") })) } },
-            "/v1/blobs/{sha256}/status": { "get": { "summary": "Offset held and completeness (resume point)", "security": signed(),
-                "parameters": [ {"name":"sha256","in":"path","required":true,"schema":{"type":"string"}} ],
-                "responses": with(json!({ "200": {"description":"{\"offset\":n,\"complete\":bool}"} })) } },
-            "/v1/blobs/{sha256}/complete": { "post": { "summary": "Verify SHA-256 of the held bytes; a mismatch discards the upload", "security": signed(),
-                "parameters": [ {"name":"sha256","in":"path","required":true,"schema":{"type":"string"}} ],
-                "responses": with(json!({ "200": {"description":"complete"}, "422": err("hash_mismatch") })) } },
-            "/healthz": { "get": { "summary": "Liveness (checks the store)", "responses": { "200": {"description":"ok"}, "503": err("storage_unavailable") } } },
-            "/metrics": { "get": { "summary": "Prometheus text format", "responses": { "200": {"description":"metrics"} } } },
-            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": {"description":"OpenAPI"} } } }
-        }
+                "parameters": [ sha_param ],
+                "put": { "summary": "Append a chunk at ?offset= (must equal the bytes held)", "security": signed,
+                    "parameters": with_params(signed_params(), &[json!({"name":"offset","in":"query","required":true,"schema":integer(0)})]),
+                    "requestBody": { "required": true, "content": { "application/octet-stream": {
+                        "schema": {"type":"string","format":"binary","minLength":1,"maxLength":cfg.max_chunk_bytes} } } },
+                    "responses": responses(ok_json("{\"sha256\",\"offset\": bytes held}", None),
+                        &[AUTH, &[E::MalformedBlobAddress, E::EmptyChunk, E::BodyTooLarge, E::BlobTooLarge, E::OffsetMismatch, E::BlobComplete]]) },
+                "get": { "summary": "Download a complete blob; supports one Range: bytes=a-b | a- | -n", "security": signed,
+                    "parameters": signed_params(),
+                    "responses": responses(json!({ "200": {"description":"whole blob"}, "206": {"description":"range (at most the download cap)"} }),
+                        &[AUTH, &[E::MalformedBlobAddress, E::BlobNotFound, E::RangeNotSatisfiable]]) } },
+            "/v1/blobs/{sha256}/status": { "get": { "summary": "Offset held and completeness (resume point)", "security": signed,
+                "parameters": with_params(signed_params(), std::slice::from_ref(&sha_param)),
+                "responses": responses(ok_json("{\"sha256\",\"offset\":n,\"complete\":bool}", None), &[AUTH, &[E::MalformedBlobAddress]]) } },
+            "/v1/blobs/{sha256}/complete": { "post": { "summary": "Verify SHA-256 of the held bytes; a mismatch discards the upload", "security": signed,
+                "parameters": with_params(signed_params(), std::slice::from_ref(&sha_param)),
+                "responses": responses(ok_json("{\"sha256\",\"size\",\"complete\":true}", None),
+                    &[AUTH, &[E::MalformedBlobAddress, E::BodyTooLarge, E::HashMismatch]]) } },
+            "/healthz": { "get": { "summary": "Liveness (checks the store)",
+                "responses": responses(ok_json("{\"status\":\"ok\"}", None), &[&[E::StorageUnavailable]]) } },
+            "/metrics": { "get": { "summary": "Prometheus text format", "responses": responses(ok_json("metrics", None), &[]) } },
+            "/openapi.json": { "get": { "summary": "This document", "responses": responses(ok_json("OpenAPI", None), &[]) } }
+        },
+        "x-amanat-limits": { "small_body_bytes": SMALL_BODY_BYTES, "max_batch_bytes": cfg.max_batch_bytes,
+            "max_download_bytes": cfg.max_download_bytes, "max_blob_bytes": cfg.max_blob_bytes }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_document() {
+        let doc = document(&RelayConfig::default());
+        let listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let text = doc["paths"].to_string();
+        for c in ErrorCode::ALL {
+            assert!(
+                listed.contains(&Value::from(c.as_str())),
+                "{c:?} not in the Error enum"
+            );
+            assert!(
+                text.contains(c.as_str()),
+                "{c:?} in no operation's responses"
+            );
+            // Listed under its own status somewhere.
+            let status = c.status().as_u16().to_string();
+            let under_status = doc["paths"].as_object().unwrap().values().any(|item| {
+                item.as_object().unwrap().values().any(|op| {
+                    op["responses"][&status]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.split(", ").any(|x| x == c.as_str()))
+                        || op["responses"]["default"]["description"]
+                            .as_str()
+                            .is_some_and(|d| d.split(", ").any(|x| x == c.as_str()))
+                })
+            });
+            assert!(under_status, "{c:?} not under status {status}");
+        }
+        assert_eq!(listed.len(), ErrorCode::ALL.len());
+    }
 }

@@ -11,6 +11,7 @@
 //! * **Transport**: plain TCP to a loopback or private-network database (no TLS in this build:
 //!   the deployment must put PostgreSQL on a trusted link, see PROTOCOL.md).
 
+use super::migrations;
 use super::storage::{
     BlobStatus, DeviceRecord, NewEnvelope, Storage, StorageError, StoredEnvelope,
 };
@@ -18,57 +19,6 @@ use amanat_protocol::{DeviceRole, PushAck};
 use deadpool_postgres::{Config, ManagerConfig, Pool, PoolConfig, RecyclingMethod, Runtime};
 use ring::digest;
 use tokio_postgres::NoTls;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY,
-    signing_key BYTEA NOT NULL,
-    age_recipient TEXT NOT NULL,
-    role TEXT NOT NULL,
-    enrolled_at BIGINT NOT NULL,
-    revocation TEXT
-);
-CREATE TABLE IF NOT EXISTS used_codes (
-    code_id TEXT PRIMARY KEY,
-    device_id TEXT NOT NULL,
-    used_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS nonces (
-    device_id TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    ts BIGINT NOT NULL,
-    PRIMARY KEY (device_id, nonce)
-);
-CREATE INDEX IF NOT EXISTS nonces_ts ON nonces(ts);
-CREATE TABLE IF NOT EXISTS envelopes (
-    seq BIGINT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    sender TEXT NOT NULL,
-    payload BYTEA NOT NULL,
-    stored_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS routes (
-    recipient TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    PRIMARY KEY (recipient, seq)
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-INSERT INTO counters (name, value) VALUES ('envelope_seq', 0) ON CONFLICT (name) DO NOTHING;
-CREATE TABLE IF NOT EXISTS blobs (
-    sha256 TEXT PRIMARY KEY,
-    size BIGINT NOT NULL,
-    complete BOOLEAN NOT NULL
-);
-CREATE TABLE IF NOT EXISTS blob_chunks (
-    sha256 TEXT NOT NULL,
-    off BIGINT NOT NULL,
-    data BYTEA NOT NULL,
-    PRIMARY KEY (sha256, off)
-);
-";
 
 /// The PostgreSQL backend (a connection pool).
 #[derive(Clone)]
@@ -89,7 +39,8 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl PgStorage {
-    /// Connects to `url` (e.g. `postgres://user@127.0.0.1:55432/amanat`) and creates the schema.
+    /// Connects to `url` (e.g. `postgres://user@127.0.0.1:55432/amanat`) and brings the schema to
+    /// the current version ([`migrations`]; a newer one is refused).
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StorageError> {
         let mut cfg = Config::new();
         cfg.url = Some(url.to_owned());
@@ -102,14 +53,9 @@ impl PgStorage {
         cfg.pool = Some(pc);
         let pool = cfg.create_pool(Some(Runtime::Tokio1), NoTls).map_err(be)?;
         let store = Self { pool };
-        let client = store.client().await?;
-        // Several relays may start at once: serialise schema creation on an advisory lock.
-        client
-            .batch_execute(&format!(
-                "SELECT pg_advisory_lock(7262616); {SCHEMA} SELECT pg_advisory_unlock(7262616);"
-            ))
-            .await
-            .map_err(be)?;
+        let mut client = store.client().await?;
+        migrations::apply_postgres(&mut client, migrations::POSTGRES).await?;
+        drop(client);
         Ok(store)
     }
 

@@ -9,6 +9,7 @@
 //! sequence assignment serial and therefore gap-free) and one reader connection (WAL readers do not
 //! block the writer). Both are used from `spawn_blocking`.
 
+use super::migrations;
 use super::storage::{
     BlobStatus, DeviceRecord, NewEnvelope, Storage, StorageError, StoredEnvelope,
 };
@@ -19,41 +20,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices (
-    device_id TEXT PRIMARY KEY,
-    signing_key BLOB NOT NULL,
-    age_recipient TEXT NOT NULL,
-    role TEXT NOT NULL,
-    enrolled_at INTEGER NOT NULL,
-    revocation TEXT
-);
-CREATE TABLE IF NOT EXISTS used_codes (
-    code_id TEXT PRIMARY KEY,
-    device_id TEXT NOT NULL,
-    used_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS nonces (
-    device_id TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    ts INTEGER NOT NULL,
-    PRIMARY KEY (device_id, nonce)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nonces_ts ON nonces(ts);
-CREATE TABLE IF NOT EXISTS envelopes (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    sender TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    stored_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS routes (
-    recipient TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    PRIMARY KEY (recipient, seq)
-) WITHOUT ROWID;
-";
 
 /// The SQLite + blob-directory backend.
 #[derive(Clone)]
@@ -96,14 +62,15 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the relay database and blob directory under `dir`.
+    /// Opens (creating if needed) the relay database and blob directory under `dir`, and brings the
+    /// schema to the current version ([`migrations`]; a newer one is refused).
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         fs::create_dir_all(dir)?;
         let blobs = dir.join("blobs");
         fs::create_dir_all(blobs.join("partial"))?;
         let db = dir.join("relay.db");
-        let writer = open_conn(&db)?;
-        writer.execute_batch(SCHEMA)?;
+        let mut writer = open_conn(&db)?;
+        migrations::apply_sqlite(&mut writer, migrations::SQLITE)?;
         let reader = open_conn(&db)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),

@@ -37,6 +37,22 @@ pub enum StorageError {
     /// Appending would exceed the configured blob size limit.
     #[error("blob too large")]
     BlobTooLarge,
+    /// The database was migrated by a newer relay: this binary refuses to touch it.
+    #[error("relay database schema version {found} is newer than this relay supports ({supported}): run the newer relay, or restore a backup made for this version")]
+    SchemaTooNew {
+        /// Version recorded in the database.
+        found: u32,
+        /// Last version this binary knows.
+        supported: u32,
+    },
+    /// A schema migration failed and was rolled back (the version stays where it was).
+    #[error("relay schema migration {version} failed: {reason}")]
+    Migration {
+        /// The migration that failed.
+        version: u32,
+        /// The database's message (server log only).
+        reason: String,
+    },
 }
 
 impl From<rusqlite::Error> for StorageError {

@@ -44,10 +44,24 @@ class InterviewFlowTest {
             ))
         }
         assertEquals("hours_per_day", e.question)
+        // The rule is typed, so the shell can say it in Russian or Uzbek: out of range, 0..24.
+        assertEquals(AnswerReason.OutOfRange("0", "24"), e.reason)
         assertEquals("answer", e.code())
         assertEquals(1303u, e.numericCode())
         assertFalse(e.detail.contains("30"), e.detail)
         assertFalse(v.getInterview(saved.id).answers.containsKey("narrative"))
+        val wrongType = assertFailsWith<AmanatException.Answer> {
+            v.saveAnswers(saved.id, mapOf("hours_per_day" to AnswerValue.Text("many")))
+        }
+        assertEquals(AnswerReason.WrongType(QuestionType.INTEGER), wrongType.reason)
+        val unknownChoice = assertFailsWith<AmanatException.Answer> {
+            v.saveAnswers(saved.id, mapOf("first_contact" to choice("no_such_choice")))
+        }
+        assertEquals(AnswerReason.UnknownChoice, unknownChoice.reason)
+        val consent = assertFailsWith<AmanatException.Answer> {
+            v.saveAnswers(saved.id, mapOf("consent_audio" to AnswerValue.Consent(true)))
+        }
+        assertEquals(AnswerReason.ConsentViaRecord, consent.reason)
 
         // Skip logic: no interpreter → the language question disappears, its answer is dropped.
         val now = v.saveAnswers(saved.id, mapOf("interpreter_used" to AnswerValue.YesNo(false)))

@@ -1,0 +1,144 @@
+//! The outbox (journal::outbox) as the record components write it: in the same transaction as
+//! the change, for exactly the changes that travel (drafts never), persisted across lock/unlock.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::journal::outbox::{self, EntryKind};
+use amanat_core::records::cases::{self, CaseError};
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::interviews;
+use amanat_core::testing::{create_vault, PASSCODE};
+use amanat_core::{Passcode, Vault};
+
+fn queue(v: &Vault) -> Vec<(u64, EntryKind, String)> {
+    v.store()
+        .unwrap()
+        .read(outbox::entries)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.seq, e.kind, e.record))
+        .collect()
+}
+
+fn kinds(v: &Vault) -> Vec<EntryKind> {
+    queue(v).into_iter().map(|(_, k, _)| k).collect()
+}
+
+#[test]
+fn change_and_outbox_entry_commit_together_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = create_vault(tmp.path()).unwrap();
+    let case = cases::create_case(&v).unwrap();
+    assert_eq!(queue(&v), vec![(1, EntryKind::Case, case.id.to_string())]);
+
+    // A transaction that sets a field and then fails: neither the field nor its entry remain.
+    let store = v.store().unwrap();
+    let failed: Result<(), CaseError> = store.write(|tx| {
+        cases::set_field_in(tx, case.id, "status", "open")?;
+        assert_eq!(
+            outbox::entries(tx)?.len(),
+            2,
+            "queued inside the transaction"
+        );
+        Err(CaseError::NotFound)
+    });
+    assert!(failed.is_err());
+    assert_eq!(queue(&v).len(), 1);
+    assert!(cases::get_case(&v, case.id).unwrap().fields.is_empty());
+
+    // A refused change (bad field name) queues nothing either.
+    assert!(cases::set_field(&v, case.id, "Bad Name", "x").is_err());
+    assert_eq!(queue(&v).len(), 1);
+
+    cases::set_field(&v, case.id, "status", "open").unwrap();
+    cases::set_identity_field(&v, case.id, "name", "Гульнара").unwrap();
+    assert_eq!(
+        kinds(&v),
+        [EntryKind::Case, EntryKind::Case, EntryKind::Identity]
+    );
+    // The identity entry references the identity record, not its content.
+    let entries = store.read(outbox::entries).unwrap();
+    assert_eq!(entries[2].collection, "case_identities");
+    assert!(!format!("{entries:?}").contains("Гульнара"));
+}
+
+#[test]
+fn consent_and_submitted_interviews_travel_drafts_do_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = create_vault(tmp.path()).unwrap();
+    let case = cases::create_case(&v).unwrap();
+    consent::record_consent(&v, case.id, "worker-17", "ru", &[Scope::Interview]).unwrap();
+    let i = interviews::start(&v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    let batch: Answers = [
+        ("interpreter_used", AnswerValue::YesNo(false)),
+        ("first_contact", AnswerValue::Choice("messaging_app".into())),
+        ("platforms", AnswerValue::Choices(vec!["telegram".into()])),
+        ("hours_per_day", AnswerValue::Integer(14)),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect();
+    interviews::save_answers(&v, &i.id, &batch).unwrap();
+    assert_eq!(
+        kinds(&v),
+        [EntryKind::Case, EntryKind::Consent],
+        "starting and saving a draft queues nothing"
+    );
+    interviews::submit(&v, &i.id).unwrap();
+    let amendment = interviews::amend(&v, &i.id).unwrap();
+    assert_eq!(
+        kinds(&v),
+        [EntryKind::Case, EntryKind::Consent, EntryKind::Interview],
+        "an amendment draft queues nothing"
+    );
+    interviews::submit(&v, &amendment.id).unwrap();
+    consent::withdraw(&v, case.id, "worker-17", "ru", &[]).unwrap();
+    let q = queue(&v);
+    assert_eq!(
+        q.iter().map(|(_, k, _)| *k).collect::<Vec<_>>(),
+        [
+            EntryKind::Case,
+            EntryKind::Consent,
+            EntryKind::Interview,
+            EntryKind::Interview,
+            EntryKind::Consent
+        ]
+    );
+    assert_eq!(q[3].2, amendment.id);
+    assert_eq!(
+        q.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+}
+
+#[test]
+fn queued_entries_survive_lock_and_unlock_and_keep_their_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = create_vault(tmp.path()).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..300 {
+        ids.push(cases::create_case(&v).unwrap().id.to_string());
+    }
+    let store = v.store().unwrap();
+    store
+        .write(|tx| {
+            outbox::remove(tx, 2)?;
+            outbox::mark_wedged(tx, 3, "envelope_too_large")
+        })
+        .unwrap();
+    drop(store);
+    v.lock();
+    v.unlock(&Passcode::from(PASSCODE)).unwrap();
+    let q = v.store().unwrap().read(outbox::entries).unwrap();
+    assert_eq!(q.len(), 299);
+    assert_eq!(q[0].record, ids[0]);
+    assert_eq!(q[1].record, ids[2]);
+    assert_eq!(q[1].wedged.as_deref(), Some("envelope_too_large"));
+    assert_eq!(q[298].record, ids[299]);
+    assert!(q.windows(2).all(|w| w[0].seq < w[1].seq));
+    // A new entry continues the sequence (removed numbers are never reused).
+    cases::create_case(&v).unwrap();
+    let last = v.store().unwrap().read(outbox::entries).unwrap();
+    assert_eq!(last.last().unwrap().seq, 301);
+}

@@ -1,0 +1,647 @@
+//! The device's sync engine (phase 1) against the real relay on 127.0.0.1, with an organisation
+//! made by `org init` (the library function the `amanat` binary runs) and the built-in HTTP
+//! transport. Test doubles wrap that transport to drop, rewrite or forge answers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use age::secrecy::SecretString;
+use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::records::cases;
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::interviews;
+use amanat_core::sync::envelope::{self, SignedRecord};
+use amanat_core::sync::{self, Request, Response, SyncError, Transport, TransportError};
+use amanat_core::testing::create_vault;
+use amanat_core::Vault;
+use amanat_protocol::{DeviceRole, EnrollRequest, OrgPublic, PullResponse};
+use amanat_server::org;
+use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig, RunningRelay};
+use amanat_transport::HttpTransport;
+use base64::Engine as _;
+use ring::signature::KeyPair;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const PASS: &str = "correct horse battery staple";
+
+/// An organisation (`org init`) and a relay serving it on 127.0.0.1.
+struct World {
+    tmp: tempfile::TempDir,
+    org_dir: PathBuf,
+    org: OrgPublic,
+    rt: tokio::runtime::Runtime,
+    relay: Option<RunningRelay>,
+    url: String,
+    http: HttpTransport,
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with_config(RelayConfig {
+            rate_per_sec: 10_000.0,
+            rate_burst: 10_000.0,
+            ..RelayConfig::default()
+        })
+    }
+
+    fn with_config(config: RelayConfig) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let org_dir = tmp.path().join("org");
+        let org = org::init(&org_dir, &pass(), Some(10)).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
+        let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
+        let running = rt
+            .block_on(relay::start(
+                "127.0.0.1:0".parse().unwrap(),
+                org.clone(),
+                config,
+                storage,
+            ))
+            .unwrap();
+        let url = format!("http://{}", running.addr);
+        Self {
+            tmp,
+            org_dir,
+            org,
+            rt,
+            relay: Some(running),
+            url,
+            http: HttpTransport::new(Duration::from_secs(20)),
+        }
+    }
+
+    fn code(&self, role: DeviceRole) -> String {
+        let code = org::enroll_code(&self.org_dir, &pass(), 3600, role).unwrap();
+        serde_json::to_string(&code).unwrap()
+    }
+
+    fn device(&self, name: &str) -> Vault {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        create_vault(&dir).unwrap()
+    }
+
+    fn enrolled(&self, name: &str) -> (Vault, sync::Enrollment) {
+        let v = self.device(name);
+        let e = sync::enroll(&v, &self.code(DeviceRole::Field), &self.url, &self.http).unwrap();
+        (v, e)
+    }
+
+    /// A group identity as `org init` wrote it (age scrypt under the passphrase).
+    fn group_identity(&self, group: &str) -> age::x25519::Identity {
+        let ct =
+            std::fs::read(self.org_dir.join("groups").join(format!("{group}.key.age"))).unwrap();
+        let plain = age::decrypt(&age::scrypt::Identity::new(pass()), &ct).unwrap();
+        std::str::from_utf8(&plain).unwrap().parse().unwrap()
+    }
+
+    /// Raw signed request with a bare Ed25519 key (an HQ installation without a vault).
+    fn raw(
+        &self,
+        key: &ring::signature::Ed25519KeyPair,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        let now = relay::now_ms();
+        let h = amanat_protocol::sign_request(key, method, path, now, &body).unwrap();
+        let headers = h
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(std::iter::once((
+                "content-type".to_string(),
+                "application/json".to_string(),
+            )))
+            .collect();
+        self.http
+            .send(&Request {
+                method: method.into(),
+                base_url: self.url.clone(),
+                path: path.into(),
+                headers,
+                body,
+            })
+            .unwrap()
+    }
+
+    /// Enrolls an HQ installation (role `hq`, org-signed) and returns its key.
+    fn hq(&self) -> ring::signature::Ed25519KeyPair {
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let code = org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Hq).unwrap();
+        let body = serde_json::to_vec(&EnrollRequest {
+            code,
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        })
+        .unwrap();
+        assert_eq!(self.raw(&key, "POST", "/v1/enroll", body).status, 200);
+        key
+    }
+
+    /// Every envelope routed to HQ, as (id, payload bytes).
+    fn hq_envelopes(&self, key: &ring::signature::Ed25519KeyPair) -> Vec<(String, Vec<u8>)> {
+        let resp = self.raw(key, "GET", "/v1/envelopes?after=0&limit=1000", Vec::new());
+        assert_eq!(resp.status, 200);
+        let page: PullResponse = serde_json::from_slice(&resp.body).unwrap();
+        page.envelopes
+            .into_iter()
+            .map(|e| {
+                (
+                    e.id,
+                    base64::engine::general_purpose::STANDARD
+                        .decode(e.payload)
+                        .unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(r) = self.relay.take() {
+            let _ = self.rt.block_on(r.stop());
+        }
+    }
+}
+
+fn pass() -> SecretString {
+    SecretString::from(PASS.to_string())
+}
+
+/// Opens a payload with one group identity; `None` if that group was not a recipient.
+fn open_as(payload: &[u8], id: &age::x25519::Identity) -> Option<SignedRecord> {
+    let r = envelope::open(payload, id).ok()?;
+    envelope::verify(&r).unwrap();
+    Some(r)
+}
+
+/// Wraps the real transport: records requests, and lets a test rewrite or drop answers.
+struct Double<'a, F: Fn(&Request, Response) -> Result<Response, TransportError> + Send + Sync> {
+    inner: &'a HttpTransport,
+    hook: F,
+    seen: Mutex<Vec<Request>>,
+}
+
+impl<'a, F: Fn(&Request, Response) -> Result<Response, TransportError> + Send + Sync>
+    Double<'a, F>
+{
+    fn new(inner: &'a HttpTransport, hook: F) -> Self {
+        Self {
+            inner,
+            hook,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn pushes(&self) -> Vec<Request> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/envelopes")
+            .cloned()
+            .collect()
+    }
+}
+
+impl<F: Fn(&Request, Response) -> Result<Response, TransportError> + Send + Sync> Transport
+    for Double<'_, F>
+{
+    fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        self.seen.lock().unwrap().push(request.clone());
+        let resp = self.inner.send(request)?;
+        (self.hook)(request, resp)
+    }
+}
+
+fn answers() -> Answers {
+    [
+        ("interpreter_used", AnswerValue::YesNo(false)),
+        ("first_contact", AnswerValue::Choice("messaging_app".into())),
+        ("platforms", AnswerValue::Choices(vec!["telegram".into()])),
+        ("hours_per_day", AnswerValue::Integer(14)),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect()
+}
+
+fn vault_files_exist(dir: &Path) -> bool {
+    dir.join("vault").join("keyslots.json").exists()
+}
+
+#[test]
+fn enrolls_against_the_real_relay_with_an_org_init_organisation() {
+    let w = World::new();
+    let v = w.device("a");
+    assert!(matches!(
+        sync::sync_once(&v, &w.http),
+        Err(SyncError::NotEnrolled)
+    ));
+    let code = w.code(DeviceRole::Field);
+    let e = sync::enroll(&v, &code, &format!("{}/", w.url), &w.http).unwrap();
+    assert_eq!(e.org_fingerprint, w.org.fingerprint);
+    assert_eq!(e.role, DeviceRole::Field);
+    assert_eq!(e.relay_url, w.url);
+    assert_eq!(sync::enrollment(&v).unwrap(), Some(e.clone()));
+    // The key is registered: a signed sync works (nothing queued, nothing routed yet).
+    let report = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!(report.interrupted, None);
+    // Once only, and the code is single-use for another device too.
+    assert!(matches!(
+        sync::enroll(&v, &code, &w.url, &w.http),
+        Err(SyncError::AlreadyEnrolled)
+    ));
+    let other = w.device("b");
+    match sync::enroll(&other, &code, &w.url, &w.http) {
+        Err(SyncError::Rejected { status: 409, code }) => assert_eq!(code, "code_used"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(sync::enrollment(&other).unwrap(), None);
+    // Plain http to a non-loopback address is refused by the transport, typed.
+    let third = w.device("c");
+    assert!(matches!(
+        sync::enroll(
+            &third,
+            &w.code(DeviceRole::Field),
+            "http://192.0.2.7:8443",
+            &w.http
+        ),
+        Err(SyncError::Transport(TransportError::InsecureUrl))
+    ));
+}
+
+#[test]
+fn a_substituted_org_pub_is_refused_and_nothing_is_stored() {
+    let w = World::new();
+    let attacker = age::x25519::Identity::generate().to_public().to_string();
+    // 1. A consistent but different org.pub (own fingerprint recomputed): not the code's.
+    let swap = Double::new(&w.http, |req, mut resp| {
+        if req.path == "/v1/enroll" && resp.status == 200 {
+            let mut v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+            let mut org: OrgPublic = serde_json::from_value(v["org"].clone()).unwrap();
+            org.groups.insert("legal".into(), attacker.clone());
+            org.fingerprint = org.compute_fingerprint();
+            v["org"] = serde_json::to_value(&org).unwrap();
+            resp.body = serde_json::to_vec(&v).unwrap();
+        }
+        Ok(resp)
+    });
+    let v = w.device("a");
+    assert!(matches!(
+        sync::enroll(&v, &w.code(DeviceRole::Field), &w.url, &swap),
+        Err(SyncError::OrgMismatch)
+    ));
+    assert_eq!(sync::enrollment(&v).unwrap(), None);
+    assert!(matches!(
+        sync::sync_once(&v, &w.http),
+        Err(SyncError::NotEnrolled)
+    ));
+    // 2. The same groups swapped but the code's fingerprint left in place: fails the recomputation.
+    let keep_fp = Double::new(&w.http, |req, mut resp| {
+        if req.path == "/v1/enroll" && resp.status == 200 {
+            let mut v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+            v["org"]["groups"]["caseworkers"] = serde_json::Value::String(attacker.clone());
+            resp.body = serde_json::to_vec(&v).unwrap();
+        }
+        Ok(resp)
+    });
+    let v2 = w.device("b");
+    assert!(matches!(
+        sync::enroll(&v2, &w.code(DeviceRole::Field), &w.url, &keep_fp),
+        Err(SyncError::OrgMismatch)
+    ));
+    assert_eq!(sync::enrollment(&v2).unwrap(), None);
+}
+
+#[test]
+fn a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_duplicate() {
+    let w = World::new();
+    let (v, _) = w.enrolled("a");
+    let case = cases::create_case(&v).unwrap();
+    cases::set_field(&v, case.id, "status", "open").unwrap();
+    consent::record_consent(&v, case.id, "worker-17", "ru", &[Scope::ShareLegal]).unwrap();
+    let dropped = Mutex::new(false);
+    let lossy = Double::new(&w.http, |req, resp| {
+        // The relay stored the batch; the answer is lost on the way back, once.
+        let mut d = dropped.lock().unwrap();
+        if req.path == "/v1/envelopes" && req.method == "POST" && !*d {
+            *d = true;
+            return Err(TransportError::Io);
+        }
+        Ok(resp)
+    });
+    let first = sync::sync_once(&v, &lossy).unwrap();
+    assert_eq!(
+        first.interrupted,
+        Some(sync::Interruption::Transport(TransportError::Io))
+    );
+    assert_eq!(
+        (first.pushed, first.pending),
+        (0, 3),
+        "nothing leaves without an ack"
+    );
+    let second = sync::sync_once(&v, &lossy).unwrap();
+    assert_eq!(second.interrupted, None);
+    assert_eq!(
+        (second.pushed, second.duplicates, second.pending),
+        (3, 3, 0)
+    );
+    let pushes = lossy.pushes();
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(pushes[0].body, pushes[1].body, "identical ids and bytes");
+    let ids: Vec<String> = serde_json::from_slice::<amanat_protocol::PushRequest>(&pushes[0].body)
+        .unwrap()
+        .envelopes
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter().all(|id| id.as_bytes()[14] == b'7'),
+        "UUIDv7: {ids:?}"
+    );
+    // Nothing left to send: a third run pushes nothing.
+    let third = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!((third.pushed, third.pending), (0, 0));
+}
+
+#[test]
+fn a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_cuts_new_envelopes()
+{
+    let w = World::new();
+    let hq = w.hq();
+    let (v, e) = w.enrolled("a");
+    let case = cases::create_case(&v).unwrap();
+    consent::record_consent(
+        &v,
+        case.id,
+        "worker-17",
+        "ru",
+        &[Scope::Interview, Scope::ShareLegal, Scope::ShareResearch],
+    )
+    .unwrap();
+    let i = interviews::start(&v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    interviews::save_answers(&v, &i.id, &answers()).unwrap();
+    let submitted = interviews::submit(&v, &i.id).unwrap();
+    let _draft = interviews::start(&v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    // Identity without caseworker consent: withheld, never sent.
+    cases::set_identity_field(&v, case.id, "name", "Гульнара").unwrap();
+    let report = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!(report.interrupted, None);
+    assert_eq!((report.pushed, report.withheld, report.pending), (3, 1, 0));
+
+    let legal = w.group_identity("legal");
+    let research = w.group_identity("research");
+    let caseworkers = w.group_identity("caseworkers");
+    let law = w.group_identity("law_enforcement");
+    let envs = w.hq_envelopes(&hq);
+    assert_eq!(
+        envs.len(),
+        3,
+        "case, consent, submitted interview; no draft, no identity"
+    );
+    let interview = envs
+        .iter()
+        .filter_map(|(id, p)| open_as(p, &legal).map(|r| (id, r)))
+        .find(|(_, r)| r.kind == "interview")
+        .expect("the legal group opens the interview");
+    assert_eq!(interview.0, &interview.1.envelope_id);
+    assert_eq!(interview.1.record_id, submitted.id);
+    assert_eq!(interview.1.author, e.device_id);
+    let content: interviews::Interview = serde_json::from_str(&interview.1.content).unwrap();
+    assert_eq!(content.hash, submitted.hash);
+    for (_, payload) in &envs {
+        assert!(open_as(payload, &legal).is_some());
+        assert!(open_as(payload, &research).is_some());
+        assert!(
+            open_as(payload, &caseworkers).is_none(),
+            "no caseworker consent"
+        );
+        assert!(
+            open_as(payload, &law).is_none(),
+            "no law-enforcement consent"
+        );
+    }
+
+    // Withdrawal of research: envelopes made from now on exclude it at once.
+    consent::withdraw(&v, case.id, "worker-17", "ru", &[Scope::ShareResearch]).unwrap();
+    cases::set_field(&v, case.id, "status", "referred").unwrap();
+    let report = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!(report.pushed, 2);
+    let envs = w.hq_envelopes(&hq);
+    assert_eq!(envs.len(), 5);
+    let kinds: Vec<String> = envs[3..]
+        .iter()
+        .map(|(_, p)| open_as(p, &legal).unwrap().kind)
+        .collect();
+    assert_eq!(kinds, ["consent", "case"]);
+    for (_, payload) in &envs[3..] {
+        assert!(
+            open_as(payload, &research).is_none(),
+            "withdrawn group excluded"
+        );
+    }
+
+    // Caseworker consent: the identity travels in its own envelope, to caseworkers only.
+    consent::record_consent(
+        &v,
+        case.id,
+        "worker-17",
+        "ru",
+        &[Scope::Interview, Scope::ShareLegal, Scope::ShareCaseworkers],
+    )
+    .unwrap();
+    cases::set_identity_field(&v, case.id, "name", "Гульнара").unwrap();
+    sync::sync_once(&v, &w.http).unwrap();
+    let envs = w.hq_envelopes(&hq);
+    let identity = &envs.last().unwrap().1;
+    let r = open_as(identity, &caseworkers).expect("caseworkers open the identity");
+    assert_eq!(r.kind, "identity");
+    assert!(r.content.contains("Гульнара"));
+    assert!(
+        open_as(identity, &legal).is_none(),
+        "identity goes to caseworkers only"
+    );
+    // The relay's copy never holds the plaintext.
+    assert!(!envs.iter().any(|(_, p)| p
+        .windows("Гульнара".len())
+        .any(|win| win == "Гульнара".as_bytes())));
+}
+
+#[test]
+fn an_envelope_the_relay_refuses_is_wedged_with_its_reason_and_does_not_block_the_rest() {
+    let w = World::with_config(RelayConfig {
+        rate_per_sec: 10_000.0,
+        rate_burst: 10_000.0,
+        max_envelope_bytes: 3000,
+        ..RelayConfig::default()
+    });
+    let (v, _) = w.enrolled("a");
+    let big = cases::create_case(&v).unwrap();
+    // ~4 KiB of field: its envelope is over the relay's 3000-byte limit.
+    cases::set_field(&v, big.id, "notes", &"x".repeat(4000)).unwrap();
+    let small = cases::create_case(&v).unwrap();
+    let report = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!(report.interrupted, None);
+    // Envelopes snapshot the record when prepared: both entries of the big case (its creation
+    // and the notes) carry the notes and are refused; the small case goes through.
+    assert_eq!((report.pushed, report.wedged, report.pending), (1, 2, 2));
+    let wedged = sync::wedged(&v).unwrap();
+    assert_eq!(
+        wedged
+            .iter()
+            .map(|w| (w.seq, w.reason.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "envelope_too_large"), (2, "envelope_too_large")]
+    );
+    // A wedged entry is not retried by itself, and later entries still go.
+    cases::set_field(&v, small.id, "status", "open").unwrap();
+    let again = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!((again.pushed, again.wedged, again.pending), (1, 0, 2));
+    // The shell may retry (same bytes, refused again) or discard.
+    assert_eq!(sync::retry_wedged(&v).unwrap(), 2);
+    let retried = sync::sync_once(&v, &w.http).unwrap();
+    assert_eq!((retried.pushed, retried.wedged), (0, 2));
+    assert!(sync::discard_wedged(&v, 1).unwrap());
+    assert!(sync::discard_wedged(&v, 2).unwrap());
+    assert!(!sync::discard_wedged(&v, 2).unwrap());
+    assert_eq!(sync::pending(&v).unwrap(), 0);
+}
+
+#[test]
+fn a_verified_revocation_wipes_the_device() {
+    let w = World::new();
+    let (v, e) = w.enrolled("a");
+    cases::create_case(&v).unwrap();
+    let revocation = org::revoke(&w.org_dir, &pass(), &e.device_id).unwrap();
+    let resp = w
+        .http
+        .send(&Request {
+            method: "POST".into(),
+            base_url: w.url.clone(),
+            path: "/v1/revocations".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: serde_json::to_vec(&revocation).unwrap(),
+        })
+        .unwrap();
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    assert!(vault_files_exist(&w.tmp.path().join("a")));
+    assert!(matches!(
+        sync::sync_once(&v, &w.http),
+        Err(SyncError::Revoked)
+    ));
+    assert!(!vault_files_exist(&w.tmp.path().join("a")));
+    assert!(v.store().is_err());
+}
+
+#[test]
+fn a_forged_revocation_wipes_nothing() {
+    let w = World::new();
+    let (v, e) = w.enrolled("a");
+    let case = cases::create_case(&v).unwrap();
+    // Signed by a key that is not the organisation's but naming it and this device, and a
+    // genuine revocation of another device.
+    let forger =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    let forged = amanat_protocol::Revocation::issue(
+        &forger,
+        &w.org.fingerprint,
+        &e.device_id,
+        1_800_000_000,
+    );
+    let elsewhere = org::revoke(&w.org_dir, &pass(), "00112233445566778899aabbccddeeff").unwrap();
+    for revocation in [forged, elsewhere] {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "error": "revoked_device",
+            "revocation": revocation,
+        }))
+        .unwrap();
+        let liar = Double::new(&w.http, move |_req, _resp| {
+            Ok(Response {
+                status: 403,
+                headers: vec![],
+                body: body.clone(),
+            })
+        });
+        match sync::sync_once(&v, &liar) {
+            Err(SyncError::Rejected { status: 403, code }) => assert_eq!(code, "revoked_device"),
+            other => panic!("{other:?}"),
+        }
+        assert!(vault_files_exist(&w.tmp.path().join("a")));
+        assert_eq!(cases::get_case(&v, case.id).unwrap().code, case.code);
+    }
+    // And the real relay still works afterwards.
+    assert_eq!(sync::sync_once(&v, &w.http).unwrap().pushed, 1);
+}
+
+#[test]
+fn a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (c, ec) = w.enrolled("c");
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(&a, case.id, "worker-17", "ru", &[Scope::Interview]).unwrap();
+    cases::set_field(&a, case.id, "status", "open").unwrap();
+    // A shares the case with B; B registers A (it trusts A's key).
+    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient).unwrap();
+    // C shares a case of its own with B, but B never registered C.
+    let c_case = cases::create_case(&c).unwrap();
+    sync::share_case(&c, c_case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pushed, 3);
+    assert_eq!(sync::sync_once(&c, &w.http).unwrap().pushed, 1);
+
+    // The relay (or the network) alters the first envelope B pulls.
+    let tamper = Double::new(&w.http, |req, mut resp| {
+        if req.method == "GET" && req.path.starts_with("/v1/envelopes") && resp.status == 200 {
+            let mut page: PullResponse = serde_json::from_slice(&resp.body).unwrap();
+            if let Some(first) = page.envelopes.first_mut() {
+                let mut bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&first.payload)
+                    .unwrap();
+                let n = bytes.len();
+                bytes[n - 5] ^= 0x01;
+                first.payload = base64::engine::general_purpose::STANDARD.encode(bytes);
+            }
+            resp.body = serde_json::to_vec(&page).unwrap();
+        }
+        Ok(resp)
+    });
+    let report = sync::sync_once(&b, &tamper).unwrap();
+    assert_eq!(report.interrupted, None);
+    assert_eq!((report.pulled, report.quarantined), (2, 2), "{report:?}");
+    let q = sync::quarantined(&b).unwrap();
+    let reasons: Vec<&str> = q.iter().map(|q| q.reason.as_str()).collect();
+    assert_eq!(reasons, ["undecryptable", "unknown_author"]);
+    assert_eq!(q[1].sender, ec.device_id);
+    // The first envelope (the case's creation) was quarantined; the consent and the later case
+    // envelope (a full snapshot of the case) arrived and were applied.
+    let on_b = cases::get_case(&b, case.id).expect("the case exists on B");
+    assert_eq!(on_b.code, case.code);
+    assert_eq!(on_b.fields["status"].value, "open");
+    assert_eq!(
+        consent::current(&b, case.id).unwrap().unwrap().scopes.len(),
+        1
+    );
+    assert!(
+        cases::get_case(&b, c_case.id).is_err(),
+        "nothing from C applied"
+    );
+    // Idempotent and resumable: the cursor advanced, a second run pulls nothing new.
+    let again = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!((again.pulled, again.quarantined), (0, 0));
+}
