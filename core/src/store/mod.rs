@@ -21,7 +21,7 @@ use crate::names::labels;
 use crate::secret::{SecretBytes, SecretKey};
 use manifest::{Manifest, SetDigest, Tag};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -617,6 +617,8 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
+            checked_records: HashMap::new(),
+            checked_fields: HashMap::new(),
         };
         let out = f(&mut handle)?;
         handle.flush_manifest()?;
@@ -649,6 +651,8 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
+            checked_records: HashMap::new(),
+            checked_fields: HashMap::new(),
         };
         f(&mut handle)
     }
@@ -689,6 +693,12 @@ pub struct Tx<'a> {
     manifest_dirty: bool,
     /// The manifest's keyed hash, built on first use and dropped with the transaction.
     prf: Option<Prf>,
+    /// Collections (ids) and fields (entries) this transaction has already checked against the
+    /// manifest, kept up to date by its own writes: repeated lookups that find nothing — sync
+    /// applying a batch, a uniqueness check per new case — cost one scan per transaction, not one
+    /// each. Only this transaction can change what it sees, so nothing else invalidates them.
+    checked_records: HashMap<Tag, BTreeSet<RecordId>>,
+    checked_fields: HashMap<Tag, Vec<([u8; 32], RecordId)>>,
 }
 
 /// The associated data sealed with every record: label, length-prefixed collection name, record id
@@ -797,7 +807,29 @@ impl Tx<'_> {
         if seen != self.manifest()?.records(tag) {
             return Err(StoreError::Integrity);
         }
+        self.checked_records
+            .insert(*tag, rows.iter().map(|(id, _)| *id).collect());
         Ok(rows)
+    }
+
+    /// The ids of collection `tag`, checked against the manifest (once per transaction).
+    fn checked_ids(&mut self, tag: &Tag) -> Result<&BTreeSet<RecordId>, StoreError> {
+        if !self.checked_records.contains_key(tag) {
+            self.scan_records(tag)?;
+        }
+        self.checked_records.get(tag).ok_or(StoreError::Integrity)
+    }
+
+    /// The entries of field `field`, checked against the manifest (once per transaction).
+    fn checked_entries(&mut self, field: &Tag) -> Result<&[([u8; 32], RecordId)], StoreError> {
+        if !self.checked_fields.contains_key(field) {
+            let entries = self.scan_field(field)?;
+            self.checked_fields.insert(*field, entries);
+        }
+        self.checked_fields
+            .get(field)
+            .map(Vec::as_slice)
+            .ok_or(StoreError::Integrity)
     }
 
     /// Every (token, record id) of blind-index field `field`, checked against the manifest.
@@ -835,7 +867,7 @@ impl Tx<'_> {
     /// manifest and `id` is not among them. A lookup that missed a row the scan sees (a damaged
     /// index page) is [`StoreError::Integrity`].
     fn confirm_absent(&mut self, tag: &Tag, id: &RecordId) -> Result<(), StoreError> {
-        if self.scan_records(tag)?.iter().any(|(found, _)| found == id) {
+        if self.checked_ids(tag)?.contains(id) {
             return Err(StoreError::Integrity);
         }
         Ok(())
@@ -886,6 +918,9 @@ impl Tx<'_> {
         }
         let mac = record_mac(self.prf(), &tag, &id.0, version);
         self.manifest_mut()?.records_mut(tag).add(&mac);
+        if let Some(ids) = self.checked_records.get_mut(&tag) {
+            ids.insert(id);
+        }
         Ok(())
     }
 
@@ -1077,6 +1112,9 @@ impl Tx<'_> {
         }
         let mac = record_mac(self.prf(), &tag, &id.0, version);
         self.manifest_mut()?.records_mut(tag).remove(&mac)?;
+        if let Some(ids) = self.checked_records.get_mut(&tag) {
+            ids.remove(&id);
+        }
         for field in self.manifest()?.fields_of(&tag) {
             self.remove_entry(&field, &tag, &id)?;
         }
@@ -1102,6 +1140,9 @@ impl Tx<'_> {
             .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1 AND field = ?2")?
             .execute(params![&id.0[..], &field[..]])?;
         let mac = entry_mac(self.prf(), field, &old, &id.0);
+        if let Some(entries) = self.checked_fields.get_mut(field) {
+            entries.retain(|(_, entry)| entry != id);
+        }
         self.manifest_mut()?
             .field_mut(*field, *collection)
             .remove(&mac)
@@ -1111,11 +1152,7 @@ impl Tx<'_> {
     /// Checked against the manifest: a missing or hidden record is [`StoreError::Integrity`].
     pub fn list(&mut self, collection: Collection) -> Result<Vec<RecordId>, StoreError> {
         let tag = self.tag(collection);
-        Ok(self
-            .scan_records(&tag)?
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect())
+        Ok(self.checked_ids(&tag)?.iter().copied().collect())
     }
 
     /// Sets the blind-index entry of `field` for record `id` to `value` (replacing the old one).
@@ -1136,6 +1173,9 @@ impl Tx<'_> {
             .execute(params![&field_tag[..], &token[..], &id.0[..]])?;
         let mac = entry_mac(self.prf(), &field_tag, &token, &id.0);
         self.manifest_mut()?.field_mut(field_tag, tag).add(&mac);
+        if let Some(entries) = self.checked_fields.get_mut(&field_tag) {
+            entries.push((token, id));
+        }
         Ok(())
     }
 
@@ -1152,10 +1192,10 @@ impl Tx<'_> {
     ) -> Result<Vec<RecordId>, StoreError> {
         let (field_tag, token) = self.index_token(collection, field, value);
         let mut ids: Vec<RecordId> = self
-            .scan_field(&field_tag)?
-            .into_iter()
+            .checked_entries(&field_tag)?
+            .iter()
             .filter(|(t, _)| *t == token)
-            .map(|(_, id)| id)
+            .map(|(_, id)| *id)
             .collect();
         ids.sort();
         Ok(ids)
