@@ -48,7 +48,7 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-fn plain_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration) {
+fn plain_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration, Duration) {
     let conn = rusqlite::Connection::open(dir.join("plain.db")).unwrap();
     let _: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -104,10 +104,20 @@ fn plain_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Durati
     conn.execute_batch("COMMIT").unwrap();
     let read = t.elapsed();
     assert!(total > 0);
-    (insert, read)
+    let t = Instant::now();
+    let listed: Vec<Vec<u8>> = conn
+        .prepare("SELECT id FROM records WHERE collection = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([&tag[..]], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let list = t.elapsed();
+    assert_eq!(listed.len(), data.len());
+    (insert, read, list)
 }
 
-fn sealed_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration) {
+fn sealed_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration, Duration) {
     let provider = Arc::new(SoftwareKeyProvider::new(dir.join("device.key")));
     let vault =
         Vault::create(dir.join("vault"), &Passcode::from("246810"), provider, FAST).unwrap();
@@ -135,7 +145,11 @@ fn sealed_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Durat
         .unwrap();
     let read = t.elapsed();
     assert_eq!(total, data.iter().map(Vec::len).sum::<usize>());
-    (insert, read)
+    let t = Instant::now();
+    let listed = store.read(|tx| tx.list(NOTES)).unwrap();
+    let list = t.elapsed();
+    assert_eq!(listed.len(), data.len());
+    (insert, read, list)
 }
 
 /// Writes back all dirty pages (the `sync` command) so a run starts on a quiet disk.
@@ -207,6 +221,7 @@ fn main() {
     println!("records: {n}, payload: {mb:.1} MB, rounds: {ROUNDS} (median)");
 
     let (mut pi, mut pr, mut si, mut sr) = (vec![], vec![], vec![], vec![]);
+    let (mut pl, mut sl) = (vec![], vec![]);
     for round in 0..ROUNDS {
         // Alternate which side goes first, and flush dirty pages before each run, so neither side
         // pays for the other's background writeback.
@@ -214,13 +229,15 @@ fn main() {
             settle();
             let tmp = tempfile::tempdir().unwrap();
             if side == 0 {
-                let (i, r) = plain_run(tmp.path(), &data, &order);
+                let (i, r, l) = plain_run(tmp.path(), &data, &order);
                 pi.push(i);
                 pr.push(r);
+                pl.push(l);
             } else {
-                let (i, r) = sealed_run(tmp.path(), &data, &order);
+                let (i, r, l) = sealed_run(tmp.path(), &data, &order);
                 si.push(i);
                 sr.push(r);
+                sl.push(l);
             }
         }
     }
@@ -240,6 +257,13 @@ fn main() {
         rate(pr),
         rate(sr),
         rate(sr) / rate(pr)
+    );
+    let (pl, sl) = (median(pl), median(sl));
+    println!(
+        "| list all ids of the collection | {:.0} | {:.0} | {:.2}× |",
+        rate(pl),
+        rate(sl),
+        rate(sl) / rate(pl)
     );
 
     // The floor: raw ChaCha20-Poly1305 (ring) over the same values, no database.

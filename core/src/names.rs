@@ -137,6 +137,19 @@ pub mod labels {
     /// Domain prefix of a sync record's content hash (NUL-terminated in the hash input).
     pub const SYNC_CONTENT_HASH: &[u8] = b"amanat/v1/sync-content\0";
 
+    /// HKDF info of the manifest subkey (the keyed digests over each collection's set of records
+    /// and each blind index's set of entries).
+    pub const MANIFEST: &[u8] = b"amanat/v1/manifest";
+    /// AAD of the store's sealed manifest.
+    pub const MANIFEST_AAD: &[u8] = b"amanat/v1/meta/manifest";
+    /// First part of a record's manifest hash (then collection tag, record id, version).
+    pub const MANIFEST_RECORD: &[u8] = b"manifest-record";
+    /// First part of a blind-index entry's manifest hash (then field tag, token, record id).
+    pub const MANIFEST_ENTRY: &[u8] = b"manifest-entry";
+    /// Domain of a key slot's check value: SHA-256 over the sealed slot before the platform
+    /// provider wraps it, so an `unwrap` that returns other bytes is told from a wrong passcode.
+    pub const SLOT_CHECK: &[u8] = b"amanat/v1/slot-check";
+
     /// First part of a collection's blind tag (then the collection name).
     pub const BLIND_COLLECTION: &[u8] = b"collection";
     /// First part of a blind index's field tag (then collection and index name).
@@ -145,7 +158,7 @@ pub mod labels {
     pub const BLIND_VALUE: &[u8] = b"value";
 
     /// Every label above, for uniqueness checks.
-    pub const ALL: [&[u8]; 15] = [
+    pub const ALL: [&[u8]; 20] = [
         HKDF_SALT,
         RECORDS,
         BLIND_INDEX,
@@ -161,6 +174,11 @@ pub mod labels {
         BLIND_COLLECTION,
         BLIND_FIELD,
         BLIND_VALUE,
+        MANIFEST,
+        MANIFEST_AAD,
+        MANIFEST_RECORD,
+        MANIFEST_ENTRY,
+        SLOT_CHECK,
     ];
 }
 
@@ -218,7 +236,7 @@ mod tests {
 
     #[test]
     fn labels_are_frozen_and_unique() {
-        let frozen: [&[u8]; 15] = [
+        let frozen: [&[u8]; 20] = [
             b"amanat/v1/hkdf",
             b"amanat/v1/records",
             b"amanat/v1/blind-index",
@@ -234,6 +252,11 @@ mod tests {
             b"collection",
             b"field",
             b"value",
+            b"amanat/v1/manifest",
+            b"amanat/v1/meta/manifest",
+            b"manifest-record",
+            b"manifest-entry",
+            b"amanat/v1/slot-check",
         ];
         assert_eq!(labels::ALL, frozen);
         let unique: BTreeSet<&[u8]> = labels::ALL.iter().copied().collect();

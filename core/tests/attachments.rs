@@ -587,3 +587,177 @@ fn duress_unlock_after_attachments_gives_an_empty_vault_repeatedly() {
         assert!(!file_of(&fx, &info.id).exists());
     }
 }
+
+fn is_locked(e: &AttachmentError) -> bool {
+    matches!(
+        e,
+        AttachmentError::Store(amanat_core::StoreError::Locked)
+            | AttachmentError::Vault(amanat_core::VaultError::Locked)
+    )
+}
+
+/// Open file descriptors of this process that point at `path` (Linux `/proc/self/fd`): the stream
+/// state of a reader or writer owns its file, so its descriptor closing means that state — with the
+/// file key — was dropped.
+fn open_fds_to(path: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|target| target == path))
+        .count()
+}
+
+/// Regression (issue 10, item 3): a reader opened before `lock()` returned plaintext afterwards.
+/// After `lock()` every read and seek fails with `Locked`, no byte comes out, the stream state
+/// (file and file key) is dropped at the lock itself, and a new unlock does not revive it.
+#[test]
+fn reader_fails_with_locked_after_lock_and_drops_its_state() {
+    let fx = fixture(&all_scopes());
+    let data = content(5 * CHUNK_SIZE as usize);
+    let info = write(&fx, &data, 65536);
+    let file = file_of(&fx, &info.id).canonicalize().unwrap();
+    let mut r = AttachmentReader::open(&fx.vault, &info.id).unwrap();
+    let mut buf = vec![0u8; 1000];
+    assert_eq!(r.read(&mut buf).unwrap(), 1000);
+    assert_eq!(&buf[..], &data[..1000]);
+    assert_eq!(open_fds_to(&file), 1, "the reader holds its file open");
+
+    fx.vault.lock();
+    assert_eq!(open_fds_to(&file), 0, "lock() dropped the reader's stream");
+    let mut buf = vec![0u8; 1000];
+    let err = r.read(&mut buf).unwrap_err();
+    assert!(is_locked(&err), "{err:?}");
+    assert!(buf.iter().all(|b| *b == 0), "no plaintext after lock");
+    assert!(is_locked(&r.seek(0).unwrap_err()));
+    let mut out = Vec::new();
+    assert!(is_locked(&r.read_to_end(&mut out).unwrap_err()));
+    assert!(out.is_empty());
+
+    fx.vault.unlock(&Passcode::from("246810")).unwrap();
+    assert!(is_locked(&r.read(&mut buf).unwrap_err()), "stays dead");
+    // A reader opened after the new unlock works.
+    assert_eq!(read_all(&fx, &info.id), data);
+}
+
+/// Regression (issue 10, item 3): `write` still succeeded after `lock()`. After `lock()` the writer
+/// fails with `Locked`, its partial file is gone, and nothing is recorded.
+#[test]
+fn writer_fails_with_locked_after_lock_and_leaves_nothing() {
+    let fx = fixture(&all_scopes());
+    let dir = fx.vault.dir().join("attachments");
+    let mut w = AttachmentWriter::open(
+        &fx.vault,
+        &fx.interview.id,
+        "narrative_audio",
+        "audio/ogg",
+        DEFAULT_MAX_BYTES,
+    )
+    .unwrap();
+    w.write(&content(200_000)).unwrap();
+    let partial = dir_files(&dir);
+    assert_eq!(partial.len(), 1);
+    let partial = partial[0].canonicalize().unwrap();
+    assert_eq!(open_fds_to(&partial), 1);
+
+    fx.vault.lock();
+    assert_eq!(
+        open_fds_to(&partial),
+        0,
+        "lock() dropped the writer's stream"
+    );
+    let err = w.write(b"more").unwrap_err();
+    assert!(is_locked(&err), "{err:?}");
+    assert!(dir_files(&dir).is_empty(), "partial removed");
+    let err = w.finish().unwrap_err();
+    assert!(
+        is_locked(&err) || matches!(err, AttachmentError::Closed),
+        "{err:?}"
+    );
+
+    fx.vault.unlock(&Passcode::from("246810")).unwrap();
+    assert!(dir_files(&dir).is_empty());
+    let interview = interviews::get(&fx.vault, &fx.interview.id).unwrap();
+    assert!(!interview.answers.contains("narrative_audio"));
+
+    // Locked between the last write and finish: finish fails, nothing is recorded or left.
+    let mut w = AttachmentWriter::open(
+        &fx.vault,
+        &fx.interview.id,
+        "narrative_audio",
+        "audio/ogg",
+        DEFAULT_MAX_BYTES,
+    )
+    .unwrap();
+    w.write(&content(1000)).unwrap();
+    fx.vault.lock();
+    assert!(is_locked(&w.finish().unwrap_err()));
+    fx.vault.unlock(&Passcode::from("246810")).unwrap();
+    assert!(dir_files(&dir).is_empty());
+    let interview = interviews::get(&fx.vault, &fx.interview.id).unwrap();
+    assert!(!interview.answers.contains("narrative_audio"));
+}
+
+/// Regression (issue 10, item 1): a complete `<id>.age` file that no record points to (a crash
+/// between the file and its metadata) stayed forever. Unlock removes it, and a complete file whose
+/// record committed but whose rename did not happen is kept and put in place (not deleted as a
+/// partial).
+#[test]
+fn unlock_removes_orphan_files_and_completes_committed_ones() {
+    let fx = fixture(&all_scopes());
+    let dir = fx.vault.dir().join("attachments");
+    let kept = write(&fx, &content(70_000), 65536);
+    let promoted = write(&fx, &content(90_000), 65536);
+
+    // An orphan: a complete age file without a record (what a kill after the rename left).
+    let orphan = dir.join("0123456789abcdef0123456789abcdef.age");
+    std::fs::copy(file_of(&fx, &kept.id), &orphan).unwrap();
+    // Committed record, file still under its partial name (a kill between commit and rename).
+    let partial = dir.join(format!("{}.age.partial", promoted.id));
+    std::fs::rename(file_of(&fx, &promoted.id), &partial).unwrap();
+
+    fx.vault.lock();
+    fx.vault.unlock(&Passcode::from("246810")).unwrap();
+    assert!(!orphan.exists(), "orphan file removed at unlock");
+    assert!(file_of(&fx, &promoted.id).exists(), "committed file kept");
+    assert!(!partial.exists());
+    assert_eq!(read_all(&fx, &promoted.id), content(90_000));
+    assert_eq!(read_all(&fx, &kept.id), content(70_000));
+    let mut names: Vec<String> = dir_files(&dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec![format!("{}.age", kept.id), format!("{}.age", promoted.id)];
+    expected.sort();
+    assert_eq!(names, expected);
+}
+/// A record whose file is gone is reported by unlock and by the integrity check, and reading it is
+/// a typed error (not "no such attachment").
+#[test]
+fn record_without_its_file_is_reported_and_a_typed_error() {
+    let fx = fixture(&all_scopes());
+    let kept = write(&fx, &content(70_000), 65536);
+    let lost = write(&fx, &content(1_000), 65536);
+    std::fs::remove_file(file_of(&fx, &lost.id)).unwrap();
+
+    fx.vault.lock();
+    fx.vault.unlock(&Passcode::from("246810")).unwrap();
+    let report = fx.vault.last_unlock_report().expect("unlock made a report");
+    assert_eq!(report.orphan_files_removed, 0);
+    assert_eq!(report.missing_attachment_files, vec![lost.id.clone()]);
+    let integrity = fx.vault.check_integrity().unwrap();
+    assert_eq!(integrity.missing_attachment_files, vec![lost.id.clone()]);
+    assert!(matches!(
+        AttachmentReader::open(&fx.vault, &lost.id),
+        Err(AttachmentError::FileMissing)
+    ));
+    assert!(matches!(
+        attachments::ciphertext_sha256(&fx.vault, &lost.id),
+        Err(AttachmentError::FileMissing)
+    ));
+    assert_eq!(read_all(&fx, &kept.id), content(70_000));
+    // The record stays (its answer and hash are evidence); nothing is silently dropped.
+    assert_eq!(attachments::info(&fx.vault, &lost.id).unwrap().size, 1_000);
+}

@@ -466,3 +466,35 @@ mod property {
         }
     }
 }
+
+/// Regression (issue 10, item 7): a draft has no chain to verify yet. Asking for one is a usage
+/// error (`NotSubmitted`), not "tampering detected" (`ChainBroken`); a draft amendment on top of a
+/// submitted version is the same.
+#[test]
+fn verify_chain_on_a_draft_is_not_submitted_not_tampering() {
+    let (_t, v) = vault();
+    let case = case_with_consent(&v, &[Scope::Interview]);
+    let draft = interviews::start(&v, case, TEMPLATE, 1, "en").unwrap();
+    assert!(matches!(
+        interviews::verify_chain(&v, &draft.id),
+        Err(InterviewError::NotSubmitted)
+    ));
+    interviews::save_answers(
+        &v,
+        &draft.id,
+        &batch(&[
+            ("interpreter_used", AnswerValue::YesNo(false)),
+            ("first_contact", choice("messaging_app")),
+            ("platforms", AnswerValue::Choices(vec!["telegram".into()])),
+            ("hours_per_day", AnswerValue::Integer(14)),
+        ]),
+    )
+    .unwrap();
+    interviews::submit(&v, &draft.id).unwrap();
+    assert_eq!(interviews::verify_chain(&v, &draft.id).unwrap(), 1);
+    let amendment = interviews::amend(&v, &draft.id).unwrap();
+    assert!(matches!(
+        interviews::verify_chain(&v, &amendment.id),
+        Err(InterviewError::NotSubmitted)
+    ));
+}

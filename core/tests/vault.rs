@@ -676,9 +676,20 @@ fn damaged_slot_file_is_a_clear_error() {
             .into_bytes(),
         String::from_utf8(good.clone())
             .unwrap()
-            .replace("\"format\": 1", "\"format\": 9")
+            .replace("\"format\": 2", "\"format\": 9")
             .into_bytes(),
     ];
+    // Format 2 needs both check values, well formed.
+    let json: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    assert_eq!(json["format"], 2);
+    let mut no_check = json.clone();
+    no_check["duress"].as_object_mut().unwrap().remove("check");
+    let mut bad_check = json.clone();
+    bad_check["main"]["check"] = serde_json::Value::String("abcd".into());
+    let variants: Vec<Vec<u8>> = variants
+        .into_iter()
+        .chain([no_check, bad_check].map(|v| serde_json::to_vec(&v).unwrap()))
+        .collect();
     for bad in variants {
         std::fs::write(&path, &bad).unwrap();
         assert!(matches!(
@@ -750,4 +761,110 @@ fn concurrent_use_from_several_threads() {
         v.store().unwrap().read(|tx| tx.list(NOTES)).unwrap().len(),
         200
     );
+}
+
+/// A provider that answers `unwrap` with wrong bytes of a chosen length while `garbage` is set:
+/// a broken or substituted platform keystore.
+struct Garbage {
+    inner: SoftwareKeyProvider,
+    garbage: std::sync::Mutex<Option<usize>>,
+}
+
+impl KeyProvider for Garbage {
+    fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyProviderError> {
+        self.inner.wrap(plaintext)
+    }
+    fn unwrap(&self, wrapped: &[u8]) -> Result<SecretBytes, KeyProviderError> {
+        match *self.garbage.lock().unwrap() {
+            Some(len) => Ok(SecretBytes::new(
+                (0..len).map(|i| (i * 7 + 3) as u8).collect(),
+            )),
+            None => self.inner.unwrap(wrapped),
+        }
+    }
+    fn destroy(&self) -> Result<(), KeyProviderError> {
+        self.inner.destroy()
+    }
+}
+
+/// Regression (issue 10, item 4): a provider whose `unwrap` returns wrong bytes made the correct
+/// passcode fail with `WrongPasscode` and counted an attempt, so a broken keystore locked the worker
+/// out with growing waits. It is a typed `KeyProvider` error, no attempt is counted, and nothing
+/// changes; with the provider healthy again the same passcode opens the vault.
+#[test]
+fn provider_returning_wrong_bytes_is_a_provider_error_not_a_wrong_passcode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vault");
+    let provider = Arc::new(Garbage {
+        inner: SoftwareKeyProvider::new(tmp.path().join("device.key")),
+        garbage: std::sync::Mutex::new(None),
+    });
+    let v = Vault::create(&dir, &pc("246810"), provider.clone(), FAST).unwrap();
+    v.set_duress_passcode(&pc("246810"), &pc("135790")).unwrap();
+    let id = put(&v, b"kept");
+    v.lock();
+    let slots_before = std::fs::read(dir.join(SLOTS_FILE)).unwrap();
+    // 61 bytes is exactly the length of a sealed data key: only a check over the slot catches it.
+    for len in [0usize, 1, 32, 61, 62, 4096] {
+        *provider.garbage.lock().unwrap() = Some(len);
+        for passcode in ["246810", "135790", "000000"] {
+            let err = v.unlock(&pc(passcode)).unwrap_err();
+            assert!(
+                matches!(err, VaultError::KeyProvider(_)),
+                "{len} bytes, {passcode}: {err:?}"
+            );
+            assert_eq!(v.unlock_status().failed_attempts, 0, "{len} bytes counted");
+        }
+        assert!(!v.is_unlocked());
+        assert_eq!(std::fs::read(dir.join(SLOTS_FILE)).unwrap(), slots_before);
+    }
+    *provider.garbage.lock().unwrap() = None;
+    v.unlock(&pc("246810")).unwrap();
+    assert_eq!(get(&v, id).unwrap(), b"kept");
+
+    // Passcode changes check the provider the same way and change nothing.
+    *provider.garbage.lock().unwrap() = Some(61);
+    assert!(matches!(
+        v.change_passcode(&pc("246810"), &pc("864200")),
+        Err(VaultError::KeyProvider(_))
+    ));
+    assert!(matches!(
+        v.set_duress_passcode(&pc("246810"), &pc("975310")),
+        Err(VaultError::KeyProvider(_))
+    ));
+    assert_eq!(v.unlock_status().failed_attempts, 0);
+    *provider.garbage.lock().unwrap() = None;
+    v.lock();
+    v.unlock(&pc("246810")).unwrap();
+    assert_eq!(get(&v, id).unwrap(), b"kept");
+}
+
+/// Files a wipe retired are ciphertext whose keys are gone, but their names show that a wipe
+/// happened. If the app was killed before their background deletion finished, the next unlock of
+/// the (new) vault finishes it — in the background, so the unlock does not take longer.
+#[test]
+fn leftover_trash_of_an_interrupted_wipe_is_deleted_after_the_next_unlock() {
+    let f = fixture();
+    let v = f.create("246810");
+    let id = put(&v, b"kept");
+    v.lock();
+    drop(v);
+    let trash = f.dir.join(".trash-00112233-vault.db");
+    std::fs::write(&trash, vec![7u8; 100_000]).unwrap();
+    std::fs::create_dir_all(f.dir.join(".trash-00112233-attachments")).unwrap();
+    std::fs::write(
+        f.dir.join(".trash-00112233-attachments/x.age"),
+        b"ciphertext",
+    )
+    .unwrap();
+    let v = f.open();
+    v.unlock(&pc("246810")).unwrap();
+    for _ in 0..500 {
+        if !trash.exists() && !f.dir.join(".trash-00112233-attachments").exists() {
+            assert_eq!(get(&v, id).unwrap(), b"kept");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("trash left: {:?}", files_under(&f.dir));
 }

@@ -14,3 +14,12 @@ pub fn crash_record(n: u64, marker: &str) -> Vec<u8> {
     value.resize(1024 + (n as usize % 2048), b'.');
     value
 }
+
+/// The content of the `n`-th attachment the crash writer stores: a few KiB to a few hundred KiB, so
+/// kills land in every phase (writing, finishing, committing), and recognisable per `n`.
+pub fn attachment_content(n: u64) -> Vec<u8> {
+    let len = 1000 + (n as usize * 7919) % (200 * 1024);
+    (0..len)
+        .map(|i| (i as u64 ^ n.wrapping_mul(31)) as u8)
+        .collect()
+}

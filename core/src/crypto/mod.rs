@@ -243,6 +243,40 @@ pub fn blind_token(index_key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// A keyed pseudo-random function (HMAC-SHA256 over length-prefixed parts, like [`blind_token`])
+/// whose key schedule is built once for a batch of inputs.
+///
+/// The store's manifests hash every record and index entry of a collection when they check a list
+/// or a lookup; building the HMAC key per row would double the cost. A `Prf` lives for one store
+/// transaction and is dropped with it (ring does not zeroize its key schedule, so it is not kept
+/// for the whole unlock).
+pub struct Prf(hmac::Key);
+
+impl Prf {
+    /// A PRF keyed with `key`.
+    pub fn new(key: &SecretKey) -> Self {
+        Self(hmac::Key::new(hmac::HMAC_SHA256, key.expose()))
+    }
+
+    /// HMAC-SHA256 of the length-prefixed `parts`.
+    pub fn eval(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for part in parts {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+}
+
+impl std::fmt::Debug for Prf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prf(<redacted>)")
+    }
+}
+
 /// Argon2id cost parameters, stored in each key slot beside its salt.
 ///
 /// Defaults follow the design (m = 64 MiB, t = 3, p = 1): roughly a third of a second on a mid-range
@@ -386,6 +420,15 @@ mod tests {
         );
         assert_eq!(blind_token(&k, &[b"x"]), blind_token(&k, &[b"x"]));
         assert_ne!(blind_token(&k, &[b"x"]), blind_token(&key(4), &[b"x"]));
+    }
+
+    #[test]
+    fn prf_is_the_blind_token_function_with_a_reused_key() {
+        let k = key(5);
+        let prf = Prf::new(&k);
+        assert_eq!(prf.eval(&[b"ab", b"c"]), blind_token(&k, &[b"ab", b"c"]));
+        assert_ne!(prf.eval(&[b"ab", b"c"]), prf.eval(&[b"a", b"bc"]));
+        assert!(!format!("{prf:?}").contains('5'));
     }
 
     #[test]

@@ -24,13 +24,20 @@ pub enum KeyProviderError {
     /// authenticated, I/O failure).
     #[error("the platform key store failed: {0}")]
     Unavailable(String),
+    /// `unwrap` succeeded but returned bytes that are not what `wrap` was given (checked by the
+    /// vault against each slot's check value): a broken or substituted keystore, never a wrong
+    /// passcode, so no attempt is counted.
+    #[error("the platform key returned data that does not match this vault")]
+    Mismatch,
 }
 
 /// Wraps and unwraps small secrets with a key the platform holds.
 ///
 /// Implemented by the shells (Android Keystore, iOS Secure Enclave) through the FFI layer, and by
 /// [`SoftwareKeyProvider`] for desktop and tests. Implementations must be thread-safe; `wrap` creates
-/// the platform key on first use; `destroy` is idempotent.
+/// the platform key on first use; `destroy` is idempotent. `unwrap` must return exactly the bytes
+/// `wrap` was given or fail: the vault checks what it returns and reports anything else as
+/// [`KeyProviderError::Mismatch`].
 pub trait KeyProvider: Send + Sync {
     /// Encrypts `plaintext` under the platform key, creating the key if needed.
     fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyProviderError>;

@@ -6,15 +6,20 @@
 //! stored file is a standard age file — exactly the payload sync uploads later — and its plaintext
 //! SHA-256 goes into the interview answer, so the interview's hash chain covers the attachment.
 //!
-//! Files: `<vault>/attachments/<id>.age`, written as `<id>.age.partial` and renamed on finish. A
-//! partial file left by a crash is ciphertext; the next unlock removes it.
+//! Files: `<vault>/attachments/<id>.age`, written as `<id>.age.partial`. On finish the complete
+//! file is synced, then its record and answer commit, then it is renamed: the file and its record
+//! appear together or not at all. What a crash leaves in between is ciphertext that the next unlock
+//! reconciles with the records (`vault::layout`).
+//!
+//! Readers and writers hold their age stream (file and file key) in a [`LockScoped`]: `lock()`
+//! drops it at once, and every later call fails with `Locked`.
 
 use crate::forms::{AnswerValue, Answers, QuestionType};
 use crate::fsutil;
 use crate::journal::audit::{self, AuditKind};
 use crate::records::consent::{self, ConsentError, Scope};
 use crate::records::interviews::{self, InterviewError};
-use crate::store::{RecordId, Store, StoreError, Tx};
+use crate::store::{LockScoped, RecordId, Store, StoreError, Tx};
 use crate::vault::{layout, Vault, VaultError};
 use age::secrecy::ExposeSecret;
 use ring::digest;
@@ -77,6 +82,10 @@ pub enum AttachmentError {
     /// No attachment with that id.
     #[error("attachment not found")]
     NotFound,
+    /// The attachment's record exists but its file is gone (deleted outside the app, lost in a
+    /// restore). Listed by unlock and the integrity check; the record is kept as evidence.
+    #[error("the attachment's file is missing")]
+    FileMissing,
     /// The writer was finished or aborted already.
     #[error("the attachment writer is closed")]
     Closed,
@@ -187,17 +196,24 @@ pub(crate) fn device_identity(tx: &mut Tx<'_>) -> Result<age::x25519::Identity, 
 /// Dropping a writer without finishing aborts it (the partial file is removed).
 pub struct AttachmentWriter {
     store: Arc<Store>,
+    vault_dir: PathBuf,
     id: RecordId,
     interview: RecordId,
     question_id: String,
     media_type: String,
     groups: Vec<String>,
-    stream: Option<age::stream::StreamWriter<File>>,
-    plain_hash: Option<digest::Context>,
+    /// The stream and the plaintext hash; `None` once finished or aborted, emptied by `lock()`.
+    state: Option<LockScoped<WriterState>>,
     size: u64,
     max_bytes: u64,
     partial: PathBuf,
-    final_path: PathBuf,
+}
+
+/// What a writer must not keep past `lock()`: the age stream (file key, pending plaintext chunk)
+/// and the hash of the plaintext so far.
+struct WriterState {
+    stream: age::stream::StreamWriter<File>,
+    plain_hash: digest::Context,
 }
 
 impl std::fmt::Debug for AttachmentWriter {
@@ -265,7 +281,6 @@ impl AttachmentWriter {
         let dir = layout::attachments_dir(vault.dir());
         fsutil::create_private_dir(&dir)?;
         let partial = layout::partial_path(vault.dir(), &id.to_string());
-        let final_path = layout::attachment_path(vault.dir(), &id.to_string());
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -279,26 +294,34 @@ impl AttachmentWriter {
             .collect();
         let encryptor = age::Encryptor::with_recipients(all.into_iter())
             .map_err(|_| AttachmentError::BadRecipient("device".into()))?;
-        let stream = match encryptor.wrap_output(file) {
-            Ok(stream) => stream,
+        let state = encryptor
+            .wrap_output(file)
+            .map_err(AttachmentError::from)
+            .and_then(|stream| {
+                Ok(store.scoped(WriterState {
+                    stream,
+                    plain_hash: digest::Context::new(&digest::SHA256),
+                })?)
+            });
+        let state = match state {
+            Ok(state) => state,
             Err(e) => {
                 let _ = fsutil::remove(&partial);
-                return Err(e.into());
+                return Err(e);
             }
         };
         Ok(AttachmentWriter {
             store,
+            vault_dir: vault.dir().to_path_buf(),
             id,
             interview,
             question_id: question_id.to_string(),
             media_type: media_type.to_string(),
             groups,
-            stream: Some(stream),
-            plain_hash: Some(digest::Context::new(&digest::SHA256)),
+            state: Some(state),
             size: 0,
             max_bytes,
             partial,
-            final_path,
         })
     }
 
@@ -312,9 +335,10 @@ impl AttachmentWriter {
         self.size
     }
 
-    /// Encrypts and appends `bytes`. Exceeding the limit discards everything (typed error).
+    /// Encrypts and appends `bytes`. Exceeding the limit discards everything (typed error). After
+    /// the vault was locked it fails with `Locked` and discards everything too.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), AttachmentError> {
-        let (Some(stream), Some(hash)) = (self.stream.as_mut(), self.plain_hash.as_mut()) else {
+        let Some(state) = self.state.as_ref() else {
             return Err(AttachmentError::Closed);
         };
         if self.size.saturating_add(bytes.len() as u64) > self.max_bytes {
@@ -322,33 +346,47 @@ impl AttachmentWriter {
             self.abort();
             return Err(AttachmentError::TooLarge { max_bytes });
         }
-        if let Err(e) = stream.write_all(bytes) {
-            self.abort();
-            return Err(e.into());
+        let written = state.with(|st| {
+            st.stream.write_all(bytes)?;
+            st.plain_hash.update(bytes);
+            Ok::<_, io::Error>(())
+        });
+        match written {
+            Ok(Ok(())) => {
+                self.size += bytes.len() as u64;
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.abort();
+                Err(e.into())
+            }
+            Err(locked) => {
+                self.abort();
+                Err(locked.into())
+            }
         }
-        hash.update(bytes);
-        self.size += bytes.len() as u64;
-        Ok(())
     }
 
-    /// Completes the file, records its metadata and the interview answer in one transaction.
+    /// Completes the file, records its metadata and the interview answer in one transaction, then
+    /// gives the file its final name: file and record appear together or not at all.
     pub fn finish(mut self) -> Result<AttachmentInfo, AttachmentError> {
-        let (Some(stream), Some(hash)) = (self.stream.take(), self.plain_hash.take()) else {
+        let Some(state) = self.state.take() else {
             return Err(AttachmentError::Closed);
         };
-        let result = self.complete(stream, hash);
+        let result = state
+            .take()
+            .map_err(AttachmentError::from)
+            .and_then(|st| self.complete(st));
         if result.is_err() {
+            // Nothing committed: the record is not there, so the file must not be either.
             let _ = fsutil::remove(&self.partial);
-            let _ = fsutil::remove(&self.final_path);
         }
         result
     }
 
-    fn complete(
-        &self,
-        stream: age::stream::StreamWriter<File>,
-        hash: digest::Context,
-    ) -> Result<AttachmentInfo, AttachmentError> {
+    /// Everything up to and including the commit; an error means nothing was recorded.
+    fn complete(&self, st: WriterState) -> Result<AttachmentInfo, AttachmentError> {
+        let WriterState { stream, plain_hash } = st;
         let file = stream.finish()?;
         file.sync_all()?;
         drop(file);
@@ -358,11 +396,9 @@ impl AttachmentWriter {
             question_id: self.question_id.clone(),
             media_type: self.media_type.clone(),
             size: self.size,
-            sha256: fsutil::to_hex(hash.finish().as_ref()),
+            sha256: fsutil::to_hex(plain_hash.finish().as_ref()),
             groups: self.groups.clone(),
         };
-        std::fs::rename(&self.partial, &self.final_path)?;
-        fsutil::sync_parent(&self.final_path)?;
         let answer: Answers = [(
             self.question_id.clone(),
             AnswerValue::Attachment {
@@ -378,20 +414,25 @@ impl AttachmentWriter {
             interviews::save_answers_in(tx, self.interview, &answer)?;
             Ok::<_, AttachmentError>(())
         })?;
+        // Committed: the complete, synced file now belongs to a record. If the rename fails (or a
+        // crash comes first), the next unlock — or the first reader — puts it in place; it is never
+        // deleted as a partial.
+        let _ = layout::complete_partial(&self.vault_dir, &info.id);
         Ok(info)
     }
 
     /// Discards everything written; nothing is left on disk or in the vault.
     pub fn abort(&mut self) {
-        self.stream = None;
-        self.plain_hash = None;
+        if let Some(state) = self.state.take() {
+            state.clear();
+        }
         let _ = fsutil::remove(&self.partial);
     }
 }
 
 impl Drop for AttachmentWriter {
     fn drop(&mut self) {
-        if self.stream.is_some() {
+        if self.state.is_some() {
             self.abort();
         }
     }
@@ -441,7 +482,7 @@ pub fn info(vault: &Vault, id: &str) -> Result<AttachmentInfo, AttachmentError> 
 /// constant memory) rather than while writing, where it cost ~10 % of capture throughput.
 pub fn ciphertext_sha256(vault: &Vault, id: &str) -> Result<String, AttachmentError> {
     let meta = info(vault, id)?;
-    let mut file = File::open(layout::attachment_path(vault.dir(), &meta.id))?;
+    let mut file = File::open(stored_file(vault.dir(), &meta.id)?)?;
     let mut hash = digest::Context::new(&digest::SHA256);
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
     loop {
@@ -453,9 +494,41 @@ pub fn ciphertext_sha256(vault: &Vault, id: &str) -> Result<String, AttachmentEr
     }
 }
 
+/// The path of the file of an attachment whose record exists, completing a rename a crash
+/// interrupted; [`AttachmentError::FileMissing`] if there is no file.
+fn stored_file(vault_dir: &Path, id: &str) -> Result<PathBuf, AttachmentError> {
+    let path = layout::attachment_path(vault_dir, id);
+    if path.exists() || layout::complete_partial(vault_dir, id)? {
+        Ok(path)
+    } else {
+        Err(AttachmentError::FileMissing)
+    }
+}
+
+type AgeReader = age::stream::StreamReader<BufReader<File>>;
+
+/// A reader's stream: tied to the unlock it came from when opened through the vault, free when
+/// opened with explicit identities (HQ).
+enum ReaderStream {
+    Scoped(LockScoped<AgeReader>),
+    Free(Box<AgeReader>),
+}
+
+impl ReaderStream {
+    fn with<R>(&mut self, f: impl FnOnce(&mut AgeReader) -> R) -> Result<R, AttachmentError> {
+        match self {
+            ReaderStream::Scoped(scoped) => Ok(scoped.with(f)?),
+            ReaderStream::Free(stream) => Ok(f(stream)),
+        }
+    }
+}
+
 /// Decrypts an attachment for playback or viewing, chunk by chunk, with seeking.
+///
+/// Opened through the vault, it stops with `Locked` when the vault is locked: its stream (file and
+/// file key) is dropped by the lock itself.
 pub struct AttachmentReader {
-    stream: age::stream::StreamReader<BufReader<File>>,
+    stream: ReaderStream,
     size: Option<u64>,
     pos: u64,
     /// Plaintext length as age authenticates it (from the last chunk), once a seek needed it.
@@ -468,6 +541,20 @@ impl std::fmt::Debug for AttachmentReader {
             .field("pos", &self.pos)
             .finish_non_exhaustive()
     }
+}
+
+fn open_stream(
+    path: &Path,
+    identities: &[age::x25519::Identity],
+) -> Result<AgeReader, AttachmentError> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => AttachmentError::NotFound,
+        kind => AttachmentError::Io(kind),
+    })?;
+    let decryptor = age::Decryptor::new_buffered(BufReader::new(file)).map_err(map_decrypt)?;
+    decryptor
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
+        .map_err(map_decrypt)
 }
 
 fn map_decrypt(e: age::DecryptError) -> AttachmentError {
@@ -487,10 +574,17 @@ impl AttachmentReader {
         let meta = info(vault, id)?;
         let store = vault.store()?;
         let identity = store.write(device_identity)?;
-        let path = layout::attachment_path(vault.dir(), &meta.id);
-        let mut reader = Self::open_file(&path, &[identity])?;
-        reader.size = Some(meta.size);
-        Ok(reader)
+        let path = stored_file(vault.dir(), &meta.id)?;
+        let stream = open_stream(&path, &[identity]).map_err(|e| match e {
+            AttachmentError::NotFound => AttachmentError::FileMissing,
+            other => other,
+        })?;
+        Ok(AttachmentReader {
+            stream: ReaderStream::Scoped(store.scoped(stream)?),
+            size: Some(meta.size),
+            pos: 0,
+            end: None,
+        })
     }
 
     /// Opens any attachment file with the given identities (HQ export uses its group identities).
@@ -498,16 +592,8 @@ impl AttachmentReader {
         path: &Path,
         identities: &[age::x25519::Identity],
     ) -> Result<AttachmentReader, AttachmentError> {
-        let file = File::open(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => AttachmentError::NotFound,
-            kind => AttachmentError::Io(kind),
-        })?;
-        let decryptor = age::Decryptor::new_buffered(BufReader::new(file)).map_err(map_decrypt)?;
-        let stream = decryptor
-            .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
-            .map_err(map_decrypt)?;
         Ok(AttachmentReader {
-            stream,
+            stream: ReaderStream::Free(Box::new(open_stream(path, identities)?)),
             size: None,
             pos: 0,
             end: None,
@@ -522,7 +608,7 @@ impl AttachmentReader {
     /// Reads up to `buf.len()` bytes; 0 at the end. An altered chunk is a typed error and none
     /// of its bytes are returned.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, AttachmentError> {
-        match self.stream.read(buf) {
+        match self.stream.with(|s| s.read(buf))? {
             Ok(n) => {
                 self.pos += n as u64;
                 Ok(n)
@@ -554,15 +640,18 @@ impl AttachmentReader {
         let end = match self.end {
             Some(end) => end,
             None => {
-                let end = self
-                    .stream
-                    .seek(SeekFrom::End(0))
-                    .map_err(|e| self.chunk_error(e))?;
+                let end = match self.stream.with(|s| s.seek(SeekFrom::End(0)))? {
+                    Ok(end) => end,
+                    Err(e) => return Err(self.chunk_error(e)),
+                };
                 self.end = Some(end);
                 end
             }
         };
-        match self.stream.seek(SeekFrom::Start(offset.min(end))) {
+        match self
+            .stream
+            .with(|s| s.seek(SeekFrom::Start(offset.min(end))))?
+        {
             Ok(p) => {
                 self.pos = p;
                 Ok(p)

@@ -55,8 +55,9 @@ pub enum InterviewError {
     /// The interview was submitted: it can only be amended.
     #[error("a submitted interview cannot be changed; amend it instead")]
     Immutable,
-    /// Only a submitted interview can be amended.
-    #[error("only a submitted interview can be amended")]
+    /// The interview is a draft: only a submitted interview can be amended or have its chain
+    /// verified.
+    #[error("the interview is not submitted")]
     NotSubmitted,
     /// This version already has an amendment: amend the newest version.
     #[error("this version was already amended; amend the newest version")]
@@ -453,6 +454,10 @@ pub fn amend_in(tx: &mut Tx<'_>, record_id: RecordId) -> Result<Interview, Inter
 
 /// Verifies the chain ending at `id` (a submitted version): every hash recomputed, every link to
 /// the previous version's hash checked, back to the original. Returns the number of versions.
+///
+/// A draft (an interview not yet submitted, or an amendment being written) has no chain to verify
+/// yet: that is [`InterviewError::NotSubmitted`], a usage error, not [`InterviewError::ChainBroken`]
+/// ("tampering detected").
 pub fn verify_chain(vault: &Vault, id: &str) -> Result<u32, InterviewError> {
     let store = vault.store()?;
     let mut chain = Vec::new();
@@ -475,13 +480,17 @@ pub fn verify_chain(vault: &Vault, id: &str) -> Result<u32, InterviewError> {
     Ok(chain.len() as u32)
 }
 
-/// Checks a chain given newest first.
+/// Checks a chain given newest first. A draft at the head is [`InterviewError::NotSubmitted`]; a
+/// draft further back (a version that was amended must have been submitted) is a broken chain.
 pub fn verify_versions(chain: &[Interview]) -> Result<(), InterviewError> {
     for (i, v) in chain.iter().enumerate() {
         let broken = |reason| InterviewError::ChainBroken {
             amendment: v.amendment,
             reason,
         };
+        if i == 0 && v.status == Status::Draft {
+            return Err(InterviewError::NotSubmitted);
+        }
         if v.status != Status::Submitted {
             return Err(broken("version not submitted"));
         }

@@ -4,7 +4,8 @@
 //!
 //! | file                | content                                                              |
 //! |---------------------|----------------------------------------------------------------------|
-//! | `keyslots.json`     | vault id; main and duress slots: Argon2 params, salt, wrapped blob    |
+//! | `keyslots.json`     | vault id; main and duress slots: Argon2 params, salt, wrapped blob,   |
+//! |                     | check value of the blob before wrapping (format 2)                   |
 //! | `unlock-state.json` | failed-attempt counter (not secret)                                  |
 //! | `vault.db` (+WAL)   | the encrypted store                                                  |
 //!
@@ -13,6 +14,12 @@
 //! one exists. Every unlock runs the KDF for both slots, so a duress unlock takes as long as a normal
 //! one. The presence of `keyslots.json` is what makes a directory a vault: it is written last on
 //! create and destroyed first on wipe.
+//!
+//! Each slot carries a check value: SHA-256 (domain [`crate::names::labels::SLOT_CHECK`]) of the
+//! sealed blob as it was before the provider wrapped it. It is not secret (the sealed blob is
+//! ciphertext under the passcode's key; its hash helps no guessing) and lets unlock tell a provider
+//! that returned other bytes ([`KeyProviderError::Mismatch`], no attempt counted) from a wrong
+//! passcode. Slot files of format 1 have no check value; the next successful unlock adds it.
 
 use self::lockout::{LockoutFile, LockoutState};
 use crate::clock::{Clock, SystemClock};
@@ -20,11 +27,16 @@ use crate::crypto::provider::{KeyProvider, KeyProviderError};
 use crate::crypto::{self, CryptoError, KdfParams, NonceSource};
 use crate::fsutil;
 use crate::journal::audit::{self, AuditKind};
+use crate::names::collections::{self, ATTACHMENTS};
+use crate::secret::SecretBytes;
 use crate::secret::{Passcode, SecretKey};
 use crate::store::{Store, StoreError, StoreKeys};
+use ring::digest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 pub mod layout;
 pub mod lockout;
@@ -101,11 +113,60 @@ pub struct UnlockStatus {
     pub retry_at_ms: Option<u64>,
 }
 
+/// What the last successful unlock found and repaired, for a shell to read after `unlock`.
+///
+/// Unlock makes attachment files agree with their records (see [`layout`]): a crash can leave an
+/// incomplete file (removed), a complete file whose record never committed (removed), or a
+/// committed record whose file kept its temporary name (put in place). A record whose file is gone
+/// cannot be repaired on the device: it is listed here, and reading it fails with a typed error.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnlockReport {
+    /// False if the attachment records failed their integrity check; no file was touched then
+    /// (run [`Vault::check_integrity`] to learn more).
+    pub attachments_checked: bool,
+    /// Incomplete attachment files of interrupted writers, removed.
+    pub partial_files_removed: u32,
+    /// Complete attachment files without a record, removed.
+    pub orphan_files_removed: u32,
+    /// Attachments whose record committed just before a crash, whose file was put in place.
+    pub attachments_completed: u32,
+    /// Attachment ids with a record but no file (lost: e.g. deleted by another app or a restore).
+    pub missing_attachment_files: Vec<String>,
+}
+
+impl From<layout::Reconciliation> for UnlockReport {
+    fn from(r: layout::Reconciliation) -> Self {
+        Self {
+            attachments_checked: r.checked,
+            partial_files_removed: r.partials_removed,
+            orphan_files_removed: r.orphans_removed,
+            attachments_completed: r.completed,
+            missing_attachment_files: r.missing,
+        }
+    }
+}
+
+/// The result of [`Vault::check_integrity`] when the store is intact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IntegrityReport {
+    /// Records matched against the sealed manifest.
+    pub records: u64,
+    /// Records decrypted and authenticated.
+    pub records_opened: u64,
+    /// Blind-index entries matched against the manifest.
+    pub index_entries: u64,
+    /// Attachment ids with a record but no file.
+    pub missing_attachment_files: Vec<String>,
+}
+
 #[derive(Clone, Serialize, Deserialize)]
 struct Slot {
     kdf: KdfParams,
     salt: String,
     wrapped: String,
+    /// Hex SHA-256 (domain `SLOT_CHECK`) of the blob before wrapping; absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -117,7 +178,9 @@ struct SlotFile {
     duress: Slot,
 }
 
-const SLOT_FORMAT: u32 = 1;
+/// Slot file format written now: 2 adds each slot's check value. Format 1 is still read.
+const SLOT_FORMAT: u32 = 2;
+const SLOT_FORMAT_V1: u32 = 1;
 const SALT_LEN: usize = 16;
 /// Length of a sealed 32-byte secret: what a real duress slot holds before wrapping.
 const SEALED_SECRET_LEN: usize = 32 + crypto::SEAL_OVERHEAD;
@@ -146,6 +209,34 @@ struct ParsedSlot {
     kdf: KdfParams,
     salt: Vec<u8>,
     wrapped: Vec<u8>,
+    check: Option<[u8; 32]>,
+}
+
+/// The check value of a slot's blob before wrapping.
+fn slot_check(sealed: &[u8]) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(crate::names::labels::SLOT_CHECK);
+    ctx.update(sealed);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+impl ParsedSlot {
+    /// Asks the provider to unwrap the slot and checks that it gave back the blob it wrapped: the
+    /// length of a sealed secret, and (format 2) the check value. Anything else is the provider's
+    /// failure, reported as [`KeyProviderError::Mismatch`] — never as a wrong passcode.
+    fn unwrap(&self, provider: &dyn KeyProvider) -> Result<SecretBytes, VaultError> {
+        let sealed = provider.unwrap(&self.wrapped)?;
+        let fits = sealed.expose().len() == SEALED_SECRET_LEN
+            && self
+                .check
+                .is_none_or(|check| slot_check(sealed.expose()) == check);
+        if !fits {
+            return Err(VaultError::KeyProvider(KeyProviderError::Mismatch));
+        }
+        Ok(sealed)
+    }
 }
 
 impl Slot {
@@ -158,10 +249,19 @@ impl Slot {
             .ok_or(VaultError::CorruptSlots("bad salt"))?;
         let wrapped =
             fsutil::from_hex(&self.wrapped).ok_or(VaultError::CorruptSlots("bad wrapped key"))?;
+        let check = match &self.check {
+            None => None,
+            Some(hex) => Some(
+                fsutil::from_hex(hex)
+                    .and_then(|c| <[u8; 32]>::try_from(c).ok())
+                    .ok_or(VaultError::CorruptSlots("bad check value"))?,
+            ),
+        };
         Ok(ParsedSlot {
             kdf: self.kdf,
             salt,
             wrapped,
+            check,
         })
     }
 }
@@ -194,6 +294,7 @@ fn make_slot(
         kdf,
         salt: fsutil::to_hex(salt),
         wrapped: fsutil::to_hex(&wrapped),
+        check: Some(fsutil::to_hex(&slot_check(&sealed))),
     })
 }
 
@@ -207,7 +308,34 @@ fn filler_slot(provider: &dyn KeyProvider, kdf: KdfParams) -> Result<Slot, Vault
         kdf,
         salt: fsutil::to_hex(&salt),
         wrapped: fsutil::to_hex(&wrapped),
+        check: Some(fsutil::to_hex(&slot_check(&noise))),
     })
+}
+
+/// The earliest a successful unlock may return, so that a duress unlock and a normal one take the
+/// same time.
+///
+/// After the KDFs a duress unlock does more than a normal one: destroy the platform key, shred the
+/// slots, make a new key, store, counter and slots — about ten durable writes and a few keystore
+/// calls, against two writes, a database open and the attachment reconciliation. Both paths
+/// therefore wait until `KDF end + max(KDF/4, 25 ms) + 8 × (one durable write)`, where the durable
+/// write is the attempt counter both paths wrote just before (write, fsync, rename, fsync the
+/// directory): the floor follows the storage's latency of the moment (a busy disk makes every
+/// fsync slower, the duress path's most), the KDF share covers keystore and CPU work on slow
+/// devices, and the 25 ms covers small KDF parameters. On an idle development machine at the
+/// default KDF this is ≈ 70 ms after ≈ 260 ms of KDF. A duress unlock whose extra work exceeds the
+/// floor still ends later: docs/BENCHMARKS.md measures both.
+fn unlock_floor(kdf_start: Instant, durable_write: std::time::Duration) -> Instant {
+    const MIN_MARGIN: std::time::Duration = std::time::Duration::from_millis(25);
+    let kdf = kdf_start.elapsed();
+    kdf_start + kdf + (kdf / 4).max(MIN_MARGIN) + durable_write * 8
+}
+
+fn wait_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
 }
 
 fn check_passcode_policy(passcode: &Passcode) -> Result<(), VaultError> {
@@ -234,6 +362,10 @@ pub struct Vault {
     provider: Arc<dyn KeyProvider>,
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    /// What the last successful unlock found and repaired.
+    report: Mutex<Option<UnlockReport>>,
+    /// Set while a background thread deletes retired files, so two never race.
+    deleting: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -272,6 +404,8 @@ impl Vault {
             provider,
             clock: Arc::new(SystemClock),
             state: Mutex::new(State::Locked),
+            report: Mutex::new(None),
+            deleting: Arc::new(AtomicBool::new(false)),
         };
         vault.sweep_trash();
         let fresh = vault.make_fresh(kdf, &salt, &kek)?;
@@ -293,6 +427,8 @@ impl Vault {
             provider,
             clock: Arc::new(SystemClock),
             state: Mutex::new(State::Locked),
+            report: Mutex::new(None),
+            deleting: Arc::new(AtomicBool::new(false)),
         };
         if !vault.path(SLOTS_FILE).exists() {
             vault.remove_remains()?;
@@ -336,6 +472,10 @@ impl Vault {
     ///
     /// On the duress passcode the vault is crypto-shredded and replaced by a new, empty vault whose
     /// passcode is the duress passcode; the call returns `Ok` exactly as for the real passcode.
+    ///
+    /// A provider that fails, or that returns other bytes than it wrapped, is a
+    /// [`VaultError::KeyProvider`] error and is not counted as a failed attempt. After a successful
+    /// unlock, [`Vault::last_unlock_report`] says what was repaired after a crash.
     pub fn unlock(&self, passcode: &Passcode) -> Result<(), VaultError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*state, State::Wiped) {
@@ -347,13 +487,17 @@ impl Vault {
         let duress = slots.duress.parse()?;
         let lockout = self.check_backoff()?;
         // Provider first: its failure is not a wrong passcode and must not count as one.
-        let main_sealed = self.provider.unwrap(&main.wrapped)?;
-        let duress_sealed = self.provider.unwrap(&duress.wrapped)?;
+        let main_sealed = main.unwrap(self.provider.as_ref())?;
+        let duress_sealed = duress.unwrap(self.provider.as_ref())?;
+        let write_start = Instant::now();
         let attempt = self.record_attempt(lockout)?;
+        let durable_write = write_start.elapsed();
 
         // Both KDFs always run, so a duress unlock is not slower than a normal one.
+        let kdf_start = Instant::now();
         let main_kek = main.kdf.derive(passcode, &main.salt)?;
         let duress_kek = duress.kdf.derive(passcode, &duress.salt)?;
+        let done_no_earlier = unlock_floor(kdf_start, durable_write);
         let main_aad = slot_aad(SlotKind::Main, &vault_id, &main.kdf, &main.salt);
         let duress_aad = slot_aad(SlotKind::Duress, &vault_id, &duress.kdf, &duress.salt);
 
@@ -361,6 +505,10 @@ impl Vault {
             let dk = SecretKey::from_slice(dk.expose())
                 .ok_or(VaultError::CorruptSlots("bad data key length"))?;
             self.reset_lockout()?;
+            if slots.format == SLOT_FORMAT_V1 {
+                // Best effort: a failed upgrade leaves a readable format-1 file for next time.
+                let _ = self.add_slot_checks(slots, &main_sealed, &duress_sealed);
+            }
             if let State::Unlocked(old) = &*state {
                 old.close();
             }
@@ -371,9 +519,14 @@ impl Vault {
                 self.clock.clone(),
             )?;
             audit::record(&store, AuditKind::Unlock, None)?;
-            // A writer interrupted by a crash left an incomplete (encrypted) file: remove it.
-            layout::remove_partials(&self.dir)?;
+            // Attachment files and records agree again after a crash (see `layout`).
+            let report = layout::reconcile(&self.dir, &store);
             *state = State::Unlocked(Arc::new(store));
+            self.set_report(report.into());
+            wait_until(done_no_earlier);
+            // Files a wipe retired but did not finish deleting (the app was killed) would show
+            // that a wipe happened: finish them, in the background.
+            self.delete_in_background(layout::trash(&self.dir));
             return Ok(());
         }
         if crypto::open(&duress_kek, &duress_aad, duress_sealed.expose()).is_ok() {
@@ -383,16 +536,59 @@ impl Vault {
             };
             // Errors are ignored on purpose: whatever the platform says, the slots are gone and the
             // person under coercion must see an ordinary unlock.
-            let _ = self.wipe_files(open_store.as_deref());
+            // The directory is synced by the new vault's first durable write below.
+            let retired = self
+                .wipe_files(open_store.as_deref(), false)
+                .unwrap_or_else(|(_, retired)| retired);
             let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
             let store = self.commit_fresh(fresh)?;
             audit::record(&store, AuditKind::Unlock, None)?;
+            let report = layout::reconcile(&self.dir, &store);
             *state = State::Unlocked(Arc::new(store));
+            self.set_report(report.into());
+            wait_until(done_no_earlier);
+            // Only now, with the new vault committed, do the old files start to go: their deletion
+            // must not compete with the new vault's fsyncs, or the unlock would take longer the
+            // more data there was (docs/BENCHMARKS.md).
+            self.delete_in_background(retired);
             return Ok(());
         }
         Err(VaultError::WrongPasscode {
             failed_attempts: attempt.failed_attempts,
             retry_at_ms: attempt.retry_at(self.clock.now_ms()),
+        })
+    }
+
+    /// What the last successful unlock found and repaired (attachment files after a crash), or
+    /// `None` if this `Vault` was never unlocked (a vault returned by `create` has nothing to
+    /// repair).
+    pub fn last_unlock_report(&self) -> Option<UnlockReport> {
+        self.report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Checks the whole vault: every record and blind-index entry against the sealed manifest,
+    /// every record decrypted and authenticated, SQLite's own structure, and every attachment
+    /// record against its file.
+    ///
+    /// Reads everything, so it takes time on a large vault: run it off the UI thread (e.g. after
+    /// unlock). Other calls wait while each step holds the store.
+    ///
+    /// Errors: `Store(Integrity)` if a record is missing, hidden, added or altered;
+    /// `Store(Corrupt)` if the database structure is damaged. Missing attachment files are
+    /// reported in the result, not as an error (the records themselves are intact).
+    pub fn check_integrity(&self) -> Result<IntegrityReport, VaultError> {
+        let store = self.store()?;
+        let check = store.check_integrity(&collections::ALL)?;
+        let ids = store.read(|tx| tx.list(ATTACHMENTS))?;
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        Ok(IntegrityReport {
+            records: check.records,
+            records_opened: check.records_opened,
+            index_entries: check.index_entries,
+            missing_attachment_files: layout::missing_files(&self.dir, &ids),
         })
     }
 
@@ -456,6 +652,7 @@ impl Vault {
             &kek,
             &dk,
         )?;
+        self.ensure_checks(&mut slots)?;
         self.write_slots(&slots)
     }
 
@@ -487,6 +684,7 @@ impl Vault {
             &kek,
             &token,
         )?;
+        self.ensure_checks(&mut slots)?;
         self.write_slots(&slots)
     }
 
@@ -502,7 +700,13 @@ impl Vault {
             State::Unlocked(store) => Some(store),
             _ => None,
         };
-        self.wipe_files(open_store.as_deref())
+        let result = self.wipe_files(open_store.as_deref(), true);
+        let retired = match &result {
+            Ok(retired) => retired.clone(),
+            Err((_, retired)) => retired.clone(),
+        };
+        self.delete_in_background(retired);
+        result.map(|_| ()).map_err(|(e, _)| e)
     }
 
     /// Wipes the vault in `dir` without opening it (e.g. when its files are damaged).
@@ -512,8 +716,16 @@ impl Vault {
             provider,
             clock: Arc::new(SystemClock),
             state: Mutex::new(State::Wiped),
+            report: Mutex::new(None),
+            deleting: Arc::new(AtomicBool::new(false)),
         };
-        vault.wipe_files(None)
+        let result = vault.wipe_files(None, true);
+        let retired = match &result {
+            Ok(retired) => retired.clone(),
+            Err((_, retired)) => retired.clone(),
+        };
+        vault.delete_in_background(retired);
+        result.map(|_| ()).map_err(|(e, _)| e)
     }
 
     // ---- internals ----
@@ -528,6 +740,37 @@ impl Vault {
 
     fn set_state(&self, new: State) {
         *self.state.lock().unwrap_or_else(|e| e.into_inner()) = new;
+    }
+
+    fn set_report(&self, report: UnlockReport) {
+        *self.report.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+    }
+
+    /// Gives every slot of a format-1 file its check value before the file is rewritten (normally
+    /// unlock did it already; this covers an upgrade that could not be written then).
+    fn ensure_checks(&self, slots: &mut SlotFile) -> Result<(), VaultError> {
+        for slot in [&mut slots.main, &mut slots.duress] {
+            if slot.check.is_none() {
+                let sealed = slot.parse()?.unwrap(self.provider.as_ref())?;
+                slot.check = Some(fsutil::to_hex(&slot_check(sealed.expose())));
+            }
+        }
+        slots.format = SLOT_FORMAT;
+        Ok(())
+    }
+
+    /// Upgrades a format-1 slot file: adds the check value of each slot, computed from the blobs
+    /// the provider just unwrapped (and that opened with the passcode, so they are the right ones).
+    fn add_slot_checks(
+        &self,
+        mut slots: SlotFile,
+        main_sealed: &SecretBytes,
+        duress_sealed: &SecretBytes,
+    ) -> Result<(), VaultError> {
+        slots.format = SLOT_FORMAT;
+        slots.main.check = Some(fsutil::to_hex(&slot_check(main_sealed.expose())));
+        slots.duress.check = Some(fsutil::to_hex(&slot_check(duress_sealed.expose())));
+        self.write_slots(&slots)
     }
 
     fn unlocked_guard(&self) -> Result<std::sync::MutexGuard<'_, State>, VaultError> {
@@ -547,13 +790,20 @@ impl Vault {
         };
         let slots: SlotFile = serde_json::from_slice(&bytes)
             .map_err(|_| VaultError::CorruptSlots("not a key slot file"))?;
-        if slots.format != SLOT_FORMAT {
-            return Err(VaultError::CorruptSlots("unknown format"));
+        match slots.format {
+            SLOT_FORMAT_V1 => {}
+            SLOT_FORMAT if slots.main.check.is_some() && slots.duress.check.is_some() => {}
+            SLOT_FORMAT => return Err(VaultError::CorruptSlots("missing check value")),
+            _ => return Err(VaultError::CorruptSlots("unknown format")),
         }
         Ok(slots)
     }
 
     fn write_slots(&self, slots: &SlotFile) -> Result<(), VaultError> {
+        if slots.format != SLOT_FORMAT || slots.main.check.is_none() || slots.duress.check.is_none()
+        {
+            return Err(VaultError::CorruptSlots("slot without check value"));
+        }
         let bytes = serde_json::to_vec_pretty(slots)
             .map_err(|_| VaultError::CorruptSlots("cannot encode"))?;
         fsutil::write_atomic(&self.path(SLOTS_FILE), &bytes)?;
@@ -609,7 +859,7 @@ impl Vault {
     ) -> Result<SecretKey, VaultError> {
         let main = slots.main.parse()?;
         let lockout = self.check_backoff()?;
-        let sealed = self.provider.unwrap(&main.wrapped)?;
+        let sealed = main.unwrap(self.provider.as_ref())?;
         let attempt = self.record_attempt(lockout)?;
         let kek = main.kdf.derive(passcode, &main.salt)?;
         let aad = slot_aad(SlotKind::Main, vault_id, &main.kdf, &main.salt);
@@ -633,7 +883,7 @@ impl Vault {
         vault_id: &[u8],
         passcode: &Passcode,
     ) -> Result<bool, VaultError> {
-        let sealed = self.provider.unwrap(&slot.wrapped)?;
+        let sealed = slot.unwrap(self.provider.as_ref())?;
         let kek = slot.kdf.derive(passcode, &slot.salt)?;
         let aad = slot_aad(kind, vault_id, &slot.kdf, &slot.salt);
         Ok(crypto::open(&kek, &aad, sealed.expose()).is_ok())
@@ -697,20 +947,12 @@ impl Vault {
         Ok(())
     }
 
-    /// Best-effort removal of files a wipe retired but whose background deletion was cut short
-    /// (ciphertext whose keys are gone). Not run right after a wipe, where the background thread is
-    /// still deleting them and two deleters would race.
+    /// Best-effort removal, now, of files a wipe retired but whose background deletion was cut
+    /// short (ciphertext whose keys are gone). For `create` and for `open` of a directory without a
+    /// vault, where no unlock is being timed.
     fn sweep_trash(&self) {
-        if let Ok(entries) = std::fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                if entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(TRASH_PREFIX)
-                {
-                    let _ = remove_tree(&entry.path());
-                }
-            }
+        for path in layout::trash(&self.dir) {
+            let _ = remove_tree(&path);
         }
     }
 
@@ -730,11 +972,21 @@ impl Vault {
     /// (from here on nothing is decryptable), then the open store (closed without a checkpoint),
     /// then the remaining files.
     ///
-    /// The database files are renamed out of the way (O(1)) and unlinked on a background thread:
+    /// The database files and the attachment folder are renamed out of the way (O(1)) and returned;
+    /// the caller deletes them with [`Vault::delete_in_background`] when it is done with the disk:
     /// unlinking a large file with unwritten pages in the page cache takes the kernel ~0.1 s per
     /// 200 MB, which would make a wipe — and a duress unlock — slower the more data there is.
-    /// Renamed remains carry a `.trash-` prefix and are swept by the next open or create.
-    fn wipe_files(&self, open_store: Option<&Store>) -> Result<(), VaultError> {
+    /// Renamed remains carry a `.trash-` prefix; an interrupted deletion is finished by the next
+    /// unlock (in the background), open or create.
+    ///
+    /// On error (the provider could not destroy its key, the slots could not be shredded) every
+    /// other step has still run, and the retired paths come with the error.
+    #[allow(clippy::type_complexity)]
+    fn wipe_files(
+        &self,
+        open_store: Option<&Store>,
+        sync_dir: bool,
+    ) -> Result<Vec<PathBuf>, (VaultError, Vec<PathBuf>)> {
         let destroyed = self.provider.destroy();
         let slots_tmp = self.path(SLOTS_FILE).with_extension("tmp");
         let shredded = fsutil::shred(&self.path(SLOTS_FILE)).and(fsutil::shred(&slots_tmp));
@@ -755,15 +1007,35 @@ impl Vault {
                 }
             }
         }
-        let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
-        std::thread::spawn(move || {
-            for path in retired {
-                let _ = remove_tree(&path);
-            }
-        });
-        shredded?;
-        destroyed?;
-        Ok(())
+        if sync_dir {
+            let _ = fsutil::sync_parent(&self.path(SLOTS_FILE));
+        }
+        if let Err(e) = shredded {
+            return Err((e.into(), retired));
+        }
+        if let Err(e) = destroyed {
+            return Err((e.into(), retired));
+        }
+        Ok(retired)
+    }
+
+    /// Deletes retired files on a background thread, gently ([`layout::delete_gently`]); at most
+    /// one such thread per `Vault` at a time (a second call while one runs leaves its paths to the
+    /// next sweep).
+    fn delete_in_background(&self, paths: Vec<PathBuf>) {
+        if paths.is_empty() || self.deleting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let deleting = Arc::clone(&self.deleting);
+        let spawned = std::thread::Builder::new()
+            .name("amanat-trash".into())
+            .spawn(move || {
+                layout::delete_gently(&paths);
+                deleting.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.deleting.store(false, Ordering::SeqCst);
+        }
     }
 }
 

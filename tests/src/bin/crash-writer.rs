@@ -1,9 +1,12 @@
 //! Test helper: writes records in a loop until killed, printing each committed record's id.
 //!
-//! Usage: `crash-writer VAULT_DIR KEY_FILE MARKER [attachment]`. The parent test kills it with
-//! SIGKILL at an arbitrary moment and then checks that every printed (committed) record is intact.
-//! In `attachment` mode it instead streams an audio attachment made of the marker forever,
-//! printing the byte count after each write, so the parent can check no plaintext hit the disk.
+//! Usage: `crash-writer VAULT_DIR KEY_FILE MARKER [attachment|attachments]`. The parent test kills
+//! it with SIGKILL at an arbitrary moment and then checks that every printed (committed) record is
+//! intact. In `attachment` mode it instead streams an audio attachment made of the marker forever,
+//! printing the byte count after each write, so the parent can check no plaintext hit the disk. In
+//! `attachments` mode it writes small attachments one after another, printing `<id> <n>` after each
+//! `finish` (content: [`amanat_tests::attachment_content`]`(n)`), so the parent can check that no
+//! file survives without its record and no finished attachment is lost.
 
 use amanat_core::{Passcode, SoftwareKeyProvider, StoreError, Vault};
 use amanat_tests::{crash_record, FAST_KDF, NOTES, PASSCODE};
@@ -24,8 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Vault::create(dir, &passcode, provider, FAST_KDF)?
     };
-    if args.get(4).map(String::as_str) == Some("attachment") {
-        return stream_attachment(&vault, marker);
+    match args.get(4).map(String::as_str) {
+        Some("attachment") => return stream_attachment(&vault, marker),
+        Some("attachments") => return many_attachments(&vault),
+        _ => {}
     }
     let store = vault.store()?;
     let mut out = std::io::stdout().lock();
@@ -67,4 +72,31 @@ fn stream_attachment(vault: &Vault, marker: &str) -> Result<(), Box<dyn std::err
         writeln!(out, "{}", writer.size())?;
         out.flush()?;
     }
+}
+
+fn many_attachments(vault: &Vault) -> Result<(), Box<dyn std::error::Error>> {
+    use amanat_core::records::attachments::{AttachmentWriter, DEFAULT_MAX_BYTES};
+    use amanat_core::records::consent::{self, Scope};
+    let case = amanat_core::records::cases::create_case(vault)?;
+    consent::record_consent(vault, case.id, "w", "en", &[Scope::Interview, Scope::Audio])?;
+    let interview =
+        amanat_core::records::interviews::start(vault, case.id, "trafficking_screening", 1, "en")?;
+    let mut out = std::io::stdout().lock();
+    for n in 0u64.. {
+        let mut writer = AttachmentWriter::open(
+            vault,
+            &interview.id,
+            "narrative_audio",
+            "audio/wav",
+            DEFAULT_MAX_BYTES,
+        )?;
+        let data = amanat_tests::attachment_content(n);
+        for part in data.chunks(16 * 1024) {
+            writer.write(part)?;
+        }
+        let info = writer.finish()?;
+        writeln!(out, "{} {n}", info.id)?;
+        out.flush()?;
+    }
+    Ok(())
 }
