@@ -34,6 +34,8 @@ impl Template {
 type Obj = Map<String, Value>;
 
 pub(super) fn join(path: &str, field: &str) -> String {
+    // A field name read from the document may be empty; it still has to name a place.
+    let field = if field.is_empty() { "\"\"" } else { field };
     if path.is_empty() {
         field.to_string()
     } else {

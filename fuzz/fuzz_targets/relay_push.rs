@@ -1,0 +1,9 @@
+//! Fuzz target `relay_push`: see `fuzz/harness/relay.rs` (shared with server/tests/fuzz_regressions.rs).
+#![no_main]
+
+#[path = "../harness/relay.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    harness::relay_push::run(data);
+});
