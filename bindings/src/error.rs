@@ -33,6 +33,9 @@ pub enum KeyProviderErrorKind {
     /// The platform could not perform the operation now (locked keystore, I/O, a crash in the
     /// provider implementation).
     Unavailable,
+    /// The platform key answered, but with bytes that do not belong to this vault (a broken or
+    /// substituted keystore). Not a wrong passcode: no attempt was counted. Offer support / wipe.
+    Mismatch,
 }
 
 /// Every failure of the Amanat API, as seen by Kotlin, Swift and Python.
@@ -410,6 +413,7 @@ impl From<KeyProviderError> for AmanatError {
             KeyProviderError::KeyMissing => KeyProviderErrorKind::KeyMissing,
             KeyProviderError::Rejected => KeyProviderErrorKind::Rejected,
             KeyProviderError::Unavailable(_) => KeyProviderErrorKind::Unavailable,
+            KeyProviderError::Mismatch => KeyProviderErrorKind::Mismatch,
         };
         AmanatError::KeyProvider {
             kind,
@@ -632,6 +636,12 @@ impl From<AttachmentError> for AmanatError {
             AttachmentError::NoMatchingKey => AmanatError::NoMatchingKey { detail },
             AttachmentError::NotFound => AmanatError::NotFound {
                 what: "attachment".into(),
+                detail,
+            },
+            // The record exists (evidence kept) but its file is gone: a distinct `what` so the
+            // shell can say "the recording is missing" rather than "no such attachment".
+            AttachmentError::FileMissing => AmanatError::NotFound {
+                what: "attachment_file".into(),
                 detail,
             },
             AttachmentError::Closed => AmanatError::Closed { detail },

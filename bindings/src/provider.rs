@@ -68,6 +68,9 @@ impl From<KeyProviderError> for KeyProviderFfiError {
             KeyProviderError::KeyMissing => KeyProviderFfiError::KeyMissing,
             KeyProviderError::Rejected => KeyProviderFfiError::Rejected,
             KeyProviderError::Unavailable(reason) => KeyProviderFfiError::Unavailable { reason },
+            // Raised by the vault about a provider's answer, never by a provider itself; a
+            // provider that sees it reports its data as refused.
+            KeyProviderError::Mismatch => KeyProviderFfiError::Rejected,
         }
     }
 }

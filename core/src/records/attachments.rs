@@ -583,6 +583,7 @@ impl AttachmentReader {
             stream: ReaderStream::Scoped(store.scoped(stream)?),
             size: Some(meta.size),
             pos: 0,
+            end: None,
         })
     }
 
