@@ -1,0 +1,169 @@
+//! Preparing envelopes: one per outbox entry, signed, encrypted to what consent allows, stored
+//! sealed so a retry resends identical bytes.
+
+use super::*;
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct Prepared {
+    pub(super) envelopes: Vec<Envelope>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(super) struct ChainHead {
+    pub(super) version: u64,
+    pub(super) hash: String,
+}
+
+/// A UUIDv7 (text) from the vault's clock and CSPRNG.
+pub(super) fn new_envelope_id(tx: &Tx<'_>) -> String {
+    let mut random = [0u8; 10];
+    tx.fill_random(&mut random);
+    uuid::Builder::from_unix_timestamp_millis(tx.clock().now_ms(), &random)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+pub(super) fn collection_named(name: &str) -> Option<Collection> {
+    collections::ALL.into_iter().find(|c| c.name() == name)
+}
+
+#[derive(Deserialize)]
+pub(super) struct CaseRef {
+    pub(super) case_id: String,
+}
+
+pub(super) fn chain_id(kind: EntryKind, record: &str) -> RecordId {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(kind.as_str().as_bytes());
+    ctx.update(b"\0");
+    ctx.update(record.as_bytes());
+    let d = ctx.finish();
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d.as_ref()[..16]);
+    RecordId::from_bytes(id)
+}
+
+/// Builds the envelope of one outbox entry (or none, when consent allows nobody).
+pub(super) fn prepare_entry(
+    tx: &mut Tx<'_>,
+    entry: &Entry,
+    state: &State,
+    key: &Ed25519KeyPair,
+) -> Result<Vec<Envelope>, SyncError> {
+    let (Some(collection), Some(record_id)) = (
+        collection_named(&entry.collection),
+        RecordId::parse(&entry.record),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Some(record) = tx.get(collection, record_id)? else {
+        return Ok(Vec::new()); // the record is gone: nothing to send
+    };
+    let content =
+        String::from_utf8(record.value.expose().to_vec()).map_err(|_| StoreError::Shape)?;
+    let case_id = match entry.kind {
+        EntryKind::Case | EntryKind::Identity => record_id,
+        EntryKind::Consent | EntryKind::Interview => {
+            let r: CaseRef = serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
+            RecordId::parse(&r.case_id).ok_or(StoreError::Shape)?
+        }
+    };
+    // Recipients: what the case's current consent allows, the author device, the team devices.
+    let scopes = consent::current_in(tx, case_id)?
+        .map(|c| c.scopes)
+        .unwrap_or_default();
+    let caseworkers_ok = scopes.contains(&Scope::ShareCaseworkers);
+    if entry.kind == EntryKind::Identity && !caseworkers_ok {
+        return Ok(Vec::new());
+    }
+    let mut recipients = vec![attachments::device_identity(tx)?.to_public()];
+    for (group, scope) in GROUPS {
+        let allowed = if entry.kind == EntryKind::Identity {
+            group == "caseworkers"
+        } else {
+            scopes.contains(&scope)
+        };
+        if let (true, Some(text)) = (allowed, state.org.groups.get(group)) {
+            recipients
+                .push(age::x25519::Recipient::from_str(text).map_err(|_| SyncError::Envelope)?);
+        }
+    }
+    let mut route = vec![HQ_RECIPIENT.to_string()];
+    let case_hex = case_id.to_string();
+    if entry.kind != EntryKind::Identity || caseworkers_ok {
+        for peer_id in tx.list(SYNC_PEERS)? {
+            let peer: Peer = tx.require_json(SYNC_PEERS, peer_id)?.0;
+            if peer.cases.contains(&case_hex) {
+                recipients.push(
+                    age::x25519::Recipient::from_str(&peer.age_recipient)
+                        .map_err(|_| SyncError::Envelope)?,
+                );
+                route.push(peer.device_id);
+            }
+        }
+    }
+    // The per-record chain: each envelope names the content hash of the previous one.
+    let chain = chain_id(entry.kind, &entry.record);
+    let head: Option<(ChainHead, u64)> = tx.get_json(SYNC_CHAIN, chain)?;
+    let mut signed = SignedRecord {
+        format: envelope::FORMAT,
+        envelope_id: new_envelope_id(tx),
+        kind: entry.kind.as_str().to_string(),
+        record_id: entry.record.clone(),
+        version: record.version,
+        hlc: Hlc::next(tx)?,
+        author: String::new(),
+        author_key: String::new(),
+        prev_hash: head.as_ref().map(|(h, _)| h.hash.clone()),
+        content_hash: String::new(),
+        content,
+        signature: String::new(),
+    };
+    envelope::sign(&mut signed, key);
+    let new_head = ChainHead {
+        version: signed.version,
+        hash: signed.content_hash.clone(),
+    };
+    match head {
+        Some((_, v)) => {
+            tx.update_json(SYNC_CHAIN, chain, v, &new_head)?;
+        }
+        None => tx.insert_json_with_id(SYNC_CHAIN, chain, &new_head)?,
+    }
+    let payload = envelope::seal(&signed, &recipients).map_err(|_| SyncError::Envelope)?;
+    Ok(vec![Envelope {
+        id: signed.envelope_id.clone(),
+        recipients: route,
+        payload: base64::engine::general_purpose::STANDARD.encode(payload),
+    }])
+}
+
+/// Prepares envelopes for every queued entry that has none yet, one transaction per entry (the
+/// entry, its envelope and the chain head move together). Returns how many were withheld.
+pub(super) fn prepare_all(store: &Store, key: &Ed25519KeyPair) -> Result<u64, SyncError> {
+    let entries = store.read(outbox::entries)?;
+    let mut withheld = 0;
+    for entry in entries {
+        if entry.wedged.is_some() {
+            continue;
+        }
+        let done = store.write(|tx| {
+            if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
+                return Ok::<_, SyncError>(false);
+            }
+            let (state, _) = load_state(tx)?;
+            let envelopes = prepare_entry(tx, &entry, &state, key)?;
+            if envelopes.is_empty() {
+                outbox::remove(tx, entry.seq)?;
+                return Ok(true);
+            }
+            tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
+            Ok(false)
+        })?;
+        if done {
+            withheld += 1;
+        }
+    }
+    Ok(withheld)
+}

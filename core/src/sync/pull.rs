@@ -1,0 +1,117 @@
+//! Pull and apply: pages after the persisted cursor, each applied in one transaction with the
+//! cursor advance; what fails verification is quarantined.
+
+use super::*;
+
+/// Decrypts, verifies and applies one pulled envelope inside the page's transaction; returns the
+/// quarantine reason if it is refused.
+pub(super) fn receive(
+    tx: &mut Tx<'_>,
+    state: &State,
+    identity: &age::x25519::Identity,
+    env: &amanat_protocol::PulledEnvelope,
+) -> Result<Option<&'static str>, SyncError> {
+    let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
+        Ok(p) => p,
+        Err(_) => return Ok(Some(OpenError::Malformed.code())),
+    };
+    let record = match envelope::open(&payload, identity) {
+        Ok(r) => r,
+        Err(e) => return Ok(Some(e.code())),
+    };
+    if let Err(e) = envelope::verify(&record) {
+        return Ok(Some(e.code()));
+    }
+    if record.envelope_id != env.id {
+        return Ok(Some(OpenError::WrongEnvelopeId.code()));
+    }
+    if record.author != env.sender {
+        return Ok(Some(OpenError::WrongAuthor.code()));
+    }
+    // Trusted authors: this device itself, and team devices it registered ([`share_case`]).
+    let trusted = record.author == state.device_id || {
+        match RecordId::parse(&record.author) {
+            Some(id) => tx
+                .get_json::<Peer>(SYNC_PEERS, id)?
+                .is_some_and(|(p, _)| p.signing_public_key == record.author_key),
+            None => false,
+        }
+    };
+    if !trusted {
+        return Ok(Some(OpenError::UnknownAuthor.code()));
+    }
+    Ok(apply::apply(tx, &record)?.err())
+}
+
+/// Pulls every page after the persisted cursor; each page is applied in one transaction with the
+/// cursor advance.
+pub(super) fn pull_all(
+    ctx: &Ctx<'_>,
+    report: &mut SyncReport,
+) -> Result<Option<Interruption>, SyncError> {
+    let mut done = 0u64;
+    loop {
+        if let Some(why) = ctx.cancelled() {
+            return Ok(Some(why));
+        }
+        let cursor = ctx.store.read(load_state)?.0.cursor;
+        let path = format!("/v1/envelopes?after={cursor}&limit={PULL_PAGE}");
+        let body = match ctx.send("GET", &path, Vec::new())? {
+            Answer::Ok(body) => body,
+            Answer::Transient(why) => return Ok(Some(why)),
+            Answer::Revoked(body) => {
+                obey_revocation(ctx.vault, &ctx.state, &body)?;
+                return Ok(None);
+            }
+            Answer::Refused { status, code } => return Err(SyncError::Rejected { status, code }),
+        };
+        let page: PullResponse =
+            serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
+        if page.next_after < cursor {
+            return Err(SyncError::UnexpectedResponse);
+        }
+        let (pulled, quarantined) = ctx.store.write(|tx| {
+            let identity = attachments::device_identity(tx)?;
+            let (mut state, version) = load_state(tx)?;
+            let (mut pulled, mut quarantined) = (0u64, 0u64);
+            for env in &page.envelopes {
+                let Some(uuid) = uuid::Uuid::parse_str(&env.id).ok() else {
+                    return Err(SyncError::UnexpectedResponse);
+                };
+                let applied_id = RecordId::from_bytes(*uuid.as_bytes());
+                if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
+                    continue; // at-least-once delivery: already applied
+                }
+                match receive(tx, &state, &identity, env)? {
+                    None => {
+                        tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
+                        pulled += 1;
+                    }
+                    Some(reason) => {
+                        tx.insert_json(
+                            SYNC_QUARANTINE,
+                            &Quarantined {
+                                envelope_id: env.id.clone(),
+                                seq: env.seq,
+                                sender: env.sender.clone(),
+                                reason: reason.to_string(),
+                                payload: env.payload.clone(),
+                            },
+                        )?;
+                        quarantined += 1;
+                    }
+                }
+            }
+            state.cursor = page.next_after;
+            tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;
+            Ok::<_, SyncError>((pulled, quarantined))
+        })?;
+        report.pulled += pulled;
+        report.quarantined += quarantined;
+        done += page.envelopes.len() as u64;
+        ctx.progress(Phase::Pull, done, done);
+        if !page.more {
+            return Ok(None);
+        }
+    }
+}

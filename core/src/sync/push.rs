@@ -1,0 +1,140 @@
+//! Push: prepared entries in order, in batches; acks recorded in the transaction that removes
+//! the entries; refused entries wedged.
+
+use super::*;
+
+pub(super) enum PushOutcome {
+    Done,
+    Interrupted(Interruption),
+}
+
+/// Pushes the entries `batch` (seq and envelopes) in one request and records the outcome.
+pub(super) fn push_batch(
+    ctx: &Ctx<'_>,
+    batch: &[(u64, Vec<Envelope>)],
+    report: &mut SyncReport,
+) -> Result<PushOutcome, SyncError> {
+    let envelopes: Vec<Envelope> = batch.iter().flat_map(|(_, e)| e.iter().cloned()).collect();
+    let body = serde_json::to_vec(&PushRequest { envelopes }).map_err(|_| SyncError::Envelope)?;
+    let store = ctx.store;
+    match ctx.send("POST", "/v1/envelopes", body)? {
+        Answer::Ok(body) => {
+            let answer: PushResponse =
+                serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
+            let acked: BTreeMap<&str, &amanat_protocol::PushAck> =
+                answer.acks.iter().map(|a| (a.id.as_str(), a)).collect();
+            store.write(|tx| {
+                let (mut st, version) = load_state(tx)?;
+                for (seq, envs) in batch {
+                    if envs.iter().all(|e| acked.contains_key(e.id.as_str())) {
+                        outbox::remove(tx, *seq)?;
+                        tx.delete(SYNC_PREPARED, outbox::entry_id(*seq))?;
+                        for e in envs {
+                            if let Some(a) = acked.get(e.id.as_str()) {
+                                st.last_ack_seq = st.last_ack_seq.max(a.seq);
+                                report.pushed += 1;
+                                if a.duplicate {
+                                    report.duplicates += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+                tx.update_json(SYNC_STATE, STATE_ID, version, &st)?;
+                Ok::<_, SyncError>(())
+            })?;
+            Ok(PushOutcome::Done)
+        }
+        Answer::Transient(why) => Ok(PushOutcome::Interrupted(why)),
+        Answer::Revoked(body) => {
+            obey_revocation(ctx.vault, &ctx.state, &body).map(|_| PushOutcome::Done)
+        }
+        Answer::Refused { status, code } if status == 401 || status == 403 => {
+            Err(SyncError::Rejected { status, code })
+        }
+        Answer::Refused { code, .. } => {
+            if batch.len() > 1 {
+                // Find the entry the relay refuses: each alone (the others go through).
+                for one in batch {
+                    if let PushOutcome::Interrupted(why) =
+                        push_batch(ctx, std::slice::from_ref(one), report)?
+                    {
+                        return Ok(PushOutcome::Interrupted(why));
+                    }
+                }
+                return Ok(PushOutcome::Done);
+            }
+            store.write(|tx| {
+                for (seq, _) in batch {
+                    outbox::mark_wedged(tx, *seq, &code)?;
+                    report.wedged += 1;
+                }
+                Ok::<_, SyncError>(())
+            })?;
+            Ok(PushOutcome::Done)
+        }
+    }
+}
+
+/// Pushes every prepared, non-wedged entry in order, in batches.
+pub(super) fn push_all(
+    ctx: &Ctx<'_>,
+    report: &mut SyncReport,
+) -> Result<Option<Interruption>, SyncError> {
+    let ready = ctx.store.read(|tx| {
+        let mut out = Vec::new();
+        for e in outbox::entries(tx)? {
+            if e.wedged.is_some() {
+                continue;
+            }
+            if let Some((p, _)) = tx.get_json::<Prepared>(SYNC_PREPARED, e.id())? {
+                out.push((e.seq, p.envelopes));
+            }
+        }
+        Ok::<_, StoreError>(out)
+    })?;
+    let mut batch: Vec<(u64, Vec<Envelope>)> = Vec::new();
+    let (mut count, mut bytes) = (0usize, 0usize);
+    let flush = |batch: &mut Vec<(u64, Vec<Envelope>)>, report: &mut SyncReport| {
+        let outcome = if batch.is_empty() {
+            PushOutcome::Done
+        } else {
+            push_batch(ctx, batch, report)?
+        };
+        batch.clear();
+        Ok::<_, SyncError>(outcome)
+    };
+    let total = ready.len() as u64;
+    let mut done = 0u64;
+    ctx.progress(Phase::Push, 0, total);
+    for (seq, envelopes) in ready {
+        let size: usize = envelopes.iter().map(|e| e.payload.len() + 128).sum();
+        if !batch.is_empty()
+            && (count + envelopes.len() > PUSH_BATCH || bytes + size > PUSH_BATCH_BYTES)
+        {
+            if let Some(why) = ctx.cancelled() {
+                return Ok(Some(why));
+            }
+            done += batch.len() as u64;
+            if let PushOutcome::Interrupted(why) = flush(&mut batch, report)? {
+                return Ok(Some(why));
+            }
+            ctx.progress(Phase::Push, done, total);
+            count = 0;
+            bytes = 0;
+        }
+        count += envelopes.len();
+        bytes += size;
+        batch.push((seq, envelopes));
+    }
+    if let Some(why) = ctx.cancelled() {
+        return Ok(Some(why));
+    }
+    match flush(&mut batch, report)? {
+        PushOutcome::Interrupted(why) => Ok(Some(why)),
+        PushOutcome::Done => {
+            ctx.progress(Phase::Push, total, total);
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Talking to the relay: signed requests, classification of answers, revocation.
+
+use super::*;
+
+pub(super) fn signed_request(
+    key: &Ed25519KeyPair,
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    now_ms: u64,
+) -> Result<Request, SyncError> {
+    let h = amanat_protocol::sign_request(key, method, path, now_ms, &body)
+        .map_err(|_| SyncError::Key)?;
+    let mut headers: Vec<(String, String)> = h
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if !body.is_empty() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    Ok(Request {
+        method: method.to_string(),
+        base_url: base_url.to_string(),
+        path: path.to_string(),
+        headers,
+        body,
+    })
+}
+
+/// The relay's error code from a JSON error body, reduced to `[a-z0-9_]{1,64}` (a code, never
+/// free text), or `http_<status>`.
+pub(super) fn error_code(resp: &Response) -> String {
+    let code = serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .filter(|c| {
+            !c.is_empty()
+                && c.len() <= 64
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+    code.unwrap_or_else(|| format!("http_{}", resp.status))
+}
+
+/// How a relay answer is handled.
+pub(super) enum Answer {
+    Ok(Vec<u8>),
+    Transient(Interruption),
+    Revoked(Vec<u8>),
+    Refused { status: u16, code: String },
+}
+
+pub(super) fn classify(result: Result<Response, TransportError>) -> Result<Answer, SyncError> {
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) if e.is_transient() => return Ok(Answer::Transient(Interruption::Transport(e))),
+        Err(e) => return Err(SyncError::Transport(e)),
+    };
+    Ok(match resp.status {
+        200..=299 => Answer::Ok(resp.body),
+        429 => Answer::Transient(Interruption::RateLimited),
+        408 | 500..=599 => Answer::Transient(Interruption::Server {
+            status: resp.status,
+        }),
+        status => {
+            let code = error_code(&resp);
+            if status == 403 && code == "revoked_device" {
+                Answer::Revoked(resp.body)
+            } else {
+                Answer::Refused { status, code }
+            }
+        }
+    })
+}
+
+/// Verifies a revocation under the enrolled organisation key; if it is this device's, wipes.
+pub(super) fn obey_revocation(vault: &Vault, state: &State, body: &[u8]) -> Result<(), SyncError> {
+    #[derive(Deserialize)]
+    struct Body {
+        revocation: Revocation,
+    }
+    let valid = serde_json::from_slice::<Body>(body)
+        .ok()
+        .map(|b| b.revocation)
+        .filter(|r| r.device_id == state.device_id && r.verify(&state.org).is_ok());
+    match valid {
+        Some(_) => {
+            vault.panic_wipe()?;
+            Err(SyncError::Revoked)
+        }
+        // Not signed by our organisation for this device: the relay cannot make us wipe.
+        None => Err(SyncError::Rejected {
+            status: 403,
+            code: "revoked_device".into(),
+        }),
+    }
+}
+
+/// What one sync run works with.
+pub(super) struct Ctx<'a> {
+    pub(super) vault: &'a Vault,
+    pub(super) store: &'a Store,
+    pub(super) state: State,
+    pub(super) key: Ed25519KeyPair,
+    pub(super) transport: &'a dyn Transport,
+    pub(super) control: &'a Control<'a>,
+    /// Request body bytes sent so far in this run.
+    pub(super) bytes_up: std::cell::Cell<u64>,
+    /// Response body bytes received so far in this run.
+    pub(super) bytes_down: std::cell::Cell<u64>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, SyncError> {
+        let now = self.vault.clock().now_ms();
+        let request = signed_request(&self.key, &self.state.relay_url, method, path, body, now)?;
+        self.bytes_up
+            .set(self.bytes_up.get() + request.body.len() as u64);
+        let result = self.transport.send(&request);
+        if let Ok(resp) = &result {
+            self.bytes_down
+                .set(self.bytes_down.get() + resp.body.len() as u64);
+        }
+        classify(result)
+    }
+
+    /// `Some(Interruption::Cancelled)` once the caller asked to stop: checked between batches,
+    /// pages and chunks, never inside a transaction.
+    pub(super) fn cancelled(&self) -> Option<Interruption> {
+        self.control
+            .cancel
+            .filter(|c| c.is_cancelled())
+            .map(|_| Interruption::Cancelled)
+    }
+
+    /// Reports progress to the observer, if any.
+    pub(super) fn progress(&self, phase: Phase, done: u64, total: u64) {
+        if let Some(o) = self.control.observer {
+            o.progress(&Progress {
+                phase,
+                done,
+                total,
+                bytes_up: self.bytes_up.get(),
+                bytes_down: self.bytes_down.get(),
+            });
+        }
+    }
+}
