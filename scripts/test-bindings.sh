@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the FFI library and the bindings generator, generates the Kotlin, Swift and Python
-# bindings into build/bindings/, then compiles and runs the Kotlin (JUnit 5, JVM) and Python
+# bindings into build/bindings/, starts a sync relay (`amanat serve`, 127.0.0.1, an `org init`
+# organisation) for the sync tests, then compiles and runs the Kotlin (JUnit 5, JVM) and Python
 # (unittest) tests. Swift bindings are generated and checked to exist (no Swift compiler here).
 #
 # Last line of output: "N passed, M failed" (Kotlin + Python tests), read by CI.
@@ -31,6 +32,11 @@ cargo build --locked -p amanat-ffi --lib --bins
 LIB="$TARGET/debug/libamanat_ffi.so"
 BINDGEN="$TARGET/debug/uniffi-bindgen"
 [ -f "$LIB" ] || fail "no $LIB"
+# The relay and HQ tool for the sync tests, in its own invocation so the FFI library keeps the
+# feature set it was built with above.
+cargo build --locked -p amanat-server --bin amanat
+AMANAT_BIN="$TARGET/debug/amanat"
+[ -x "$AMANAT_BIN" ] || fail "no $AMANAT_BIN"
 
 step "generate bindings into $OUT"
 rm -rf "$OUT"
@@ -42,6 +48,37 @@ for f in "$OUT/swift/AmanatCore.swift" "$OUT/swift/AmanatCoreFFI.h" "$OUT/swift/
     [ -s "$f" ] || fail "bindings file missing or empty: $f"
 done
 echo "Swift: AmanatCore.swift, AmanatCoreFFI.h, AmanatCoreFFI.modulemap generated (not compiled here)"
+
+step "start a relay on 127.0.0.1 for the sync tests (org init organisation)"
+# The Kotlin and Python sync tests enroll their vaults with codes from `amanat device enroll`
+# (they run the binary themselves) and sync through this relay. Loopback only; stopped at exit.
+RELAY_DIR="$OUT/relay"
+mkdir -p "$RELAY_DIR"
+# A test organisation: the passphrase guards nothing real (throwaway keys, removed with build/).
+printf 'binding-tests-passphrase\n' > "$RELAY_DIR/passphrase"
+chmod 600 "$RELAY_DIR/passphrase"
+"$AMANAT_BIN" org init "$RELAY_DIR/org" --passphrase-file "$RELAY_DIR/passphrase" \
+    --scrypt-log-n 10 >/dev/null || fail "org init failed"
+RELAY_LOG="$RELAY_DIR/relay.log"
+# Envelopes over 6000 bytes are refused (`envelope_too_large`): the wedged-entry tests rely on it;
+# everything else the tests send is far smaller.
+"$AMANAT_BIN" serve --data "$RELAY_DIR/data" --org-public "$RELAY_DIR/org/org.pub" \
+    --listen 127.0.0.1:0 --max-envelope-bytes 6000 --rate-limit 1000 --rate-burst 1000 \
+    --log-level warn > "$RELAY_LOG" 2>&1 &
+RELAY_PID=$!
+stop_relay() { kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; }
+trap stop_relay EXIT
+RELAY_ADDR=""
+for _ in $(seq 1 100); do
+    RELAY_ADDR=$(sed -n 's/^listening on \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$RELAY_LOG" | head -n1)
+    [ -n "$RELAY_ADDR" ] && break
+    kill -0 "$RELAY_PID" 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$RELAY_ADDR" ] || { cat "$RELAY_LOG" >&2; fail "the relay did not start"; }
+export AMANAT_BIN AMANAT_RELAY_URL="http://$RELAY_ADDR" AMANAT_ORG_DIR="$RELAY_DIR/org" \
+    AMANAT_PASSPHRASE_FILE="$RELAY_DIR/passphrase"
+echo "relay on $AMANAT_RELAY_URL"
 
 kotlin_passed=0; kotlin_failed=0; python_passed=0; python_failed=0; status=0
 

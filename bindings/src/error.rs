@@ -18,9 +18,11 @@ use amanat_core::records::attachments::AttachmentError;
 use amanat_core::records::cases::CaseError;
 use amanat_core::records::consent::ConsentError;
 use amanat_core::records::interviews::InterviewError;
+use amanat_core::sync::SyncError;
 use amanat_core::{KeyProviderError, StoreError, VaultError};
 
 use crate::remote::{AnswerReason, ConsentScope, TemplateReason};
+use crate::sync_types::TransportErrorKind;
 
 /// Which way the platform key provider failed, so a shell can tell "key gone after reinstall"
 /// (offer a wipe and a fresh start) from "keystore busy" (retry).
@@ -252,6 +254,84 @@ pub enum AmanatError {
         /// Safe description.
         detail: String,
     },
+    /// The call needs an enrolled device (`Vault.enroll` first). Code `not_enrolled` (1601).
+    #[error("{detail}")]
+    NotEnrolled {
+        /// Safe description.
+        detail: String,
+    },
+    /// `enroll` on a device that is enrolled already. Code `already_enrolled` (1602).
+    #[error("{detail}")]
+    AlreadyEnrolled {
+        /// Safe description.
+        detail: String,
+    },
+    /// The enrollment code is not what `amanat device enroll` prints. Code
+    /// `bad_enrollment_code` (1603).
+    #[error("{detail}")]
+    BadEnrollmentCode {
+        /// Safe description.
+        detail: String,
+    },
+    /// The relay URL is not `http(s)://host[:port]`. Code `invalid_relay_url` (1604).
+    #[error("{detail}")]
+    InvalidRelayUrl {
+        /// Safe description.
+        detail: String,
+    },
+    /// The relay returned an organisation key that does not match the enrollment code (a
+    /// substituted `org.pub`); nothing was stored. Code `org_mismatch` (1605).
+    #[error("{detail}")]
+    OrgMismatch {
+        /// Safe description.
+        detail: String,
+    },
+    /// The relay refused the request for good (enrollment: `code_used`, `code_expired` …; sync:
+    /// 401/403 for this device). Code `rejected` (1606).
+    #[error("{detail}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The relay's stable error code (`[a-z0-9_]`), or `http_<status>`.
+        relay_code: String,
+        /// Safe description.
+        detail: String,
+    },
+    /// The relay's answer is not what the protocol says. Code `unexpected_response` (1607).
+    #[error("{detail}")]
+    UnexpectedResponse {
+        /// Safe description.
+        detail: String,
+    },
+    /// No answer from the relay during enrollment, or a URL no transport may call (sync
+    /// reports network failures as `SyncReport.interrupted` instead). Code `transport` (1608).
+    #[error("{detail}")]
+    Transport {
+        /// What failed.
+        kind: TransportErrorKind,
+        /// Safe description.
+        detail: String,
+    },
+    /// The organisation revoked this device (signature verified): the vault was wiped. Show
+    /// the wiped state; the vault object is unusable. Code `revoked` (1609).
+    #[error("{detail}")]
+    Revoked {
+        /// Safe description.
+        detail: String,
+    },
+    /// The device signing key could not be generated or loaded. Code `device_key` (1610).
+    #[error("{detail}")]
+    DeviceKey {
+        /// Safe description.
+        detail: String,
+    },
+    /// An envelope could not be built (encryption to the recipients failed). Code `envelope`
+    /// (1611).
+    #[error("{detail}")]
+    Envelope {
+        /// Safe description.
+        detail: String,
+    },
     /// A bug: a panic inside the core was caught at the boundary. Code `internal` (1900).
     #[error("{detail}")]
     Internal {
@@ -308,6 +388,17 @@ impl AmanatError {
             AmanatError::AttachmentDamaged { .. } => ("attachment_damaged", 1502),
             AmanatError::NoMatchingKey { .. } => ("no_matching_key", 1503),
             AmanatError::Closed { .. } => ("closed", 1504),
+            AmanatError::NotEnrolled { .. } => ("not_enrolled", 1601),
+            AmanatError::AlreadyEnrolled { .. } => ("already_enrolled", 1602),
+            AmanatError::BadEnrollmentCode { .. } => ("bad_enrollment_code", 1603),
+            AmanatError::InvalidRelayUrl { .. } => ("invalid_relay_url", 1604),
+            AmanatError::OrgMismatch { .. } => ("org_mismatch", 1605),
+            AmanatError::Rejected { .. } => ("rejected", 1606),
+            AmanatError::UnexpectedResponse { .. } => ("unexpected_response", 1607),
+            AmanatError::Transport { .. } => ("transport", 1608),
+            AmanatError::Revoked { .. } => ("revoked", 1609),
+            AmanatError::DeviceKey { .. } => ("device_key", 1610),
+            AmanatError::Envelope { .. } => ("envelope", 1611),
             AmanatError::Internal { .. } => ("internal", 1900),
         }
     }
@@ -651,6 +742,33 @@ impl From<AttachmentError> for AmanatError {
             AttachmentError::Vault(v) => v.into(),
             AttachmentError::Store(s) => s.into(),
             AttachmentError::Io(_) => AmanatError::Storage { detail },
+        }
+    }
+}
+
+impl From<SyncError> for AmanatError {
+    fn from(e: SyncError) -> Self {
+        let detail = e.to_string();
+        match e {
+            SyncError::NotEnrolled => AmanatError::NotEnrolled { detail },
+            SyncError::AlreadyEnrolled => AmanatError::AlreadyEnrolled { detail },
+            SyncError::BadCode => AmanatError::BadEnrollmentCode { detail },
+            SyncError::InvalidRelayUrl => AmanatError::InvalidRelayUrl { detail },
+            SyncError::OrgMismatch => AmanatError::OrgMismatch { detail },
+            // `code` is already reduced by the core to `[a-z0-9_]{1,64}` or `http_<status>`.
+            SyncError::Rejected { status, code } => AmanatError::Rejected {
+                status,
+                relay_code: code,
+                detail,
+            },
+            SyncError::UnexpectedResponse => AmanatError::UnexpectedResponse { detail },
+            SyncError::Transport(kind) => AmanatError::Transport { kind, detail },
+            SyncError::Revoked => AmanatError::Revoked { detail },
+            SyncError::Key => AmanatError::DeviceKey { detail },
+            SyncError::Envelope => AmanatError::Envelope { detail },
+            SyncError::Attachment(a) => a.into(),
+            SyncError::Vault(v) => v.into(),
+            SyncError::Store(s) => s.into(),
         }
     }
 }

@@ -21,7 +21,8 @@
 //!
 //! * converts types (ids become hex strings, `Answers` a map of typed [`AnswerValue`]s …),
 //! * maps every core error to a typed [`AmanatError`] with a stable code,
-//! * adapts a foreign [`KeyProvider`] to the core's trait,
+//! * adapts a foreign [`KeyProvider`] to the core's trait, and a foreign [`Transport`] /
+//!   [`SyncObserver`] to the sync engine's (`sync.rs`),
 //! * catches panics so nothing unwinds into the JVM or Swift.
 //!
 //! No business rule lives here: each exported method calls exactly the core function of the same
@@ -42,6 +43,8 @@ mod domain;
 mod error;
 mod provider;
 mod remote;
+mod sync;
+mod sync_types;
 mod types;
 mod vault;
 
@@ -52,6 +55,14 @@ pub use provider::{software_key_provider, KeyProvider, KeyProviderFfiError};
 pub use remote::{
     AnswerReason, AttachmentInfo, AuditEntry, AuditKind, ConsentScope, InterviewStatus, JsonType,
     KdfParams, LocationLevel, QuestionType, TemplateReason, UnlockStatus,
+};
+pub use sync::{
+    HttpHeader, HttpRequest, HttpResponse, SyncObserver, SyncObserverError, SyncSession, Transport,
+    TransportFfiError,
+};
+pub use sync_types::{
+    DeviceRole, Enrollment, QuarantinedEnvelope, SyncEntryKind, SyncInterruption, SyncPhase,
+    SyncProgress, SyncReport, SyncStatus, TeamDevice, TransportErrorKind, WedgedEntry,
 };
 pub use types::{
     AnswerValue, Case, CaseField, CaseIdentity, Consent, Constraints, Interview, LocalizedChoice,

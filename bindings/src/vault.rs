@@ -20,6 +20,18 @@ use crate::remote::{KdfParams, UnlockStatus};
 #[derive(uniffi::Object)]
 pub struct Vault {
     pub(crate) inner: amanat_core::Vault,
+    /// Serialises sync runs on this vault: two runs at once would push the same envelopes and
+    /// race on the acks; a second run waits for the first.
+    pub(crate) sync_lock: std::sync::Mutex<()>,
+}
+
+impl Vault {
+    fn new(inner: amanat_core::Vault) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            sync_lock: std::sync::Mutex::new(()),
+        })
+    }
 }
 
 impl std::fmt::Debug for Vault {
@@ -52,7 +64,7 @@ impl Vault {
             let passcode = Passcode::new(passcode);
             let inner =
                 amanat_core::Vault::create(dir, &passcode, adapter(key_provider), kdf_params)?;
-            Ok(Arc::new(Self { inner }))
+            Ok(Self::new(inner))
         })
     }
 
@@ -62,7 +74,7 @@ impl Vault {
     pub fn open(dir: String, key_provider: Arc<dyn KeyProvider>) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let inner = amanat_core::Vault::open(dir, adapter(key_provider))?;
-            Ok(Arc::new(Self { inner }))
+            Ok(Self::new(inner))
         })
     }
 
@@ -83,7 +95,7 @@ impl Vault {
         guard(|| {
             let passcode = Passcode::new(passcode);
             let inner = amanat_core::Vault::create(dir, &passcode, key_file(key_path), kdf_params)?;
-            Ok(Arc::new(Self { inner }))
+            Ok(Self::new(inner))
         })
     }
 
@@ -93,7 +105,7 @@ impl Vault {
     pub fn open_with_key_file(dir: String, key_path: String) -> AmanatResult<Arc<Self>> {
         guard(|| {
             let inner = amanat_core::Vault::open(dir, key_file(key_path))?;
-            Ok(Arc::new(Self { inner }))
+            Ok(Self::new(inner))
         })
     }
 

@@ -26,8 +26,8 @@ pub mod transport;
 
 pub use enroll::enroll;
 pub use state::{
-    discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, wedged, Enrollment,
-    Peer, Quarantined, WedgedEntry,
+    discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, status, wedged,
+    Enrollment, Peer, Quarantined, SyncStatus, WedgedEntry,
 };
 pub use transport::{Request, Response, Transport, TransportError};
 
@@ -259,11 +259,15 @@ pub fn sync_with(
         bytes_up: std::cell::Cell::new(0),
         bytes_down: std::cell::Cell::new(0),
     };
+    let (withheld, interrupted) = prepare_all(&ctx)?;
     let mut report = SyncReport {
-        withheld: prepare_all(&store, &ctx.key)?,
+        withheld,
+        interrupted,
         ..SyncReport::default()
     };
-    report.interrupted = push_all(&ctx, &mut report)?;
+    if report.interrupted.is_none() {
+        report.interrupted = push_all(&ctx, &mut report)?;
+    }
     if report.interrupted.is_none() {
         report.interrupted = pull_all(&ctx, &mut report)?;
     }

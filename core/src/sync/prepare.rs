@@ -139,16 +139,32 @@ pub(super) fn prepare_entry(
     }])
 }
 
+/// How often (in entries) the prepare phase reports progress: often enough for a progress bar,
+/// rarely enough that a shell's observer is not called once per entry of a large backlog.
+const PREPARE_PROGRESS_EVERY: u64 = 64;
+
 /// Prepares envelopes for every queued entry that has none yet, one transaction per entry (the
-/// entry, its envelope and the chain head move together). Returns how many were withheld.
-pub(super) fn prepare_all(store: &Store, key: &Ed25519KeyPair) -> Result<u64, SyncError> {
-    let entries = store.read(outbox::entries)?;
+/// entry, its envelope and the chain head move together). Reports [`Phase::Prepare`] progress
+/// and honours cancellation between entries. Returns how many were withheld, and the
+/// interruption if the caller cancelled (entries not yet prepared stay queued as they were).
+pub(super) fn prepare_all(ctx: &Ctx<'_>) -> Result<(u64, Option<Interruption>), SyncError> {
+    let (store, key) = (ctx.store, &ctx.key);
+    let entries: Vec<Entry> = store
+        .read(outbox::entries)?
+        .into_iter()
+        .filter(|e| e.wedged.is_none())
+        .collect();
+    let total = entries.len() as u64;
     let mut withheld = 0;
-    for entry in entries {
-        if entry.wedged.is_some() {
-            continue;
+    ctx.progress(Phase::Prepare, 0, total);
+    for (done, entry) in (0u64..).zip(entries) {
+        if let Some(why) = ctx.cancelled() {
+            return Ok((withheld, Some(why)));
         }
-        let done = store.write(|tx| {
+        if done > 0 && done % PREPARE_PROGRESS_EVERY == 0 {
+            ctx.progress(Phase::Prepare, done, total);
+        }
+        let removed = store.write(|tx| {
             if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
                 return Ok::<_, SyncError>(false);
             }
@@ -161,9 +177,10 @@ pub(super) fn prepare_all(store: &Store, key: &Ed25519KeyPair) -> Result<u64, Sy
             tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
             Ok(false)
         })?;
-        if done {
+        if removed {
             withheld += 1;
         }
     }
-    Ok(withheld)
+    ctx.progress(Phase::Prepare, total, total);
+    Ok((withheld, None))
 }

@@ -205,3 +205,41 @@ pub fn pending(vault: &Vault) -> Result<u64, SyncError> {
     let store = vault.store()?;
     Ok(store.read(outbox::entries)?.len() as u64)
 }
+
+/// What a shell shows on its sync screen, read in one transaction so the parts agree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Entries waiting in the outbox (wedged ones included).
+    pub pending: u64,
+    /// The entries the relay refused for good, oldest first, with their reason codes.
+    pub wedged: Vec<WedgedEntry>,
+    /// When a sync run last finished without interruption (ms since epoch; vault clock).
+    pub last_success_ms: Option<u64>,
+    /// Whether this device is enrolled (if not, `sync` fails with `NotEnrolled`).
+    pub enrolled: bool,
+}
+
+/// The sync screen's status: pending count, wedged entries, last success, enrollment. Works
+/// before enrollment too (changes queue from the first write).
+pub fn status(vault: &Vault) -> Result<SyncStatus, SyncError> {
+    let store = vault.store()?;
+    store.read(|tx| {
+        let entries = outbox::entries(tx)?;
+        let state = tx.get_json::<State>(SYNC_STATE, STATE_ID)?;
+        Ok(SyncStatus {
+            pending: entries.len() as u64,
+            wedged: entries
+                .into_iter()
+                .filter_map(|e| {
+                    e.wedged.map(|reason| WedgedEntry {
+                        seq: e.seq,
+                        kind: e.kind,
+                        reason,
+                    })
+                })
+                .collect(),
+            last_success_ms: state.as_ref().and_then(|(s, _)| s.last_success_ms),
+            enrolled: state.is_some(),
+        })
+    })
+}

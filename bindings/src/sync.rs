@@ -1,0 +1,398 @@
+//! Sync across the boundary: enrollment, sync runs with progress and cancellation, status,
+//! wedged entries, quarantine and case sharing, as methods of [`Vault`] and a [`SyncSession`].
+//!
+//! Each call converts and calls the core function of the same name in `amanat_core::sync`; the
+//! rules (what is sent to whom, verification, classification of failures) stay in the core.
+//!
+//! The shell's HTTP stack comes in as a foreign [`Transport`] (OkHttp, URLSession: proxies,
+//! background transfers, pinning); when none is given, the built-in client of
+//! `amanat-transport` is used. Whatever the shell's transport does — return an error, throw an
+//! undeclared exception — the run ends with a typed transient interruption (entries stay
+//! queued), never a crash. The same holds for a failing [`SyncObserver`]: its failure is
+//! ignored and the run goes on.
+//!
+//! Cancellation is a method of a Rust object, [`SyncSession`], rather than an object passed to
+//! `sync`: uniffi 0.32's generated Kotlin does not check that an object *argument* is still
+//! alive (docs/API.md, "Known upstream issues"), so no exported call takes a Rust object.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amanat_core::sync::{self as core_sync, Cancel, Control, Request, Response, TransportError};
+use amanat_core::RecordId;
+
+use crate::domain::record_id;
+use crate::error::{guard, AmanatError, AmanatResult};
+use crate::sync_types::{
+    Enrollment, QuarantinedEnvelope, SyncProgress, SyncReport, SyncStatus, TeamDevice,
+};
+use crate::vault::Vault;
+
+// ---- the shell's transport ----
+
+/// One HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpHeader {
+    /// Header name (requests: as the core sets them; responses: any case, lowercased on the way
+    /// in).
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// One request to the relay, for a shell's [`Transport`]. Send it as it is: the signature
+/// covers method, path and body.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpRequest {
+    /// `GET`, `POST` or `PUT`.
+    pub method: String,
+    /// The full URL to call (the enrolled relay URL + `path`), already checked: `https://`, or
+    /// plain `http://` to a loopback address only.
+    pub url: String,
+    /// Path and query, exactly as signed.
+    pub path: String,
+    /// Headers to send (the signature headers, `content-type`).
+    pub headers: Vec<HttpHeader>,
+    /// The body (empty for `GET`).
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Like the core's `Request`: no headers, no body (ciphertext, but not for logs).
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The relay's answer, whatever its status: return a 4xx or 5xx as a response, not an error.
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HttpResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<HttpHeader>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a shell's [`Transport`] got no HTTP answer (Kotlin `TransportFfiException`, Swift
+/// `TransportFfiError`). Each ends the sync run as a transient interruption; entries stay
+/// queued. Any other exception the transport throws counts as `Other`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum TransportFfiError {
+    /// The connection could not be made (DNS, refused, unreachable, offline).
+    #[error("could not connect")]
+    Connect,
+    /// No answer within the timeout.
+    #[error("timeout")]
+    Timeout,
+    /// The TLS handshake failed (certificate, pinning, protocol).
+    #[error("TLS failure")]
+    Tls,
+    /// The connection broke mid-request or mid-response.
+    #[error("connection lost")]
+    Io,
+    /// The answer was not valid HTTP, or too large.
+    #[error("invalid HTTP answer")]
+    Protocol,
+    /// Anything else.
+    #[error("transport failure: {reason}")]
+    Other {
+        /// For the shell's own logs: dropped when it reaches Rust (it may quote URLs).
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for TransportFfiError {
+    fn from(_: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        // The foreign exception's text is dropped: it is arbitrary platform output.
+        TransportFfiError::Other {
+            reason: String::new(),
+        }
+    }
+}
+
+impl From<TransportFfiError> for TransportError {
+    fn from(e: TransportFfiError) -> Self {
+        match e {
+            TransportFfiError::Connect => TransportError::Connect,
+            TransportFfiError::Timeout => TransportError::Timeout,
+            TransportFfiError::Tls => TransportError::Tls,
+            TransportFfiError::Io => TransportError::Io,
+            TransportFfiError::Protocol => TransportError::Protocol,
+            // The shell's text is dropped here, at the first point it reaches Rust.
+            TransportFfiError::Other { reason: _ } => TransportError::Other,
+        }
+    }
+}
+
+/// Moves one request to the relay and returns its answer: implemented by a shell that wants its
+/// own HTTP stack (OkHttp, URLSession); pass `null`/`nil`/`None` to use the built-in client.
+///
+/// Called on the thread that runs the sync, blocking. Apply a timeout to every call, follow no
+/// redirects, return non-2xx answers as responses.
+#[uniffi::export(with_foreign)]
+pub trait Transport: Send + Sync {
+    /// Sends `request` and blocks until the answer arrived or the timeout expired.
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportFfiError>;
+}
+
+/// Adapts a shell's [`Transport`] to the core's trait. The URL rule of the built-in transport
+/// (`https://`, plain `http://` to loopback only) is applied before the shell sees a request, so
+/// no shell stack can be led to send in clear.
+struct ForeignTransport(Arc<dyn Transport>);
+
+impl core_sync::Transport for ForeignTransport {
+    fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        let url = amanat_transport::check_url(&request.base_url, &request.path)?;
+        let ffi_request = HttpRequest {
+            method: request.method.clone(),
+            url,
+            path: request.path.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(name, value)| HttpHeader {
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            body: request.body.clone(),
+        };
+        // uniffi turns a foreign exception into an error or a panic; either way the run sees a
+        // transient transport failure.
+        match catch_unwind(AssertUnwindSafe(|| self.0.send(ffi_request))) {
+            Ok(Ok(r)) => Ok(Response {
+                status: r.status,
+                headers: r
+                    .headers
+                    .into_iter()
+                    .map(|h| (h.name.to_ascii_lowercase(), h.value))
+                    .collect(),
+                body: r.body,
+            }),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_panic) => Err(TransportError::Other),
+        }
+    }
+}
+
+/// Timeout of one call of the built-in transport.
+const BUILT_IN_TIMEOUT: Duration = amanat_transport::DEFAULT_TIMEOUT;
+
+/// Runs `f` with the shell's transport, or the built-in one when none was given.
+fn with_transport<T>(
+    transport: Option<Arc<dyn Transport>>,
+    f: impl FnOnce(&dyn core_sync::Transport) -> T,
+) -> T {
+    match transport {
+        Some(t) => f(&ForeignTransport(t)),
+        None => f(&amanat_transport::HttpTransport::new(BUILT_IN_TIMEOUT)),
+    }
+}
+
+// ---- progress ----
+
+/// Why a [`SyncObserver`] failed (Kotlin `SyncObserverException`). Thrown or not, the run goes
+/// on: an observer cannot stop or crash a sync.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum SyncObserverError {
+    /// The observer failed (any exception it throws counts as this).
+    #[error("the sync observer failed")]
+    Failed,
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for SyncObserverError {
+    fn from(_: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        SyncObserverError::Failed
+    }
+}
+
+/// Receives progress during a sync run (to update a notification). Called on the syncing
+/// thread between steps; keep it quick and do not call the vault from it.
+#[uniffi::export(with_foreign)]
+pub trait SyncObserver: Send + Sync {
+    /// One progress report: phase, items done of items known, bytes so far.
+    fn on_progress(&self, progress: SyncProgress) -> Result<(), SyncObserverError>;
+}
+
+/// Adapts a shell's [`SyncObserver`]; its failures and panics are swallowed.
+struct ForeignObserver(Arc<dyn SyncObserver>);
+
+impl core_sync::Observer for ForeignObserver {
+    fn progress(&self, progress: &SyncProgress) {
+        // An observer is a display concern: whatever it does, the sync goes on.
+        let _ignored = catch_unwind(AssertUnwindSafe(|| self.0.on_progress(progress.clone())));
+    }
+}
+
+// ---- sync runs ----
+
+/// A cancellable sync run: made by `Vault.syncSession(transport)`, run with `run(observer)` on a
+/// background worker, cancelled with `cancel()` from any thread — before or during the run.
+///
+/// A cancelled session stays cancelled: every later `run` returns at once with
+/// `interrupted = Cancelled` (nothing lost); make a new session for the next run. Holds its
+/// vault alive until it is freed.
+#[derive(uniffi::Object)]
+pub struct SyncSession {
+    vault: Arc<Vault>,
+    transport: Option<Arc<dyn Transport>>,
+    cancel: Cancel,
+}
+
+impl std::fmt::Debug for SyncSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncSession")
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl SyncSession {
+    /// Runs one sync (prepare, push, pull, apply) and blocks until it ends. Transient failures
+    /// and cancellation come back as `SyncReport.interrupted`, never as an error; errors are
+    /// for what a retry does not fix (`NotEnrolled`, `Rejected`, `Revoked` …).
+    pub fn run(&self, observer: Option<Arc<dyn SyncObserver>>) -> AmanatResult<SyncReport> {
+        guard(|| {
+            self.vault
+                .run_sync(self.transport.clone(), observer, &self.cancel)
+        })
+    }
+
+    /// Asks the run to stop at its next step boundary (between entries, batches or pages; never
+    /// inside a transaction). Safe from any thread, any number of times.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Whether `cancel()` was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+impl Vault {
+    /// One sync run; runs on one vault are serialised (a second waits for the first).
+    fn run_sync(
+        &self,
+        transport: Option<Arc<dyn Transport>>,
+        observer: Option<Arc<dyn SyncObserver>>,
+        cancel: &Cancel,
+    ) -> AmanatResult<SyncReport> {
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let observer = observer.map(ForeignObserver);
+        let control = Control {
+            observer: observer.as_ref().map(|o| o as &dyn core_sync::Observer),
+            cancel: Some(cancel),
+        };
+        with_transport(transport, |t| {
+            Ok(core_sync::sync_with(&self.inner, t, &control)?)
+        })
+    }
+}
+
+#[uniffi::export]
+impl Vault {
+    /// Enrolls this device with the relay at `relay_url` using the org-signed `code` (the line
+    /// `amanat device enroll` prints). Checks the organisation the relay returns against the
+    /// code (`OrgMismatch` if substituted; nothing stored). `transport`: the shell's HTTP stack,
+    /// or `null` for the built-in client. Blocking (one request).
+    pub fn enroll(
+        &self,
+        code: String,
+        relay_url: String,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> AmanatResult<Enrollment> {
+        guard(|| {
+            with_transport(transport, |t| {
+                Ok(core_sync::enroll(&self.inner, &code, &relay_url, t)?)
+            })
+        })
+    }
+
+    /// This device's enrollment, or `null` before `enroll`.
+    pub fn enrollment(&self) -> AmanatResult<Option<Enrollment>> {
+        guard(|| Ok(core_sync::enrollment(&self.inner)?))
+    }
+
+    /// One sync run that cannot be cancelled (use `syncSession` for one that can). Blocking:
+    /// call it from a background worker.
+    pub fn sync(
+        &self,
+        transport: Option<Arc<dyn Transport>>,
+        observer: Option<Arc<dyn SyncObserver>>,
+    ) -> AmanatResult<SyncReport> {
+        guard(|| self.run_sync(transport, observer, &Cancel::new()))
+    }
+
+    /// A cancellable sync run over `transport` (`null`: the built-in client); see
+    /// [`SyncSession`].
+    pub fn sync_session(self: Arc<Self>, transport: Option<Arc<dyn Transport>>) -> SyncSession {
+        SyncSession {
+            vault: self,
+            transport,
+            cancel: Cancel::new(),
+        }
+    }
+
+    /// Pending count, wedged entries, last success and enrollment, for the sync screen.
+    pub fn sync_status(&self) -> AmanatResult<SyncStatus> {
+        guard(|| Ok(core_sync::status(&self.inner)?))
+    }
+
+    /// Clears every wedged mark: the next sync pushes those entries again (same envelopes).
+    /// Returns how many were cleared.
+    pub fn retry_wedged(&self) -> AmanatResult<u64> {
+        guard(|| Ok(core_sync::retry_wedged(&self.inner)?))
+    }
+
+    /// Removes the wedged entry `seq` for good (the user's explicit choice); `false` if there is
+    /// no wedged entry with that number.
+    pub fn discard_wedged(&self, seq: u64) -> AmanatResult<bool> {
+        guard(|| Ok(core_sync::discard_wedged(&self.inner, seq)?))
+    }
+
+    /// Pulled envelopes that failed verification, in arrival order (never applied).
+    pub fn quarantined(&self) -> AmanatResult<Vec<QuarantinedEnvelope>> {
+        guard(|| Ok(core_sync::quarantined(&self.inner)?))
+    }
+
+    /// Shares `case_id` with a team device given its signing key (hex) and age recipient (from
+    /// its `enrollment()`): that case's future envelopes are also encrypted and routed to it,
+    /// and what it signs is accepted. The caller vouches for the keys (phase 1).
+    pub fn share_case(
+        &self,
+        case_id: String,
+        signing_public_key: String,
+        age_recipient: String,
+    ) -> AmanatResult<TeamDevice> {
+        guard(|| {
+            let id: RecordId = record_id(&case_id, "case")?;
+            match core_sync::share_case(&self.inner, id, &signing_public_key, &age_recipient) {
+                Ok(peer) => Ok(peer.into()),
+                // Here the only keys are the ones given: a malformed one is the caller's input.
+                Err(core_sync::SyncError::Key) => Err(AmanatError::invalid(
+                    "team_device_keys",
+                    "the signing key or age recipient is malformed",
+                )),
+                Err(other) => Err(other.into()),
+            }
+        })
+    }
+}

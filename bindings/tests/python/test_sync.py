@@ -1,0 +1,257 @@
+"""Sync from Python against the real relay scripts/test-bindings.sh starts on 127.0.0.1.
+
+The relay serves an `org init` organisation; enrollment codes come from `amanat device enroll`,
+run here as a process. The environment variables below are set by the script.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+from amanat_ffi import (
+    AmanatError,
+    ConsentScope,
+    DeviceRole,
+    HttpHeader,
+    HttpResponse,
+    SyncEntryKind,
+    SyncInterruption,
+    SyncObserver,
+    SyncPhase,
+    Transport,
+    TransportErrorKind,
+    TransportFfiError,
+    Vault,
+)
+
+from test_bindings import FAST, PASS
+
+
+def _env(name):
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run the tests through scripts/test-bindings.sh")
+    return value
+
+
+def relay_url():
+    return _env("AMANAT_RELAY_URL")
+
+
+def enrollment_code():
+    """A fresh one-time code, as `amanat device enroll` prints it."""
+    out = subprocess.run(
+        [_env("AMANAT_BIN"), "device", "enroll", "--org", _env("AMANAT_ORG_DIR"),
+         "--passphrase-file", _env("AMANAT_PASSPHRASE_FILE")],
+        check=True, capture_output=True, text=True, timeout=60,
+    )
+    return out.stdout.strip()
+
+
+class Recorder(SyncObserver):
+    def __init__(self):
+        self.seen = []
+
+    def on_progress(self, progress):
+        self.seen.append(progress)
+
+    def phases(self):
+        out = []
+        for p in self.seen:
+            if p.phase not in out:
+                out.append(p.phase)
+        return out
+
+
+class UrllibTransport(Transport):
+    """A shell transport on the standard library's HTTP client."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def send(self, request):
+        self.calls += 1
+        req = urllib.request.Request(
+            request.url, data=request.body or None, method=request.method,
+            headers={h.name: h.value for h in request.headers},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                status, headers, body = r.status, r.getheaders(), r.read()
+        except urllib.error.HTTPError as e:  # a 4xx/5xx is an answer, not a failure
+            status, headers, body = e.code, e.headers.items(), e.read()
+        except urllib.error.URLError:
+            raise TransportFfiError.Connect()
+        return HttpResponse(status=status, headers=[HttpHeader(name=k, value=v) for k, v in headers],
+                            body=body)
+
+
+class ThrowingTransport(Transport):
+    def __init__(self):
+        self.calls = 0
+
+    def send(self, request):
+        self.calls += 1
+        raise RuntimeError("SECRET-IN-TRANSPORT " + request.url)
+
+
+class ThrowingObserver(SyncObserver):
+    def __init__(self):
+        self.calls = 0
+
+    def on_progress(self, progress):
+        self.calls += 1
+        raise ValueError("observer bug")
+
+
+class SyncBase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="amanat-py-sync")
+        self.vaults = []
+
+    def tearDown(self):
+        for v in self.vaults:
+            v.lock()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def device(self, name):
+        v = Vault.create_with_key_file(os.path.join(self.tmp, name), PASS,
+                                       os.path.join(self.tmp, name + ".key"), FAST)
+        self.vaults.append(v)
+        return v
+
+    def enrolled(self, name, transport=None):
+        v = self.device(name)
+        return v, v.enroll(enrollment_code(), relay_url(), transport)
+
+    @staticmethod
+    def case_with_consent(v):
+        case = v.create_case()
+        v.record_consent(case.id, "worker-17", "ru", [ConsentScope.INTERVIEW])
+        return case
+
+
+class SyncTest(SyncBase):
+    def test_two_devices_share_a_case_write_on_one_read_on_the_other(self):
+        a, ea = self.enrolled("a")
+        b, eb = self.enrolled("b", UrllibTransport())
+        self.assertEqual(ea.org_fingerprint, eb.org_fingerprint)
+        self.assertEqual(ea.role, DeviceRole.FIELD)
+        self.assertEqual(a.enrollment(), ea)
+        case = self.case_with_consent(a)
+        a.set_case_field(case.id, "status", "open")
+        team = a.share_case(case.id, eb.signing_public_key, eb.age_recipient)
+        self.assertEqual(team.cases, [case.id])
+        b.share_case(case.id, ea.signing_public_key, ea.age_recipient)
+        self.assertEqual(a.sync_status().pending, 3)
+
+        rec = Recorder()
+        ra = a.sync(None, rec)
+        self.assertIsNone(ra.interrupted, ra)
+        self.assertEqual((ra.pushed, ra.pending), (3, 0))
+        self.assertEqual(rec.phases(), [SyncPhase.PREPARE, SyncPhase.PUSH, SyncPhase.PULL])
+        self.assertIsNotNone(a.sync_status().last_success_ms)
+
+        # B syncs through a Python transport; the case arrives verified and applied.
+        rb = b.sync(UrllibTransport(), None)
+        self.assertIsNone(rb.interrupted, rb)
+        self.assertEqual((rb.pulled, rb.quarantined), (3, 0))
+        on_b = b.get_case(case.id)
+        self.assertEqual(on_b.code, case.code)
+        self.assertEqual(on_b.fields["status"].value, "open")
+
+        b.set_case_field(case.id, "next_step", "referral")
+        self.assertEqual(b.sync(None, None).pushed, 1)
+        self.assertEqual(a.sync(None, None).pulled, 1)
+        self.assertEqual(a.get_case(case.id).fields["next_step"].value, "referral")
+
+    def test_cancel_before_sync_and_from_another_thread(self):
+        a, _ = self.enrolled("a")
+        self.case_with_consent(a)
+        session = a.sync_session(None)
+        session.cancel()
+        r = session.run(Recorder())
+        self.assertEqual(r.interrupted, SyncInterruption.CANCELLED())
+        self.assertEqual((r.pushed, r.pending), (0, 2))
+        self.assertEqual(a.sync_status().pending, 2)
+
+        # Cancelled from another thread while the run is under way (at its first report).
+        session2 = a.sync_session(None)
+
+        class CancelOnFirst(SyncObserver):
+            def on_progress(self, progress):
+                if not session2.is_cancelled():
+                    t = threading.Thread(target=session2.cancel)
+                    t.start()
+                    t.join()
+
+        self.assertEqual(session2.run(CancelOnFirst()).interrupted, SyncInterruption.CANCELLED())
+        self.assertEqual(a.sync_status().pending, 2)
+        # Nothing lost.
+        again = a.sync(None, None)
+        self.assertEqual((again.pushed, again.pending), (2, 0))
+
+    def test_a_throwing_transport_is_an_interruption_and_entries_stay_queued(self):
+        a, _ = self.enrolled("a")
+        self.case_with_consent(a)
+        bad = ThrowingTransport()
+        r = a.sync(bad, None)
+        self.assertEqual(r.interrupted, SyncInterruption.TRANSPORT(TransportErrorKind.OTHER))
+        self.assertEqual(bad.calls, 1)
+        self.assertEqual((r.pushed, r.pending), (0, 2))
+        self.assertNotIn("SECRET", repr(r))
+        obs = ThrowingObserver()
+        ok = a.sync(None, obs)
+        self.assertIsNone(ok.interrupted, ok)
+        self.assertEqual(ok.pushed, 2)
+        self.assertGreater(obs.calls, 2)
+
+    def test_wedged_entries_list_retry_discard(self):
+        a, _ = self.enrolled("a")
+        self.case_with_consent(a)
+        big = a.create_case()
+        a.set_case_field(big.id, "notes", "x" * 4000)
+        a.set_case_field(big.id, "history", "y" * 4000)
+        r = a.sync(None, None)
+        self.assertEqual((r.pushed, r.wedged), (2, 3), r)
+        wedged = a.sync_status().wedged
+        self.assertEqual([w.reason for w in wedged], ["envelope_too_large"] * 3)
+        self.assertTrue(all(w.kind == SyncEntryKind.CASE for w in wedged))
+        self.assertEqual(a.retry_wedged(), 3)
+        self.assertEqual(a.sync(None, None).wedged, 3)
+        self.assertFalse(a.discard_wedged(999999))
+        for w in a.sync_status().wedged:
+            self.assertTrue(a.discard_wedged(w.seq))
+        self.assertEqual(a.sync_status().pending, 0)
+
+    def test_errors_are_typed(self):
+        v = self.device("a")
+        self.assertFalse(v.sync_status().enrolled)
+        with self.assertRaises(AmanatError.NotEnrolled):
+            v.sync(None, None)
+        with self.assertRaises(AmanatError.BadEnrollmentCode):
+            v.enroll("{}", relay_url(), None)
+        with self.assertRaises(AmanatError.Transport) as ctx:
+            v.enroll(enrollment_code(), "http://192.0.2.1:8443", UrllibTransport())
+        self.assertEqual(ctx.exception.kind, TransportErrorKind.INSECURE_URL)
+        code = enrollment_code()
+        v.enroll(code, relay_url(), None)
+        with self.assertRaises(AmanatError.AlreadyEnrolled):
+            v.enroll(code, relay_url(), None)
+        with self.assertRaises(AmanatError.Rejected) as ctx:
+            self.device("b").enroll(code, relay_url(), None)
+        self.assertEqual(ctx.exception.relay_code, "code_used")
+        self.assertEqual(ctx.exception.code(), "rejected")
+        with self.assertRaises(AmanatError.Transport) as ctx:
+            self.device("c").enroll(enrollment_code(), relay_url(), ThrowingTransport())
+        self.assertEqual(ctx.exception.kind, TransportErrorKind.OTHER)
+        self.assertNotIn("SECRET", str(ctx.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
