@@ -921,6 +921,73 @@ mod tests {
         assert_eq!(codes.len(), all.len());
     }
 
+    #[test]
+    fn every_sync_error_maps_to_a_distinct_typed_code() {
+        use amanat_core::sync::TransportError;
+        let all = [
+            SyncError::NotEnrolled,
+            SyncError::AlreadyEnrolled,
+            SyncError::BadCode,
+            SyncError::InvalidRelayUrl,
+            SyncError::OrgMismatch,
+            SyncError::Rejected {
+                status: 409,
+                code: "code_used".into(),
+            },
+            SyncError::UnexpectedResponse,
+            SyncError::Transport(TransportError::InsecureUrl),
+            SyncError::Revoked,
+            SyncError::Key,
+            SyncError::Envelope,
+        ];
+        let mapped: Vec<AmanatError> = all.into_iter().map(AmanatError::from).collect();
+        let codes: Vec<&str> = mapped.iter().map(AmanatError::code_str).collect();
+        let numbers: std::collections::BTreeSet<u32> =
+            mapped.iter().map(AmanatError::numeric_code).collect();
+        assert_eq!(numbers.len(), mapped.len(), "numeric codes are distinct");
+        assert_eq!(
+            codes,
+            [
+                "not_enrolled",
+                "already_enrolled",
+                "bad_enrollment_code",
+                "invalid_relay_url",
+                "org_mismatch",
+                "rejected",
+                "unexpected_response",
+                "transport",
+                "revoked",
+                "device_key",
+                "envelope",
+            ]
+        );
+        match AmanatError::from(SyncError::Rejected {
+            status: 409,
+            code: "code_used".into(),
+        }) {
+            AmanatError::Rejected {
+                status, relay_code, ..
+            } => assert_eq!((status, relay_code.as_str()), (409, "code_used")),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            AmanatError::from(SyncError::Transport(TransportError::Timeout)),
+            AmanatError::Transport {
+                kind: TransportErrorKind::Timeout,
+                ..
+            }
+        ));
+        // Shared reasons keep their shared codes.
+        assert_eq!(
+            AmanatError::from(SyncError::Vault(VaultError::Locked)).code_str(),
+            "locked"
+        );
+        assert_eq!(
+            AmanatError::from(SyncError::Store(StoreError::Corrupt)).code_str(),
+            "corrupt"
+        );
+    }
+
     const PANIC_MARKER: &str = "SECRET-IN-PANIC-9c2e";
 
     /// The child half of `a_panic_message_never_reaches_stderr`: does nothing unless that test

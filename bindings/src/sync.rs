@@ -396,3 +396,159 @@ impl Vault {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use amanat_core::sync::Transport as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A shell transport as a Rust test double: answers, fails, or panics.
+    struct Shell {
+        calls: AtomicUsize,
+        answer: fn(&HttpRequest) -> Result<HttpResponse, TransportFfiError>,
+    }
+
+    impl Transport for Shell {
+        fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportFfiError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            (self.answer)(&request)
+        }
+    }
+
+    fn shell(
+        answer: fn(&HttpRequest) -> Result<HttpResponse, TransportFfiError>,
+    ) -> (Arc<Shell>, ForeignTransport) {
+        let s = Arc::new(Shell {
+            calls: AtomicUsize::new(0),
+            answer,
+        });
+        (s.clone(), ForeignTransport(s))
+    }
+
+    fn request(base_url: &str) -> Request {
+        Request {
+            method: "POST".into(),
+            base_url: base_url.into(),
+            path: "/v1/envelopes".into(),
+            headers: vec![("X-Amanat-Device".into(), "d".into())],
+            body: b"{}".to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_shell_transport_gets_the_checked_url_and_its_answer_comes_back() {
+        let (s, t) = shell(|r| {
+            assert_eq!(r.url, "http://127.0.0.1:9/v1/envelopes");
+            assert_eq!(r.path, "/v1/envelopes");
+            assert_eq!(r.headers[0].name, "X-Amanat-Device");
+            Ok(HttpResponse {
+                status: 201,
+                headers: vec![HttpHeader {
+                    name: "Content-Type".into(),
+                    value: "application/json".into(),
+                }],
+                body: b"ok".to_vec(),
+            })
+        });
+        let resp = t.send(&request("http://127.0.0.1:9")).unwrap();
+        assert_eq!(resp.status, 201);
+        assert_eq!(
+            resp.headers,
+            [("content-type".into(), "application/json".into())]
+        );
+        assert_eq!(resp.body, b"ok");
+        assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn an_insecure_url_never_reaches_the_shell_transport() {
+        let (s, t) = shell(|_| unreachable!("must not be called"));
+        assert_eq!(
+            t.send(&request("http://192.0.2.1:8443")),
+            Err(TransportError::InsecureUrl)
+        );
+        assert_eq!(
+            t.send(&request("ftp://127.0.0.1")),
+            Err(TransportError::InvalidUrl)
+        );
+        assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn failing_and_panicking_shell_transports_are_transient_and_typed() {
+        let (_, t) = shell(|_| Err(TransportFfiError::Timeout));
+        let e = t.send(&request("http://127.0.0.1:9")).unwrap_err();
+        assert_eq!(e, TransportError::Timeout);
+        assert!(e.is_transient());
+        let (_, t) = shell(|_| {
+            Err(TransportFfiError::Other {
+                reason: "SECRET https://relay/?token".into(),
+            })
+        });
+        let e = t.send(&request("http://127.0.0.1:9")).unwrap_err();
+        assert_eq!(e, TransportError::Other);
+        let (s, t) = shell(|_| panic!("SECRET in a panicking transport"));
+        let e = t.send(&request("http://127.0.0.1:9")).unwrap_err();
+        assert_eq!(e, TransportError::Other);
+        assert!(e.is_transient());
+        assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+        // An undeclared foreign exception arrives as this, its text dropped.
+        let e: TransportFfiError = uniffi::UnexpectedUniFFICallbackError {
+            reason: "java.lang.IllegalStateException: SECRET".into(),
+        }
+        .into();
+        assert_eq!(TransportError::from(e), TransportError::Other);
+    }
+
+    struct Panicking(AtomicUsize);
+
+    impl SyncObserver for Panicking {
+        fn on_progress(&self, _: SyncProgress) -> Result<(), SyncObserverError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            panic!("observer bug")
+        }
+    }
+
+    #[test]
+    fn a_panicking_observer_is_contained() {
+        let inner = Arc::new(Panicking(AtomicUsize::new(0)));
+        let o = ForeignObserver(inner.clone());
+        let p = SyncProgress {
+            phase: amanat_core::sync::Phase::Push,
+            done: 1,
+            total: 2,
+            bytes_up: 3,
+            bytes_down: 4,
+        };
+        core_sync::Observer::progress(&o, &p);
+        core_sync::Observer::progress(&o, &p);
+        assert_eq!(inner.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn request_and_response_debug_leave_out_headers_and_body() {
+        let r = HttpRequest {
+            method: "POST".into(),
+            url: "http://127.0.0.1:9/v1/envelopes".into(),
+            path: "/v1/envelopes".into(),
+            headers: vec![HttpHeader {
+                name: "x-amanat-signature".into(),
+                value: "SIG".into(),
+            }],
+            body: b"CIPHERTEXT".to_vec(),
+        };
+        let d = format!("{r:?}");
+        assert!(!d.contains("SIG") && !d.contains("CIPHERTEXT"), "{d}");
+        let d = format!(
+            "{:?}",
+            HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: b"CIPHERTEXT".to_vec()
+            }
+        );
+        assert!(!d.contains("CIPHERTEXT"), "{d}");
+    }
+}

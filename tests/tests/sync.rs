@@ -645,3 +645,105 @@ fn a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails() {
     let again = sync::sync_once(&b, &w.http).unwrap();
     assert_eq!((again.pulled, again.quarantined), (0, 0));
 }
+
+/// Records progress and cancels the run when `stop_at` says so.
+struct Watch<'a> {
+    seen: Mutex<Vec<sync::Progress>>,
+    cancel: &'a sync::Cancel,
+    stop_at: fn(&sync::Progress) -> bool,
+}
+
+impl sync::Observer for Watch<'_> {
+    fn progress(&self, p: &sync::Progress) {
+        self.seen.lock().unwrap().push(p.clone());
+        if (self.stop_at)(p) {
+            self.cancel.cancel();
+        }
+    }
+}
+
+#[test]
+fn status_prepare_progress_and_cancellation_between_entries_lose_nothing() {
+    let w = World::new();
+    let v = w.device("a");
+    // Before enrollment: changes already queue; status says not enrolled.
+    let s = sync::status(&v).unwrap();
+    assert_eq!((s.pending, s.enrolled, s.last_success_ms), (0, false, None));
+    let case = cases::create_case(&v).unwrap();
+    consent::record_consent(&v, case.id, "worker-17", "ru", &[Scope::Interview]).unwrap();
+    sync::enroll(&v, &w.code(DeviceRole::Field), &w.url, &w.http).unwrap();
+    for _ in 0..98 {
+        cases::create_case(&v).unwrap();
+    }
+    let s = sync::status(&v).unwrap();
+    assert_eq!(
+        (s.pending, s.enrolled, s.last_success_ms),
+        (100, true, None)
+    );
+    assert!(s.wedged.is_empty());
+
+    // Cancelled at the second prepare report (after 64 entries): no push, everything queued.
+    let cancel = sync::Cancel::new();
+    let watch = Watch {
+        seen: Mutex::new(Vec::new()),
+        cancel: &cancel,
+        stop_at: |p| p.phase == sync::Phase::Prepare && p.done == 64,
+    };
+    let control = sync::Control {
+        observer: Some(&watch),
+        cancel: Some(&cancel),
+    };
+    let r = sync::sync_with(&v, &w.http, &control).unwrap();
+    assert_eq!(r.interrupted, Some(sync::Interruption::Cancelled));
+    assert_eq!((r.pushed, r.pending, r.bytes_up), (0, 100, 0));
+    let seen: Vec<(sync::Phase, u64, u64)> = watch
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| (p.phase, p.done, p.total))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (sync::Phase::Prepare, 0, 100),
+            (sync::Phase::Prepare, 64, 100)
+        ]
+    );
+    assert_eq!(sync::status(&v).unwrap().last_success_ms, None);
+
+    // The next run prepares the rest, pushes all 100 once (no duplicates), and succeeds.
+    let cancel = sync::Cancel::new();
+    let watch = Watch {
+        seen: Mutex::new(Vec::new()),
+        cancel: &cancel,
+        stop_at: |_| false,
+    };
+    let control = sync::Control {
+        observer: Some(&watch),
+        cancel: Some(&cancel),
+    };
+    let r = sync::sync_with(&v, &w.http, &control).unwrap();
+    assert_eq!(r.interrupted, None);
+    assert_eq!((r.pushed, r.duplicates, r.pending), (100, 0, 0));
+    let seen = watch.seen.lock().unwrap().clone();
+    let phases: Vec<sync::Phase> = seen.iter().fold(Vec::new(), |mut acc, p| {
+        if acc.last() != Some(&p.phase) {
+            acc.push(p.phase);
+        }
+        acc
+    });
+    assert_eq!(
+        phases,
+        [sync::Phase::Prepare, sync::Phase::Push, sync::Phase::Pull]
+    );
+    let last_prepare = seen
+        .iter()
+        .rfind(|p| p.phase == sync::Phase::Prepare)
+        .unwrap();
+    assert_eq!((last_prepare.done, last_prepare.total), (100, 100));
+    assert!(seen.windows(2).all(|w| w[0].bytes_up <= w[1].bytes_up));
+    let s = sync::status(&v).unwrap();
+    assert_eq!(s.pending, 0);
+    assert!(s.last_success_ms.is_some());
+}
