@@ -27,6 +27,7 @@ from amanat_ffi import (
     TransportErrorKind,
     TransportFfiError,
     Vault,
+    vault_exists,
 )
 
 from test_bindings import FAST, PASS
@@ -43,14 +44,29 @@ def relay_url():
     return _env("AMANAT_RELAY_URL")
 
 
-def enrollment_code():
-    """A fresh one-time code, as `amanat device enroll` prints it."""
+def _hq(*args):
+    """Runs `amanat device <args>` as HQ would; returns its one line of JSON."""
     out = subprocess.run(
-        [_env("AMANAT_BIN"), "device", "enroll", "--org", _env("AMANAT_ORG_DIR"),
+        [_env("AMANAT_BIN"), "device", *args, "--org", _env("AMANAT_ORG_DIR"),
          "--passphrase-file", _env("AMANAT_PASSPHRASE_FILE")],
         check=True, capture_output=True, text=True, timeout=60,
     )
     return out.stdout.strip()
+
+
+def enrollment_code():
+    """A fresh one-time code, as `amanat device enroll` prints it."""
+    return _hq("enroll")
+
+
+def revoke(device_id):
+    """`amanat device revoke`, then POST to the relay (revocations are not device-signed)."""
+    req = urllib.request.Request(
+        relay_url() + "/v1/revocations", data=_hq("revoke", device_id).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert r.status == 200, r.status
 
 
 class Recorder(SyncObserver):
@@ -228,6 +244,18 @@ class SyncTest(SyncBase):
         for w in a.sync_status().wedged:
             self.assertTrue(a.discard_wedged(w.seq))
         self.assertEqual(a.sync_status().pending, 0)
+
+    def test_a_revoked_device_is_wiped_on_its_next_sync(self):
+        a, ea = self.enrolled("a")
+        self.case_with_consent(a)
+        self.assertTrue(vault_exists(a.dir()))
+        revoke(ea.device_id)
+        with self.assertRaises(AmanatError.Revoked):
+            a.sync(None, None)
+        self.assertFalse(vault_exists(a.dir()))
+        with self.assertRaises(AmanatError) as ctx:
+            a.list_cases()
+        self.assertIn(ctx.exception.code(), ("no_vault", "locked"))
 
     def test_errors_are_typed(self):
         v = self.device("a")

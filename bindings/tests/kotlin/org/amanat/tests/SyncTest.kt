@@ -25,16 +25,31 @@ object Relay {
 
     val url: String get() = env("AMANAT_RELAY_URL")
 
-    /** A fresh one-time enrollment code, exactly as `amanat device enroll` prints it. */
-    fun enrollmentCode(): String {
+    /** Runs `amanat device <args>` as HQ would and returns its one line of JSON. */
+    private fun hq(vararg args: String): String {
         val p = ProcessBuilder(
-            env("AMANAT_BIN"), "device", "enroll",
-            "--org", env("AMANAT_ORG_DIR"), "--passphrase-file", env("AMANAT_PASSPHRASE_FILE"),
+            listOf(env("AMANAT_BIN"), "device") + args.toList() +
+                listOf("--org", env("AMANAT_ORG_DIR"), "--passphrase-file", env("AMANAT_PASSPHRASE_FILE")),
         ).redirectErrorStream(false).start()
         val out = p.inputStream.bufferedReader().readText()
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "device enroll finished")
-        assertEquals(0, p.exitValue(), "device enroll failed")
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "device ${args[0]} finished")
+        assertEquals(0, p.exitValue(), "device ${args[0]} failed")
         return out.trim()
+    }
+
+    /** A fresh one-time enrollment code, exactly as `amanat device enroll` prints it. */
+    fun enrollmentCode(): String = hq("enroll")
+
+    /** Revokes `deviceId`: `amanat device revoke`, then POST to the relay (not device-signed). */
+    fun revoke(deviceId: String) {
+        val revocation = hq("revoke", deviceId)
+        val resp = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().send(
+            JdkRequest.newBuilder(URI.create("$url/v1/revocations"))
+                .header("content-type", "application/json")
+                .POST(JdkRequest.BodyPublishers.ofString(revocation)).build(),
+            JdkResponse.BodyHandlers.ofString(),
+        )
+        assertEquals(200, resp.statusCode(), resp.body())
     }
 }
 
@@ -278,6 +293,58 @@ class SyncTest {
         for (w in a.syncStatus().wedged) assertTrue(a.discardWedged(w.seq))
         assertEquals(0uL, a.syncStatus().pending)
         assertEquals(0uL, a.sync(null, null).pending)
+        a.destroy()
+    }
+
+    @Test
+    fun aRevokedDeviceIsWipedOnItsNextSync() = cleanup {
+        val (a, ea) = enrolled("a")
+        caseWithConsent(a, ConsentScope.INTERVIEW)
+        val dir = a.dir()
+        assertTrue(vaultExists(dir))
+        Relay.revoke(ea.deviceId)
+        assertFailsWith<AmanatException.Revoked> { a.sync(null, null) }
+        assertFalse(vaultExists(dir), "the vault was wiped")
+        assertFalse(a.isUnlocked())
+        val after = assertFailsWith<AmanatException> { a.listCases() }
+        assertTrue(after.code() in setOf("no_vault", "locked"), after.code())
+        a.destroy()
+    }
+
+    @Test
+    fun anEnvelopeFromAnUnregisteredDeviceIsQuarantinedNotApplied() = cleanup {
+        val (b, eb) = enrolled("b")
+        val (c, _) = enrolled("c")
+        // C shares a case with B, but B never registered C: B must not trust what C signs.
+        val case = c.createCase()
+        c.shareCase(case.id, eb.signingPublicKey, eb.ageRecipient)
+        assertEquals(1uL, c.sync(null, null).pushed)
+        val r = b.sync(null, null)
+        assertEquals(0uL to 1uL, r.pulled to r.quarantined, "$r")
+        val q = b.quarantined()
+        assertEquals(listOf("unknown_author"), q.map { it.reason })
+        assertTrue(q[0].payload.isNotEmpty(), "kept, still encrypted")
+        assertFailsWith<AmanatException.NotFound> { b.getCase(case.id) }
+        b.destroy(); c.destroy()
+    }
+
+    @Test
+    fun concurrentRunsOnOneVaultAreSerialisedAndSendEachEntryOnce() = cleanup {
+        val (a, _) = enrolled("a")
+        repeat(20) { a.createCase() }
+        val reports = Collections.synchronizedList(mutableListOf<SyncReport>())
+        val errors = Collections.synchronizedList(mutableListOf<Throwable>())
+        val threads = (1..4).map {
+            thread {
+                try { reports += a.sync(null, null) } catch (e: Throwable) { errors += e }
+            }
+        }
+        threads.forEach { it.join() }
+        assertEquals(emptyList<Throwable>(), errors.toList())
+        assertTrue(reports.all { it.interrupted == null }, "$reports")
+        assertEquals(20uL, reports.sumOf { it.pushed }, "each entry pushed once")
+        assertEquals(0uL, reports.sumOf { it.duplicates })
+        assertEquals(0uL, a.syncStatus().pending)
         a.destroy()
     }
 
