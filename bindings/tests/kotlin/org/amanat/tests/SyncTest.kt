@@ -259,6 +259,19 @@ class SyncTest {
         // A declared failure keeps its kind.
         assertEquals(SyncInterruption.Transport(TransportErrorKind.TIMEOUT),
             a.sync(TimingOutTransport(), null).interrupted)
+        // A JVM `Error` (not an `Exception`: uniffi's generated code does not catch those; JNA
+        // does) ends the same way, without a crash.
+        val dying = object : Transport {
+            override fun send(request: HttpRequest): HttpResponse = throw AssertionError("SECRET")
+        }
+        val r2 = a.sync(dying, null)
+        assertEquals(SyncInterruption.Transport(TransportErrorKind.OTHER), r2.interrupted)
+        assertEquals(2uL, r2.pending)
+        val dyingObserver = object : SyncObserver {
+            override fun onProgress(progress: SyncProgress) = throw AssertionError("observer")
+        }
+        assertEquals(SyncInterruption.Transport(TransportErrorKind.OTHER),
+            a.sync(dying, dyingObserver).interrupted)
         // A failing observer changes nothing either.
         val obs = ThrowingObserver()
         val ok = a.sync(null, obs)
