@@ -257,6 +257,18 @@ class SyncTest(SyncBase):
             a.list_cases()
         self.assertIn(ctx.exception.code(), ("no_vault", "locked"))
 
+    def test_an_unregistered_author_is_quarantined_not_applied(self):
+        b, eb = self.enrolled("b")
+        c, _ = self.enrolled("c")
+        case = c.create_case()
+        c.share_case(case.id, eb.signing_public_key, eb.age_recipient)
+        self.assertEqual(c.sync(None, None).pushed, 1)
+        r = b.sync(None, None)
+        self.assertEqual((r.pulled, r.quarantined), (0, 1), r)
+        self.assertEqual([q.reason for q in b.quarantined()], ["unknown_author"])
+        with self.assertRaises(AmanatError.NotFound):
+            b.get_case(case.id)
+
     def test_errors_are_typed(self):
         v = self.device("a")
         self.assertFalse(v.sync_status().enrolled)
