@@ -275,7 +275,7 @@ impl SyncSession {
         })
     }
 
-    /// Asks the run to stop at its next step boundary (between entries, batches or pages; never
+    /// Asks the run to stop at its next step boundary (between prepare, push or pull batches; never
     /// inside a transaction). Safe from any thread, any number of times.
     pub fn cancel(&self) {
         self.cancel.cancel();

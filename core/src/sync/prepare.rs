@@ -91,6 +91,7 @@ pub(super) fn prepare_entry(
     }
     let mut route = vec![HQ_RECIPIENT.to_string()];
     let case_hex = case_id.to_string();
+    let before_peers = recipients.len();
     if entry.kind != EntryKind::Identity || caseworkers_ok {
         for peer_id in tx.list(SYNC_PEERS)? {
             let peer: Peer = tx.require_json(SYNC_PEERS, peer_id)?.0;
@@ -103,6 +104,10 @@ pub(super) fn prepare_entry(
             }
         }
     }
+    // Team devices' stanzas first: age gives no key hint, so a receiver tries one X25519 per
+    // stanza until its own; phones should find theirs first (HQ's servers can afford the rest).
+    let peers = recipients.len() - before_peers;
+    recipients.rotate_right(peers);
     // The per-record chain: each envelope names the content hash of the previous one.
     let chain = chain_id(entry.kind, &entry.record);
     let head: Option<(ChainHead, u64)> = tx.get_json(SYNC_CHAIN, chain)?;
@@ -139,14 +144,15 @@ pub(super) fn prepare_entry(
     }])
 }
 
-/// How often (in entries) the prepare phase reports progress: often enough for a progress bar,
-/// rarely enough that a shell's observer is not called once per entry of a large backlog.
-const PREPARE_PROGRESS_EVERY: u64 = 64;
+/// Outbox entries prepared per store transaction: one commit per entry was most of the cost of a
+/// large outbox. Also the unit of progress reports and cancellation checks in the prepare phase.
+const PREPARE_BATCH: usize = 64;
 
-/// Prepares envelopes for every queued entry that has none yet, one transaction per entry (the
-/// entry, its envelope and the chain head move together). Reports [`Phase::Prepare`] progress
-/// and honours cancellation between entries. Returns how many were withheld, and the
-/// interruption if the caller cancelled (entries not yet prepared stay queued as they were).
+/// Prepares envelopes for every queued entry that has none yet, [`PREPARE_BATCH`] entries per
+/// transaction (each entry, its envelope and its chain head commit together). Reports
+/// [`Phase::Prepare`] progress and honours cancellation between batches. Returns how many were
+/// withheld, and the interruption if the caller cancelled (entries not yet prepared stay queued
+/// as they were; prepared ones keep their envelope, so the next run sends the same bytes).
 pub(super) fn prepare_all(ctx: &Ctx<'_>) -> Result<(u64, Option<Interruption>), SyncError> {
     let (store, key) = (ctx.store, &ctx.key);
     let entries: Vec<Entry> = store
@@ -156,31 +162,31 @@ pub(super) fn prepare_all(ctx: &Ctx<'_>) -> Result<(u64, Option<Interruption>), 
         .collect();
     let total = entries.len() as u64;
     let mut withheld = 0;
+    let mut done = 0u64;
     ctx.progress(Phase::Prepare, 0, total);
-    for (done, entry) in (0u64..).zip(entries) {
+    for batch in entries.chunks(PREPARE_BATCH) {
         if let Some(why) = ctx.cancelled() {
             return Ok((withheld, Some(why)));
         }
-        if done > 0 && done % PREPARE_PROGRESS_EVERY == 0 {
-            ctx.progress(Phase::Prepare, done, total);
-        }
-        let removed = store.write(|tx| {
-            if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
-                return Ok::<_, SyncError>(false);
-            }
+        withheld += store.write(|tx| {
             let (state, _) = load_state(tx)?;
-            let envelopes = prepare_entry(tx, &entry, &state, key)?;
-            if envelopes.is_empty() {
-                outbox::remove(tx, entry.seq)?;
-                return Ok(true);
+            let mut withheld = 0;
+            for entry in batch {
+                if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
+                    continue;
+                }
+                let envelopes = prepare_entry(tx, entry, &state, key)?;
+                if envelopes.is_empty() {
+                    outbox::remove(tx, entry.seq)?;
+                    withheld += 1;
+                    continue;
+                }
+                tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
             }
-            tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
-            Ok(false)
+            Ok::<_, SyncError>(withheld)
         })?;
-        if removed {
-            withheld += 1;
-        }
+        done += batch.len() as u64;
+        ctx.progress(Phase::Prepare, done, total);
     }
-    ctx.progress(Phase::Prepare, total, total);
     Ok((withheld, None))
 }
