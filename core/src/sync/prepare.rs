@@ -149,33 +149,36 @@ pub(super) fn prepare_entry(
 const PREPARE_BATCH: usize = 64;
 
 /// Prepares envelopes for every queued entry that has none yet, [`PREPARE_BATCH`] entries per
-/// transaction (each entry, its envelope and its chain head commit together). Reports
-/// [`Phase::Prepare`] progress and honours cancellation between batches. Returns how many were
-/// withheld, and the interruption if the caller cancelled (entries not yet prepared stay queued
-/// as they were; prepared ones keep their envelope, so the next run sends the same bytes).
+/// transaction (each entry, its envelope and its chain head commit together); the queue is
+/// walked by id, so memory does not grow with it. Reports [`Phase::Prepare`] progress (`total`
+/// counts every queued entry, wedged ones included) and honours cancellation between batches.
+/// Returns how many were withheld, and the interruption if the caller cancelled (entries not yet
+/// prepared stay queued as they were; prepared ones keep their envelope, so the next run sends
+/// the same bytes).
 pub(super) fn prepare_all(ctx: &Ctx<'_>) -> Result<(u64, Option<Interruption>), SyncError> {
     let (store, key) = (ctx.store, &ctx.key);
-    let entries: Vec<Entry> = store
-        .read(outbox::entries)?
-        .into_iter()
-        .filter(|e| e.wedged.is_none())
-        .collect();
-    let total = entries.len() as u64;
+    let ids = store.read(outbox::ids)?;
+    let total = ids.len() as u64;
     let mut withheld = 0;
     let mut done = 0u64;
     ctx.progress(Phase::Prepare, 0, total);
-    for batch in entries.chunks(PREPARE_BATCH) {
+    // Several entries per transaction (one commit each was most of the cost of a large outbox);
+    // each entry, its envelope and its chain head still commit together.
+    for window in ids.chunks(PREPARE_BATCH) {
         if let Some(why) = ctx.cancelled() {
             return Ok((withheld, Some(why)));
         }
         withheld += store.write(|tx| {
             let (state, _) = load_state(tx)?;
             let mut withheld = 0;
-            for entry in batch {
-                if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
+            for id in window {
+                let Some(entry) = outbox::get(tx, *id)? else {
+                    continue;
+                };
+                if entry.wedged.is_some() || tx.get(SYNC_PREPARED, entry.id())?.is_some() {
                     continue;
                 }
-                let envelopes = prepare_entry(tx, entry, &state, key)?;
+                let envelopes = prepare_entry(tx, &entry, &state, key)?;
                 if envelopes.is_empty() {
                     outbox::remove(tx, entry.seq)?;
                     withheld += 1;
@@ -185,7 +188,7 @@ pub(super) fn prepare_all(ctx: &Ctx<'_>) -> Result<(u64, Option<Interruption>), 
             }
             Ok::<_, SyncError>(withheld)
         })?;
-        done += batch.len() as u64;
+        done += window.len() as u64;
         ctx.progress(Phase::Prepare, done, total);
     }
     Ok((withheld, None))
