@@ -15,6 +15,7 @@
 //!   the vault; one that does not verify under the enrolled organisation key is ignored.
 
 mod apply;
+pub mod custody;
 mod enroll;
 pub mod envelope;
 mod prepare;
@@ -24,7 +25,11 @@ mod relay;
 mod state;
 pub mod transport;
 
+pub use custody::{
+    verify_custody, verify_custody_in, CustodyFailure, CustodyItem, CustodyReason, CustodyReport,
+};
 pub use enroll::{enroll, enroll_with_code};
+pub use prepare::WithdrawalNotice;
 pub use state::{
     discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, wedged, Enrollment,
     Peer, Quarantined, WedgedEntry,
