@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod demo;
+mod demo_sync;
 mod device;
 
 /// Amanat: encrypted, offline-first interview records for anti-trafficking field work.

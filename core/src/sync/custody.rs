@@ -415,25 +415,26 @@ fn check_applied(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), Stor
             report.fail(CustodyItem::AppliedEnvelope, id, R::AppliedMalformed);
             continue;
         };
-        if amanat_protocol::device_id(&author_key) != applied.author {
-            report.fail(CustodyItem::AppliedEnvelope, id, R::AppliedWrongAuthor);
-            continue;
-        }
+        // A record that fails here is named; it still takes its place in the chain replay below,
+        // so one forged field is reported once, not again as a broken chain.
         let signed = envelope::signed_bytes(&applied.signed());
-        if amanat_protocol::verify_ed25519(&author_key, &signed, &applied.signature).is_err() {
-            report.fail(CustodyItem::AppliedEnvelope, id, R::AppliedBadSignature);
-            continue;
-        }
-        let trusted = own.as_deref() == Some(applied.author.as_str())
-            || match RecordId::parse(&applied.author) {
-                Some(peer) => tx
-                    .get_json::<Peer>(SYNC_PEERS, peer)?
-                    .is_some_and(|(p, _)| p.signing_public_key == applied.author_key),
-                None => false,
-            };
-        if !trusted {
-            report.fail(CustodyItem::AppliedEnvelope, id, R::AppliedUnknownAuthor);
-            continue;
+        let failure = if amanat_protocol::device_id(&author_key) != applied.author {
+            Some(R::AppliedWrongAuthor)
+        } else if amanat_protocol::verify_ed25519(&author_key, &signed, &applied.signature).is_err()
+        {
+            Some(R::AppliedBadSignature)
+        } else {
+            let trusted = own.as_deref() == Some(applied.author.as_str())
+                || match RecordId::parse(&applied.author) {
+                    Some(peer) => tx
+                        .get_json::<Peer>(SYNC_PEERS, peer)?
+                        .is_some_and(|(p, _)| p.signing_public_key == applied.author_key),
+                    None => false,
+                };
+            (!trusted).then_some(R::AppliedUnknownAuthor)
+        };
+        if let Some(reason) = failure {
+            report.fail(CustodyItem::AppliedEnvelope, id, reason);
         }
         chains
             .entry((
