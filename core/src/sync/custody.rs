@@ -271,7 +271,7 @@ pub struct CustodyFailure {
 pub struct CustodyReport {
     /// Audit entries verified (0 when the chain fails).
     pub audit_entries: u64,
-    /// Interviews (submitted or amendment drafts) checked.
+    /// Submitted interviews whose hash was checked (amendment links are checked on drafts too).
     pub interviews: u64,
     /// Applied envelopes checked.
     pub applied_envelopes: u64,
