@@ -7,7 +7,7 @@
 use age::secrecy::SecretString;
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::journal::audit::{self, AuditEntry};
-use amanat_core::names::collections::{AUDIT, INTERVIEWS, SYNC_APPLIED};
+use amanat_core::names::collections::{ATTACHMENTS, AUDIT, INTERVIEWS, SYNC_APPLIED};
 use amanat_core::records::attachments;
 use amanat_core::records::cases;
 use amanat_core::records::consent::{self, Scope};
@@ -663,6 +663,28 @@ fn custody_verification_names_each_kind_of_tampering() {
         )
     );
     std::fs::write(path(&files[0]), kept).unwrap();
+    assert!(sync::verify_custody(&v).unwrap().is_clean());
+
+    // 5. The answered attachment's file and record replaced together (the record's hash made to
+    //    match the new file): the submitted interview's signed answer names the old hash.
+    let answered = &files[1];
+    let kept = std::fs::read(path(answered)).unwrap();
+    std::fs::copy(path(&files[0]), path(answered)).unwrap();
+    let first_hash = attachments::info(&v, &files[0]).unwrap().sha256;
+    let aid = RecordId::parse(answered).unwrap();
+    let old = rewrite(&v, ATTACHMENTS, aid, |a| {
+        a["sha256"] = serde_json::json!(first_hash)
+    });
+    assert_eq!(
+        one_failure(&v),
+        (
+            CustodyItem::Attachment,
+            answered.clone(),
+            CustodyReason::AttachmentRecordMismatch
+        )
+    );
+    restore(&v, ATTACHMENTS, aid, &old);
+    std::fs::write(path(answered), kept).unwrap();
     let again = sync::verify_custody(&v).unwrap();
     assert!(again.is_clean(), "{again:?}");
     // The report carries ids and codes only.

@@ -27,6 +27,7 @@
 //! identities.
 
 use super::*;
+use crate::forms::AnswerValue;
 use crate::journal::audit::{self, AuditError};
 use crate::names::collections::{ATTACHMENTS, INTERVIEWS};
 use crate::records::attachments::{AttachmentInfo, AttachmentReader};
@@ -231,6 +232,9 @@ pub enum CustodyReason {
     AttachmentHashMismatch,
     /// An attachment's file does not decrypt with the identities given (swapped or damaged).
     AttachmentUnreadable,
+    /// An attachment's record names another SHA-256 than the submitted interview that answers
+    /// with it (the record and its file were replaced together).
+    AttachmentRecordMismatch,
 }
 
 impl CustodyReason {
@@ -251,6 +255,7 @@ impl CustodyReason {
             CustodyReason::AttachmentMissing => "attachment_missing",
             CustodyReason::AttachmentHashMismatch => "attachment_hash_mismatch",
             CustodyReason::AttachmentUnreadable => "attachment_unreadable",
+            CustodyReason::AttachmentRecordMismatch => "attachment_record_mismatch",
         }
     }
 }
@@ -318,9 +323,9 @@ pub fn verify_custody_in(
 ) -> Result<CustodyReport, StoreError> {
     let mut report = CustodyReport::default();
     check_audit(tx, &mut report)?;
-    check_interviews(tx, &mut report)?;
+    let signed_attachments = check_interviews(tx, &mut report)?;
     check_applied(tx, &mut report)?;
-    check_attachments(tx, vault_dir, identities, &mut report)?;
+    check_attachments(tx, vault_dir, identities, &signed_attachments, &mut report)?;
     Ok(report)
 }
 
@@ -341,7 +346,13 @@ fn check_audit(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), StoreE
     Ok(())
 }
 
-fn check_interviews(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), StoreError> {
+/// Checks interviews; returns the attachment SHA-256s that intact submitted interviews answer with
+/// (attachment id → hash), which bind the attachment records.
+fn check_interviews(
+    tx: &mut Tx<'_>,
+    report: &mut CustodyReport,
+) -> Result<BTreeMap<String, BTreeSet<String>>, StoreError> {
+    let mut signed_attachments: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut all = BTreeMap::new();
     for id in tx.list(INTERVIEWS)? {
         let (mut i, _): (Interview, u64) = tx.require_json(INTERVIEWS, id)?;
@@ -358,6 +369,14 @@ fn check_interviews(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), S
                     CustodyReason::InterviewAltered,
                 );
                 continue;
+            }
+            for (_, answer) in i.answers.iter() {
+                if let AnswerValue::Attachment { id, sha256, .. } = answer {
+                    signed_attachments
+                        .entry(id.clone())
+                        .or_default()
+                        .insert(sha256.clone());
+                }
             }
         }
         // The amendment link (drafts carry it too). A predecessor this device never held (it
@@ -380,7 +399,7 @@ fn check_interviews(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), S
             }
         }
     }
-    Ok(())
+    Ok(signed_attachments)
 }
 
 fn check_applied(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), StoreError> {
@@ -479,12 +498,24 @@ fn check_attachments(
     tx: &mut Tx<'_>,
     vault_dir: &Path,
     identities: &[age::x25519::Identity],
+    signed: &BTreeMap<String, BTreeSet<String>>,
     report: &mut CustodyReport,
 ) -> Result<(), StoreError> {
     use CustodyReason as R;
     for key in tx.list(ATTACHMENTS)? {
         let (info, _): (AttachmentInfo, u64) = tx.require_json(ATTACHMENTS, key)?;
         report.attachments += 1;
+        if signed
+            .get(&info.id)
+            .is_some_and(|hashes| hashes.iter().any(|h| *h != info.sha256))
+        {
+            report.fail(
+                CustodyItem::Attachment,
+                info.id,
+                R::AttachmentRecordMismatch,
+            );
+            continue;
+        }
         let path = crate::vault::layout::attachment_path(vault_dir, &info.id);
         if !path.exists() {
             report.fail(CustodyItem::Attachment, info.id, R::AttachmentMissing);
@@ -569,6 +600,7 @@ mod tests {
             R::AttachmentMissing,
             R::AttachmentHashMismatch,
             R::AttachmentUnreadable,
+            R::AttachmentRecordMismatch,
         ];
         assert_eq!(
             all.map(R::code),
@@ -587,6 +619,7 @@ mod tests {
                 "attachment_missing",
                 "attachment_hash_mismatch",
                 "attachment_unreadable",
+                "attachment_record_mismatch",
             ]
         );
         assert_eq!(
