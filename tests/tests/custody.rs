@@ -480,6 +480,26 @@ fn receivers_check_each_authors_chain_a_gap_is_applied_a_fork_is_quarantined() {
         )
     );
     assert_eq!(f.reason.code(), "applied_bad_signature");
+
+    // Every kept envelope of the chain removed: the stored chain state still names them.
+    store
+        .write(|tx| {
+            for id in tx.list(SYNC_APPLIED)? {
+                tx.delete(SYNC_APPLIED, id)?;
+            }
+            Ok::<_, amanat_core::store::StoreError>(())
+        })
+        .unwrap();
+    let report = sync::verify_custody(&b).unwrap();
+    assert_eq!(report.applied_envelopes, 0);
+    let reasons: Vec<_> = report.failures.iter().map(|f| (f.item, f.reason)).collect();
+    assert_eq!(
+        reasons,
+        [(
+            CustodyItem::AppliedEnvelope,
+            CustodyReason::AppliedChainBroken
+        )]
+    );
 }
 
 /// A vault holding everything custody walks: audit chain, a submitted interview and its

@@ -465,6 +465,7 @@ fn check_applied(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), Stor
             .push(applied);
     }
     // Replay the receive rule per chain, in the order the relay delivered.
+    let mut replayed = BTreeSet::new();
     for ((author, kind, record), mut list) in chains {
         list.sort_by_key(|a| a.relay_seq);
         let mut chain = RecvChain::default();
@@ -480,8 +481,10 @@ fn check_applied(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), Stor
                 }
             }
         }
+        let chain_key = recv_chain_id(&author, &kind, &record);
+        replayed.insert(chain_key);
         let stored = tx
-            .get_json::<RecvChain>(SYNC_CHAIN, recv_chain_id(&author, &kind, &record))?
+            .get_json::<RecvChain>(SYNC_CHAIN, chain_key)?
             .map(|(c, _)| c);
         if broken.is_none() && stored.as_ref() != Some(&chain) {
             broken = list.last().map(|a| a.envelope_id.clone());
@@ -489,6 +492,23 @@ fn check_applied(tx: &mut Tx<'_>, report: &mut CustodyReport) -> Result<(), Stor
         match broken {
             Some(id) => report.fail(CustodyItem::AppliedEnvelope, id, R::AppliedChainBroken),
             None => report.chain_gaps += chain.gaps.len() as u64,
+        }
+    }
+    // A receive chain with no kept envelope left: every applied envelope of it was removed.
+    // (Sender-side heads share the collection; they do not parse as a receive chain.)
+    for key in tx.list(SYNC_CHAIN)? {
+        if replayed.contains(&key) {
+            continue;
+        }
+        let record = tx.require(SYNC_CHAIN, key)?;
+        if let Ok(c) = serde_json::from_slice::<RecvChain>(record.value.expose()) {
+            if !c.hashes.is_empty() {
+                report.fail(
+                    CustodyItem::AppliedEnvelope,
+                    key.to_string(),
+                    R::AppliedChainBroken,
+                );
+            }
         }
     }
     Ok(())
