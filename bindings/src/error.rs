@@ -332,6 +332,19 @@ pub enum AmanatError {
         /// Safe description.
         detail: String,
     },
+    /// The relay URL given differs from the one the organisation signed into the enrollment code
+    /// (a lure, or a typo); nothing was sent. Code `relay_url_mismatch` (1612).
+    #[error("{detail}")]
+    RelayUrlMismatch {
+        /// Safe description.
+        detail: String,
+    },
+    /// The enrollment code names no relay and none was given. Code `no_relay_url` (1613).
+    #[error("{detail}")]
+    NoRelayUrl {
+        /// Safe description.
+        detail: String,
+    },
     /// A bug: a panic inside the core was caught at the boundary. Code `internal` (1900).
     #[error("{detail}")]
     Internal {
@@ -399,6 +412,8 @@ impl AmanatError {
             AmanatError::Revoked { .. } => ("revoked", 1609),
             AmanatError::DeviceKey { .. } => ("device_key", 1610),
             AmanatError::Envelope { .. } => ("envelope", 1611),
+            AmanatError::RelayUrlMismatch { .. } => ("relay_url_mismatch", 1612),
+            AmanatError::NoRelayUrl { .. } => ("no_relay_url", 1613),
             AmanatError::Internal { .. } => ("internal", 1900),
         }
     }
@@ -766,6 +781,8 @@ impl From<SyncError> for AmanatError {
             SyncError::Revoked => AmanatError::Revoked { detail },
             SyncError::Key => AmanatError::DeviceKey { detail },
             SyncError::Envelope => AmanatError::Envelope { detail },
+            SyncError::RelayUrlMismatch => AmanatError::RelayUrlMismatch { detail },
+            SyncError::NoRelayUrl => AmanatError::NoRelayUrl { detail },
             SyncError::Attachment(a) => a.into(),
             SyncError::Vault(v) => v.into(),
             SyncError::Store(s) => s.into(),
@@ -939,6 +956,8 @@ mod tests {
             SyncError::Revoked,
             SyncError::Key,
             SyncError::Envelope,
+            SyncError::RelayUrlMismatch,
+            SyncError::NoRelayUrl,
         ];
         let mapped: Vec<AmanatError> = all.into_iter().map(AmanatError::from).collect();
         let codes: Vec<&str> = mapped.iter().map(AmanatError::code_str).collect();
@@ -959,6 +978,8 @@ mod tests {
                 "revoked",
                 "device_key",
                 "envelope",
+                "relay_url_mismatch",
+                "no_relay_url",
             ]
         );
         match AmanatError::from(SyncError::Rejected {

@@ -309,19 +309,22 @@ impl Vault {
 
 #[uniffi::export]
 impl Vault {
-    /// Enrolls this device with the relay at `relay_url` using the org-signed `code` (the line
-    /// `amanat device enroll` prints). Checks the organisation the relay returns against the
-    /// code (`OrgMismatch` if substituted; nothing stored). `transport`: the shell's HTTP stack,
-    /// or `null` for the built-in client. Blocking (one request).
+    /// Enrolls this device using the org-signed `code` (the line `amanat device enroll`
+    /// prints). `relay_url`: `null` to use the relay the organisation signed into the code;
+    /// given, it must equal that one (`RelayUrlMismatch`), and is required for a code that names
+    /// none (`NoRelayUrl`). Checks the organisation the relay returns against the code
+    /// (`OrgMismatch` if substituted; nothing stored). `transport`: the shell's HTTP stack, or
+    /// `null` for the built-in client. Blocking (one request).
     pub fn enroll(
         &self,
         code: String,
-        relay_url: String,
+        relay_url: Option<String>,
         transport: Option<Arc<dyn Transport>>,
     ) -> AmanatResult<Enrollment> {
         guard(|| {
-            with_transport(transport, |t| {
-                Ok(core_sync::enroll(&self.inner, &code, &relay_url, t)?)
+            with_transport(transport, |t| match &relay_url {
+                Some(url) => Ok(core_sync::enroll(&self.inner, &code, url, t)?),
+                None => Ok(core_sync::enroll_with_code(&self.inner, &code, t)?),
             })
         })
     }

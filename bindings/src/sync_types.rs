@@ -132,6 +132,10 @@ pub enum SyncEntryKind {
     Consent,
     /// A submitted interview or amendment.
     Interview,
+    /// An audit chain entry (to HQ only; ids and times).
+    Audit,
+    /// The signed withdrawal notice of a consent version (to HQ only).
+    Withdrawal,
 }
 
 /// An outbox entry the relay refused for good: list it, retry it or discard it.

@@ -40,6 +40,9 @@ object Relay {
     /** A fresh one-time enrollment code, exactly as `amanat device enroll` prints it. */
     fun enrollmentCode(): String = hq("enroll")
 
+    /** A code with this relay's URL signed into it (`amanat device enroll --relay URL`). */
+    fun enrollmentCodeWithRelay(): String = hq("enroll", "--relay", url)
+
     /** Revokes `deviceId`: `amanat device revoke`, then POST to the relay (not device-signed). */
     fun revoke(deviceId: String) {
         val revocation = hq("revoke", deviceId)
@@ -145,7 +148,9 @@ class SyncTest {
         b.shareCase(case.id, ea.signingPublicKey, ea.ageRecipient)
 
         val before = a.syncStatus()
-        assertEquals(3uL, before.pending, "case, consent, field change queued")
+        // Case, consent, field change, and the audit entries of those actions (to HQ only).
+        val queued = before.pending
+        assertTrue(queued >= 3uL, "$before")
         assertTrue(before.enrolled)
         assertNull(before.lastSuccessMs)
         assertEquals(emptyList<WedgedEntry>(), before.wedged)
@@ -153,7 +158,7 @@ class SyncTest {
         val observer = RecordingObserver()
         val ra = a.sync(null, observer)
         assertNull(ra.interrupted, "$ra")
-        assertEquals(3uL, ra.pushed)
+        assertEquals(queued, ra.pushed)
         assertEquals(0uL, ra.pending)
         assertTrue(ra.bytesUp > 0uL && ra.bytesDown > 0uL)
         // The observer saw the phases in order, and the byte counts only grow.
@@ -161,7 +166,7 @@ class SyncTest {
         val ups = observer.seen.map { it.bytesUp }
         assertEquals(ups.sorted(), ups)
         val lastPush = observer.seen.last { it.phase == SyncPhase.PUSH }
-        assertEquals(3uL to 3uL, lastPush.done to lastPush.total)
+        assertEquals(queued to queued, lastPush.done to lastPush.total)
         val after = a.syncStatus()
         assertEquals(0uL, after.pending)
         assertNotNull(after.lastSuccessMs)
@@ -169,7 +174,7 @@ class SyncTest {
         // B pulls, verifies and applies: the case, its consent and the field are there.
         val rb = b.sync(null, null)
         assertNull(rb.interrupted, "$rb")
-        assertEquals(3uL, rb.pulled)
+        assertEquals(3uL, rb.pulled, "case, consent, field; audit entries go to HQ only")
         assertEquals(0uL, rb.quarantined)
         val onB = b.getCase(case.id)
         assertEquals(case.code, onB.code)
@@ -178,7 +183,8 @@ class SyncTest {
 
         // B writes; A reads it after both synced.
         b.setCaseField(case.id, "next_step", "referral")
-        assertEquals(1uL, b.sync(null, null).pushed)
+        val bQueued = b.syncStatus().pending
+        assertEquals(bQueued, b.sync(null, null).pushed)
         val ra2 = a.sync(null, null)
         assertEquals(1uL, ra2.pulled, "$ra2")
         val onA = a.getCase(case.id)
@@ -195,9 +201,10 @@ class SyncTest {
         val (a, _) = enrolled("a", jdk)
         assertEquals(1, jdk.calls.get(), "enrollment went through the shell's transport")
         caseWithConsent(a, ConsentScope.INTERVIEW)
+        val queued = a.syncStatus().pending
         val r = a.sync(jdk, null)
         assertNull(r.interrupted, "$r")
-        assertEquals(2uL, r.pushed)
+        assertEquals(queued, r.pushed)
         assertTrue(jdk.calls.get() >= 3, "push and pull went through it too")
         a.destroy()
     }
@@ -206,6 +213,7 @@ class SyncTest {
     fun cancelBeforeSyncIsACancelledInterruptionAndNothingIsLost() = cleanup {
         val (a, _) = enrolled("a")
         caseWithConsent(a, ConsentScope.INTERVIEW)
+        val queued = a.syncStatus().pending
         val session = a.syncSession(null)
         assertFalse(session.isCancelled())
         session.cancel()
@@ -213,14 +221,14 @@ class SyncTest {
         val r = session.run(RecordingObserver())
         assertEquals(SyncInterruption.Cancelled, r.interrupted)
         assertEquals(0uL, r.pushed)
-        assertEquals(2uL, r.pending)
+        assertEquals(queued, r.pending)
         // A cancelled session stays cancelled.
         assertEquals(SyncInterruption.Cancelled, session.run(null).interrupted)
-        assertEquals(2uL, a.syncStatus().pending)
+        assertEquals(queued, a.syncStatus().pending)
         assertNull(a.syncStatus().lastSuccessMs, "an interrupted run is not a success")
         // Nothing lost: the next run sends everything.
         val again = a.sync(null, null)
-        assertEquals(2uL, again.pushed)
+        assertEquals(queued, again.pushed)
         assertEquals(0uL, again.pending)
         session.destroy()
         assertFailsWith<IllegalStateException> { session.cancel() }
@@ -231,6 +239,7 @@ class SyncTest {
     fun cancelFromAnotherThreadDuringTheRunStopsIt() = cleanup {
         val (a, _) = enrolled("a")
         caseWithConsent(a, ConsentScope.INTERVIEW)
+        val queued = a.syncStatus().pending
         val session = a.syncSession(null)
         // The observer's first report (prepare) has another thread cancel, and waits for it.
         val observer = object : SyncObserver {
@@ -240,8 +249,8 @@ class SyncTest {
         }
         val r = session.run(observer)
         assertEquals(SyncInterruption.Cancelled, r.interrupted)
-        assertEquals(2uL, a.syncStatus().pending)
-        assertEquals(2uL, a.sync(null, null).pushed)
+        assertEquals(queued, a.syncStatus().pending)
+        assertEquals(queued, a.sync(null, null).pushed)
         a.destroy()
     }
 
@@ -249,12 +258,13 @@ class SyncTest {
     fun aThrowingShellTransportIsATransientInterruptionAndEntriesStayQueued() = cleanup {
         val (a, _) = enrolled("a")
         caseWithConsent(a, ConsentScope.INTERVIEW)
+        val queued = a.syncStatus().pending
         val bad = ThrowingTransport()
         val r = a.sync(bad, null)
         assertEquals(SyncInterruption.Transport(TransportErrorKind.OTHER), r.interrupted)
         assertEquals(1, bad.calls.get())
         assertEquals(0uL, r.pushed)
-        assertEquals(2uL, r.pending)
+        assertEquals(queued, r.pending)
         assertFalse(r.toString().contains("SECRET"))
         // A declared failure keeps its kind.
         assertEquals(SyncInterruption.Transport(TransportErrorKind.TIMEOUT),
@@ -266,7 +276,7 @@ class SyncTest {
         }
         val r2 = a.sync(dying, null)
         assertEquals(SyncInterruption.Transport(TransportErrorKind.OTHER), r2.interrupted)
-        assertEquals(2uL, r2.pending)
+        assertEquals(queued, r2.pending)
         val dyingObserver = object : SyncObserver {
             override fun onProgress(progress: SyncProgress) = throw AssertionError("observer")
         }
@@ -276,7 +286,7 @@ class SyncTest {
         val obs = ThrowingObserver()
         val ok = a.sync(null, obs)
         assertNull(ok.interrupted, "$ok")
-        assertEquals(2uL, ok.pushed)
+        assertEquals(queued, ok.pushed)
         assertTrue(obs.calls.get() > 2, "the observer kept being called")
         a.destroy()
     }
@@ -289,14 +299,17 @@ class SyncTest {
         // Over the relay's 6000-byte envelope limit (set by the test script).
         a.setCaseField(big.id, "notes", "x".repeat(4000))
         a.setCaseField(big.id, "history", "y".repeat(4000))
+        val queued = a.syncStatus().pending
         val r = a.sync(null, null)
         assertNull(r.interrupted, "$r")
-        assertEquals(2uL, r.pushed, "the small case's entries went through")
+        // The big case's three entries (creation and two fields, each a snapshot over the limit)
+        // are refused; everything else (the small case, consent, audit entries) went through.
+        assertEquals(queued - 3uL, r.pushed, "$r")
         val wedged = a.syncStatus().wedged
         assertEquals(3, wedged.size, "$wedged")
         assertEquals(r.wedged, wedged.size.toULong())
         assertTrue(wedged.all { it.reason == "envelope_too_large" && it.kind == SyncEntryKind.CASE })
-        assertEquals(3uL, a.syncStatus().pending)
+        assertEquals(3uL, a.syncStatus().pending, "only the wedged entries are left")
         // Retry: the same envelopes go again and are refused again.
         assertEquals(3uL, a.retryWedged())
         assertEquals(0, a.syncStatus().wedged.size)
@@ -331,7 +344,8 @@ class SyncTest {
         // C shares a case with B, but B never registered C: B must not trust what C signs.
         val case = c.createCase()
         c.shareCase(case.id, eb.signingPublicKey, eb.ageRecipient)
-        assertEquals(1uL, c.sync(null, null).pushed)
+        val cQueued = c.syncStatus().pending
+        assertEquals(cQueued, c.sync(null, null).pushed)
         val r = b.sync(null, null)
         assertEquals(0uL to 1uL, r.pulled to r.quarantined, "$r")
         val q = b.quarantined()
@@ -345,6 +359,7 @@ class SyncTest {
     fun concurrentRunsOnOneVaultAreSerialisedAndSendEachEntryOnce() = cleanup {
         val (a, _) = enrolled("a")
         repeat(20) { a.createCase() }
+        val queued = a.syncStatus().pending
         val reports = Collections.synchronizedList(mutableListOf<SyncReport>())
         val errors = Collections.synchronizedList(mutableListOf<Throwable>())
         val threads = (1..4).map {
@@ -355,10 +370,31 @@ class SyncTest {
         threads.forEach { it.join() }
         assertEquals(emptyList<Throwable>(), errors.toList())
         assertTrue(reports.all { it.interrupted == null }, "$reports")
-        assertEquals(20uL, reports.sumOf { it.pushed }, "each entry pushed once")
+        assertEquals(queued, reports.sumOf { it.pushed }, "each entry pushed once")
         assertEquals(0uL, reports.sumOf { it.duplicates })
         assertEquals(0uL, a.syncStatus().pending)
         a.destroy()
+    }
+
+    @Test
+    fun aCodeCarryingTheRelayNeedsNoUrlAndRefusesAnother() = cleanup {
+        val v = device("a")
+        val e = v.enroll(Relay.enrollmentCodeWithRelay(), null, null)
+        assertEquals(Relay.url, e.relayUrl)
+        caseWithConsent(v, ConsentScope.INTERVIEW)
+        val queued = v.syncStatus().pending
+        assertEquals(queued, v.sync(null, null).pushed)
+        // Another URL than the signed one: refused before anything is sent, nothing stored.
+        val other = device("b")
+        val counting = JdkTransport()
+        assertFailsWith<AmanatException.RelayUrlMismatch> {
+            other.enroll(Relay.enrollmentCodeWithRelay(), "http://127.0.0.1:9", counting)
+        }
+        assertEquals(0, counting.calls.get())
+        assertFalse(other.syncStatus().enrolled)
+        // A code without a URL needs one.
+        assertFailsWith<AmanatException.NoRelayUrl> { other.enroll(Relay.enrollmentCode(), null, null) }
+        v.destroy(); other.destroy()
     }
 
     @Test
