@@ -3,44 +3,49 @@
 
 use super::*;
 
-/// Decrypts, verifies and applies one pulled envelope inside the page's transaction; returns the
-/// quarantine reason if it is refused.
+/// Decrypts, verifies and applies one pulled envelope inside the page's transaction; returns how
+/// many fields it put in a new clash, or the quarantine reason if it is refused.
 pub(super) fn receive(
     tx: &mut Tx<'_>,
     state: &State,
     identity: &age::x25519::Identity,
     env: &amanat_protocol::PulledEnvelope,
-) -> Result<Option<&'static str>, SyncError> {
+) -> Result<Result<u64, &'static str>, SyncError> {
     let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
         Ok(p) => p,
-        Err(_) => return Ok(Some(OpenError::Malformed.code())),
+        Err(_) => return Ok(Err(OpenError::Malformed.code())),
     };
     let record = match envelope::open(&payload, identity) {
         Ok(r) => r,
-        Err(e) => return Ok(Some(e.code())),
+        Err(e) => return Ok(Err(e.code())),
     };
     if let Err(e) = envelope::verify(&record) {
-        return Ok(Some(e.code()));
+        return Ok(Err(e.code()));
     }
     if record.envelope_id != env.id {
-        return Ok(Some(OpenError::WrongEnvelopeId.code()));
+        return Ok(Err(OpenError::WrongEnvelopeId.code()));
     }
     if record.author != env.sender {
-        return Ok(Some(OpenError::WrongAuthor.code()));
+        return Ok(Err(OpenError::WrongAuthor.code()));
     }
     // Trusted authors: this device itself, and team devices it registered ([`share_case`]).
-    let trusted = record.author == state.device_id || {
-        match RecordId::parse(&record.author) {
-            Some(id) => tx
-                .get_json::<Peer>(SYNC_PEERS, id)?
-                .is_some_and(|(p, _)| p.signing_public_key == record.author_key),
-            None => false,
-        }
+    let peer = match RecordId::parse(&record.author) {
+        Some(id) if record.author != state.device_id => tx
+            .get_json::<Peer>(SYNC_PEERS, id)?
+            .filter(|(p, _)| p.signing_public_key == record.author_key)
+            .map(|(p, version)| (id, p, version)),
+        _ => None,
     };
-    if !trusted {
-        return Ok(Some(OpenError::UnknownAuthor.code()));
+    if record.author != state.device_id && peer.is_none() {
+        return Ok(Err(OpenError::UnknownAuthor.code()));
     }
-    Ok(apply::apply(tx, &record)?.err())
+    // Learn which HLC clock the peer writes with, so clashes can name it.
+    if let Some((id, mut p, version)) = peer {
+        if p.clocks.insert(crate::fsutil::to_hex(&record.hlc.node.0)) {
+            tx.update_json(SYNC_PEERS, id, version, &p)?;
+        }
+    }
+    Ok(apply::apply(tx, &record)?)
 }
 
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
@@ -70,10 +75,10 @@ pub(super) fn pull_all(
         if page.next_after < cursor {
             return Err(SyncError::UnexpectedResponse);
         }
-        let (pulled, quarantined) = ctx.store.write(|tx| {
+        let (pulled, quarantined, clashes) = ctx.store.write(|tx| {
             let identity = attachments::device_identity(tx)?;
             let (mut state, version) = load_state(tx)?;
-            let (mut pulled, mut quarantined) = (0u64, 0u64);
+            let (mut pulled, mut quarantined, mut clashes) = (0u64, 0u64, 0u64);
             for env in &page.envelopes {
                 let Some(uuid) = uuid::Uuid::parse_str(&env.id).ok() else {
                     return Err(SyncError::UnexpectedResponse);
@@ -83,11 +88,12 @@ pub(super) fn pull_all(
                     continue; // at-least-once delivery: already applied
                 }
                 match receive(tx, &state, &identity, env)? {
-                    None => {
+                    Ok(new_clashes) => {
                         tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
                         pulled += 1;
+                        clashes += new_clashes;
                     }
-                    Some(reason) => {
+                    Err(reason) => {
                         tx.insert_json(
                             SYNC_QUARANTINE,
                             &Quarantined {
@@ -104,8 +110,9 @@ pub(super) fn pull_all(
             }
             state.cursor = page.next_after;
             tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;
-            Ok::<_, SyncError>((pulled, quarantined))
+            Ok::<_, SyncError>((pulled, quarantined, clashes))
         })?;
+        report.clashes += clashes;
         report.pulled += pulled;
         report.quarantined += quarantined;
         done += page.envelopes.len() as u64;
