@@ -16,6 +16,8 @@
 
 mod apply;
 mod clashes;
+#[cfg(test)]
+mod convergence_tests;
 mod enroll;
 pub mod envelope;
 mod prepare;
