@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn labels_are_frozen_and_unique() {
-        let frozen: [&[u8]; 20] = [
+        let frozen: [&[u8]; 21] = [
             b"amanat/v1/hkdf",
             b"amanat/v1/records",
             b"amanat/v1/blind-index",
@@ -261,6 +261,7 @@ mod tests {
             b"manifest-record",
             b"manifest-entry",
             b"amanat/v1/slot-check",
+            b"amanat/v1/clash\0",
         ];
         assert_eq!(labels::ALL, frozen);
         let unique: BTreeSet<&[u8]> = labels::ALL.iter().copied().collect();

@@ -796,7 +796,10 @@ fn two_devices_editing_one_case_offline_converge_and_a_same_field_clash_is_kept_
         sync::sync_once(&a, &w.http).unwrap(),
         sync::sync_once(&b, &w.http).unwrap(),
     );
-    assert_eq!((ra.clashes, rb.clashes, ra.quarantined, rb.quarantined), (0, 0, 0, 0));
+    assert_eq!(
+        (ra.clashes, rb.clashes, ra.quarantined, rb.quarantined),
+        (0, 0, 0, 0)
+    );
     assert_eq!(replica(&a, case.id), replica(&b, case.id));
 }
 
@@ -846,11 +849,18 @@ fn a_consent_withdrawal_on_one_device_wins_over_a_concurrent_grant_on_another() 
             !current.scopes.contains(&Scope::ShareLegal),
             "the withdrawal stays whatever the order"
         );
-        assert!(!current.scopes.contains(&Scope::ShareResearch), "a concurrent grant waits");
+        assert!(
+            !current.scopes.contains(&Scope::ShareResearch),
+            "a concurrent grant waits"
+        );
         assert!(current.scopes.contains(&Scope::Interview));
         let case = cases::get_case(v, case.id).unwrap();
         assert!(case.withdrawal_pending);
-        assert_eq!(case.fields["status"].current(), Some("referred"), "edits stay");
+        assert_eq!(
+            case.fields["status"].current(),
+            Some("referred"),
+            "edits stay"
+        );
         assert_eq!(consent::history(v, case.id).unwrap().len(), 3);
     }
     // A version recorded after seeing both heads decides again: research granted, legal not.

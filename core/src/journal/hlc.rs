@@ -73,7 +73,9 @@ impl Hlc {
 
     /// This device's clock id, once the clock has ticked (read only: it does not advance).
     pub fn local_node(tx: &mut Tx<'_>) -> Result<Option<NodeId>, StoreError> {
-        Ok(tx.get_json::<State>(HLC, STATE_ID)?.map(|(s, _)| s.last.node))
+        Ok(tx
+            .get_json::<State>(HLC, STATE_ID)?
+            .map(|(s, _)| s.last.node))
     }
 
     fn advance(tx: &mut Tx<'_>, remote: Option<Hlc>) -> Result<Hlc, StoreError> {

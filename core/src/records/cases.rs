@@ -202,7 +202,11 @@ pub struct FieldValue {
 
 impl fmt::Debug for FieldValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FieldValue(<redacted>, {:?}, cleared: {})", self.hlc, self.cleared)
+        write!(
+            f,
+            "FieldValue(<redacted>, {:?}, cleared: {})",
+            self.hlc, self.cleared
+        )
     }
 }
 
@@ -222,7 +226,11 @@ impl Field {
         let mut seen = previous.map(Field::context).unwrap_or_default();
         add_dot(&mut seen, hlc);
         Field {
-            value: if cleared { String::new() } else { value.to_string() },
+            value: if cleared {
+                String::new()
+            } else {
+                value.to_string()
+            },
             hlc,
             cleared,
             others: Vec::new(),
@@ -771,6 +779,9 @@ mod tests {
         let clash = merge_field(&f, &field("Madina", 2, 0, 2));
         assert!(clash.is_clash());
         let text = format!("{clash:?}");
-        assert!(!text.contains("Гульнара") && !text.contains("Madina"), "{text}");
+        assert!(
+            !text.contains("Гульнара") && !text.contains("Madina"),
+            "{text}"
+        );
     }
 }

@@ -126,7 +126,12 @@ pub fn resolve_clash(vault: &Vault, clash_id: &str, choice: Choice) -> Result<()
             .find(|c| c.id == clash_id)
             .ok_or(ClashError::NotFound)?;
         let value = match choice {
-            Choice::Keep(i) => clash.values.get(i).ok_or(ClashError::BadChoice)?.value.clone(),
+            Choice::Keep(i) => clash
+                .values
+                .get(i)
+                .ok_or(ClashError::BadChoice)?
+                .value
+                .clone(),
             Choice::Value(v) => Some(v),
             Choice::Clear => None,
         };
@@ -137,9 +142,7 @@ pub fn resolve_clash(vault: &Vault, clash_id: &str, choice: Choice) -> Result<()
             (ClashedRecord::Identity, Some(v)) => {
                 drop(cases::set_identity_field_in(tx, id, name, &v)?)
             }
-            (ClashedRecord::Identity, None) => {
-                drop(cases::clear_identity_field_in(tx, id, name)?)
-            }
+            (ClashedRecord::Identity, None) => drop(cases::clear_identity_field_in(tx, id, name)?),
         }
         Ok(())
     })
@@ -189,7 +192,13 @@ fn clashes_in(tx: &mut Tx<'_>) -> Result<Vec<Clash>, ClashError> {
     }
     for id in tx.list(IDENTITIES)? {
         let identity: CaseIdentity = tx.require_json(IDENTITIES, id)?.0;
-        collect(&mut out, &authors, id, ClashedRecord::Identity, &identity.fields);
+        collect(
+            &mut out,
+            &authors,
+            id,
+            ClashedRecord::Identity,
+            &identity.fields,
+        );
     }
     Ok(out)
 }
@@ -221,7 +230,12 @@ fn collect(
     }
 }
 
-fn clash_id(case_id: RecordId, record: ClashedRecord, field: &str, values: &[ClashValue]) -> String {
+fn clash_id(
+    case_id: RecordId,
+    record: ClashedRecord,
+    field: &str,
+    values: &[ClashValue],
+) -> String {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(CLASH_ID);
     ctx.update(match record {

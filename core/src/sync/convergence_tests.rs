@@ -23,13 +23,29 @@ const FIELDS: [(bool, &str); 3] = [(false, "status"), (false, "district"), (true
 
 #[derive(Clone, Debug)]
 enum Op {
-    Set { at: usize, field: usize, value: u8 },
-    Clear { at: usize, field: usize },
-    Resolve { at: usize, keep: usize },
+    Set {
+        at: usize,
+        field: usize,
+        value: u8,
+    },
+    Clear {
+        at: usize,
+        field: usize,
+    },
+    Resolve {
+        at: usize,
+        keep: usize,
+    },
     /// The sender's current snapshot, delivered now.
-    Send { from: usize, to: usize },
+    Send {
+        from: usize,
+        to: usize,
+    },
     /// An earlier snapshot delivered (again): duplicates and reordering.
-    Redeliver { which: usize, to: usize },
+    Redeliver {
+        which: usize,
+        to: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -64,7 +80,11 @@ struct Model {
 fn field_of(v: &Vault, case: RecordId, field: usize) -> Option<Field> {
     let (identity, name) = FIELDS[field];
     if identity {
-        cases::get_identity(v, case).unwrap().fields.get(name).cloned()
+        cases::get_identity(v, case)
+            .unwrap()
+            .fields
+            .get(name)
+            .cloned()
     } else {
         cases::get_case(v, case).unwrap().fields.get(name).cloned()
     }
@@ -110,7 +130,10 @@ fn deliver(v: &Vault, snap: &Snapshot, known: &mut Known) -> Result<(), TestCase
         prop_assert!(applied.is_ok(), "refused: {applied:?}");
     }
     for (field, seen) in &snap.known {
-        known.entry(*field).or_default().extend(seen.iter().copied());
+        known
+            .entry(*field)
+            .or_default()
+            .extend(seen.iter().copied());
     }
     Ok(())
 }
@@ -195,7 +218,11 @@ fn run(vaults: &[Vault], ops: &[Op], order: &[usize]) -> Result<usize, TestCaseE
     let n = m.log.len();
     for (i, v) in vaults.iter().enumerate() {
         for k in 0..n {
-            let which = order.get((k + i) % order.len().max(1)).copied().unwrap_or(k) % n;
+            let which = order
+                .get((k + i) % order.len().max(1))
+                .copied()
+                .unwrap_or(k)
+                % n;
             let snap = m.log[which].clone();
             deliver(v, &snap, &mut m.known[i])?;
         }
