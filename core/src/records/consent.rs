@@ -258,3 +258,99 @@ pub fn history(vault: &Vault, case_id: RecordId) -> Result<Vec<Consent>, Consent
     let store = vault.store()?;
     Ok(store.read(|tx| history_in(tx, case_id))?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::records::cases;
+
+    fn version(case: RecordId, n: u32, scopes: &[Scope], seen: Option<&[RecordId]>) -> Consent {
+        Consent {
+            case_id: case.to_string(),
+            version: n,
+            recorded_at_ms: 1,
+            recorded_by: "w".into(),
+            language: "en".into(),
+            scopes: scopes.iter().copied().collect(),
+            withdrawn: BTreeSet::new(),
+            seen: seen.map(|s| s.iter().map(|id| id.to_string()).collect()),
+        }
+    }
+
+    fn put(v: &Vault, id: RecordId, c: &Consent) {
+        let case = RecordId::parse(&c.case_id).unwrap();
+        v.store()
+            .unwrap()
+            .write(|tx| {
+                tx.insert_json_with_id(CONSENTS, id, c)?;
+                tx.set_index(CONSENTS, CASE_INDEX, id, case.as_bytes())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn concurrent_versions_combine_so_a_withdrawal_wins_whichever_sorts_last() {
+        use Scope::{Interview, ShareLegal, ShareResearch};
+        // Both id orders: the granting head sorts last, then first.
+        for (withdrawing, granting) in [([0x01; 16], [0xFE; 16]), ([0xFE; 16], [0x01; 16])] {
+            let dir = tempfile::tempdir().unwrap();
+            let v = crate::testing::create_vault(dir.path()).unwrap();
+            let case = cases::create_case(&v).unwrap().id;
+            record_consent(&v, case, "w", "en", &[Interview, ShareLegal]).unwrap();
+            let v1 = v.store().unwrap().read(|tx| versions_in(tx, case)).unwrap()[0].0;
+            let (w, g) = (
+                RecordId::from_bytes(withdrawing),
+                RecordId::from_bytes(granting),
+            );
+            put(&v, w, &version(case, 2, &[Interview], Some(&[v1])));
+            put(
+                &v,
+                g,
+                &version(
+                    case,
+                    2,
+                    &[Interview, ShareLegal, ShareResearch],
+                    Some(&[v1]),
+                ),
+            );
+            let now = current(&v, case).unwrap().unwrap();
+            assert_eq!(now.scopes, [Interview].into_iter().collect());
+            let gate = v
+                .store()
+                .unwrap()
+                .read(|tx| require_in(tx, case, ShareLegal));
+            assert!(matches!(gate, Err(ConsentError::Missing(ShareLegal))));
+            // A version recorded after seeing both heads decides alone.
+            let next = record_consent(&v, case, "w", "en", &[Interview, ShareResearch]).unwrap();
+            assert_eq!(next.version, 3);
+            assert_eq!(next.seen.as_ref().map(BTreeSet::len), Some(3));
+            assert_eq!(
+                current(&v, case).unwrap().unwrap().scopes,
+                [Interview, ShareResearch].into_iter().collect()
+            );
+        }
+    }
+
+    #[test]
+    fn versions_recorded_before_seen_existed_replace_every_lower_number() {
+        use Scope::{Interview, ShareLegal};
+        let dir = tempfile::tempdir().unwrap();
+        let v = crate::testing::create_vault(dir.path()).unwrap();
+        let case = cases::create_case(&v).unwrap().id;
+        put(
+            &v,
+            RecordId::from_bytes([9; 16]),
+            &version(case, 1, &[Interview], None),
+        );
+        put(
+            &v,
+            RecordId::from_bytes([1; 16]),
+            &version(case, 2, &[Interview, ShareLegal], None),
+        );
+        assert_eq!(
+            current(&v, case).unwrap().unwrap().scopes,
+            [Interview, ShareLegal].into_iter().collect()
+        );
+    }
+}
