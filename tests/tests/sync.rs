@@ -657,6 +657,17 @@ fn replica(v: &Vault, case: amanat_core::store::RecordId) -> (String, String, bo
 #[test]
 fn two_devices_editing_one_case_offline_converge_and_a_same_field_clash_is_kept_reported_and_resolved(
 ) {
+    // Round 1 (different fields) with A syncing first, round 2 (same field) with B first…
+    converge_clash_and_resolve(true);
+}
+
+#[test]
+fn the_same_with_the_other_device_syncing_first_in_each_round() {
+    // … and the other way round.
+    converge_clash_and_resolve(false);
+}
+
+fn converge_clash_and_resolve(a_first: bool) {
     let w = World::new();
     let (a, ea) = w.enrolled("a");
     let (b, eb) = w.enrolled("b");
@@ -678,14 +689,15 @@ fn two_devices_editing_one_case_offline_converge_and_a_same_field_clash_is_kept_
     assert_eq!((first.pulled, first.clashes), (4, 0), "{first:?}");
     assert_eq!(replica(&a, case.id), replica(&b, case.id));
 
-    // Round 1, offline on both, different fields; A syncs first.
+    let (x, y) = if a_first { (&a, &b) } else { (&b, &a) };
+    // Round 1, offline on both, different fields; X syncs first.
     cases::set_field(&a, case.id, "district", "north").unwrap();
     cases::set_field(&b, case.id, "notes", "met at the shelter").unwrap();
     cases::set_identity_field(&b, case.id, "given_name", "Гульнара").unwrap();
-    sync::sync_once(&a, &w.http).unwrap();
-    let rb = sync::sync_once(&b, &w.http).unwrap();
-    let ra = sync::sync_once(&a, &w.http).unwrap();
-    assert_eq!((ra.clashes, rb.clashes), (0, 0));
+    sync::sync_once(x, &w.http).unwrap();
+    let ry = sync::sync_once(y, &w.http).unwrap();
+    let rx = sync::sync_once(x, &w.http).unwrap();
+    assert_eq!((rx.clashes, ry.clashes), (0, 0));
     assert_eq!(replica(&a, case.id), replica(&b, case.id));
     let on_a = cases::get_case(&a, case.id).unwrap();
     assert_eq!(on_a.fields["district"].current(), Some("north"));
@@ -694,16 +706,16 @@ fn two_devices_editing_one_case_offline_converge_and_a_same_field_clash_is_kept_
     assert!(sync::clashes(&a).unwrap().is_empty());
     assert!(sync::clashes(&b).unwrap().is_empty());
 
-    // Round 2, offline on both, the same fields (and a clear against an edit); B syncs first.
+    // Round 2, offline on both, the same fields (and a clear against an edit); Y syncs first.
     cases::set_field(&a, case.id, "status", "referred").unwrap();
     cases::clear_identity_field(&a, case.id, "phone").unwrap();
     cases::set_field(&b, case.id, "status", "closed").unwrap();
     cases::set_identity_field(&b, case.id, "phone", "+998 90 000 00 00").unwrap();
-    assert_eq!(sync::sync_once(&b, &w.http).unwrap().clashes, 0);
-    let ra = sync::sync_once(&a, &w.http).unwrap();
-    assert_eq!(ra.clashes, 2, "{ra:?}");
-    let rb = sync::sync_once(&b, &w.http).unwrap();
-    assert_eq!(rb.clashes, 2, "{rb:?}");
+    assert_eq!(sync::sync_once(y, &w.http).unwrap().clashes, 0);
+    let rx = sync::sync_once(x, &w.http).unwrap();
+    assert_eq!(rx.clashes, 2, "{rx:?}");
+    let ry = sync::sync_once(y, &w.http).unwrap();
+    assert_eq!(ry.clashes, 2, "{ry:?}");
     assert_eq!(replica(&a, case.id), replica(&b, case.id));
 
     let on_a = sync::clashes(&a).unwrap();
