@@ -3,14 +3,15 @@
 
 use super::*;
 
-/// Decrypts, verifies and applies one pulled envelope inside the page's transaction; returns how
-/// many fields it put in a new clash, or the quarantine reason if it is refused.
+/// Decrypts, verifies, checks the chain and applies one pulled envelope inside the page's
+/// transaction; returns what to keep of it and how many fields it put in a new clash, or the
+/// quarantine reason if it is refused.
 pub(super) fn receive(
     tx: &mut Tx<'_>,
     state: &State,
     identity: &age::x25519::Identity,
     env: &amanat_protocol::PulledEnvelope,
-) -> Result<Result<u64, &'static str>, SyncError> {
+) -> Result<Result<(custody::AppliedRecord, u64), &'static str>, SyncError> {
     let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
         Ok(p) => p,
         Err(_) => return Ok(Err(OpenError::Malformed.code())),
@@ -39,13 +40,36 @@ pub(super) fn receive(
     if record.author != state.device_id && peer.is_none() {
         return Ok(Err(OpenError::UnknownAuthor.code()));
     }
+    // The per-record chain from this author (custody module: gap ≠ fork).
+    let chain_key = custody::recv_chain_id(&record.author, &record.kind, &record.record_id);
+    let held: Option<(custody::RecvChain, u64)> = tx.get_json(SYNC_CHAIN, chain_key)?;
+    let mut chain = held.as_ref().map(|(c, _)| c.clone()).unwrap_or_default();
+    let prev = record.prev_hash.as_deref();
+    let link = match custody::link(&chain, prev, &record.content_hash) {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
+    };
+    let new_clashes = match apply::apply(tx, &record)? {
+        Ok(n) => n,
+        Err(code) => return Ok(Err(code)),
+    };
+    custody::advance(&mut chain, prev, &record.content_hash, link);
+    match held {
+        Some((_, version)) => {
+            tx.update_json(SYNC_CHAIN, chain_key, version, &chain)?;
+        }
+        None => tx.insert_json_with_id(SYNC_CHAIN, chain_key, &chain)?,
+    }
     // Learn which HLC clock the peer writes with, so clashes can name it.
     if let Some((id, mut p, version)) = peer {
         if p.clocks.insert(crate::fsutil::to_hex(&record.hlc.node.0)) {
             tx.update_json(SYNC_PEERS, id, version, &p)?;
         }
     }
-    Ok(apply::apply(tx, &record)?)
+    Ok(Ok((
+        custody::AppliedRecord::new(&record, env.seq, link),
+        new_clashes,
+    )))
 }
 
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
@@ -88,8 +112,9 @@ pub(super) fn pull_all(
                     continue; // at-least-once delivery: already applied
                 }
                 match receive(tx, &state, &identity, env)? {
-                    Ok(new_clashes) => {
-                        tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
+                    Ok((applied, new_clashes)) => {
+                        // Kept for custody verification: the signed fields, not the content.
+                        tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
                         pulled += 1;
                         clashes += new_clashes;
                     }
