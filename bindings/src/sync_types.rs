@@ -108,6 +108,9 @@ pub struct SyncReport {
     pub bytes_up: u64,
     /// Response body bytes received.
     pub bytes_down: u64,
+    /// Fields (case or identity) that entered a clash in this run: concurrent edits kept side by
+    /// side until resolved.
+    pub clashes: u64,
     /// Pulled envelopes that failed verification and were quarantined (`Vault.quarantined()`).
     pub quarantined: u64,
     /// Entries newly marked wedged by this run (refused for good by the relay).
@@ -225,6 +228,8 @@ impl From<amanat_core::sync::Peer> for TeamDevice {
             signing_public_key,
             age_recipient,
             cases,
+            // The peer's HLC clock ids: bookkeeping for naming clash authors, not for shells.
+            clocks: _,
         } = p;
         let cases: BTreeSet<String> = cases;
         TeamDevice {

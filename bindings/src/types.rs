@@ -35,7 +35,9 @@ impl fmt::Debug for CaseField {
 fn fields(
     map: std::collections::BTreeMap<String, core_cases::Field>,
 ) -> HashMap<String, CaseField> {
+    // A cleared field (a tombstone kept for merging) is not shown.
     map.into_iter()
+        .filter(|(_, f)| !f.cleared)
         .map(|(k, f)| {
             (
                 k,

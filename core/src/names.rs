@@ -136,6 +136,9 @@ pub mod labels {
     pub const SYNC_RECORD_SIGNATURE: &[u8] = b"amanat/v1/sync-record\0";
     /// Domain prefix of a sync record's content hash (NUL-terminated in the hash input).
     pub const SYNC_CONTENT_HASH: &[u8] = b"amanat/v1/sync-content\0";
+    /// Domain prefix of a clash id (NUL-terminated; then record kind, case id, field, the HLCs of
+    /// the clashing values), so an id names one exact set of values.
+    pub const CLASH_ID: &[u8] = b"amanat/v1/clash\0";
 
     /// HKDF info of the manifest subkey (the keyed digests over each collection's set of records
     /// and each blind index's set of entries).
@@ -158,7 +161,7 @@ pub mod labels {
     pub const BLIND_VALUE: &[u8] = b"value";
 
     /// Every label above, for uniqueness checks.
-    pub const ALL: [&[u8]; 20] = [
+    pub const ALL: [&[u8]; 21] = [
         HKDF_SALT,
         RECORDS,
         BLIND_INDEX,
@@ -179,6 +182,7 @@ pub mod labels {
         MANIFEST_RECORD,
         MANIFEST_ENTRY,
         SLOT_CHECK,
+        CLASH_ID,
     ];
 }
 
@@ -256,7 +260,7 @@ mod tests {
 
     #[test]
     fn labels_are_frozen_and_unique() {
-        let frozen: [&[u8]; 20] = [
+        let frozen: [&[u8]; 21] = [
             b"amanat/v1/hkdf",
             b"amanat/v1/records",
             b"amanat/v1/blind-index",
@@ -277,6 +281,7 @@ mod tests {
             b"manifest-record",
             b"manifest-entry",
             b"amanat/v1/slot-check",
+            b"amanat/v1/clash\0",
         ];
         assert_eq!(labels::ALL, frozen);
         let unique: BTreeSet<&[u8]> = labels::ALL.iter().copied().collect();

@@ -769,3 +769,251 @@ fn status_prepare_progress_and_cancellation_between_entries_lose_nothing() {
     assert_eq!(s.pending, 0);
     assert!(s.last_success_ms.is_some());
 }
+
+/// Both replicas' case and identity, in full (every field's values, clash and version vector).
+fn replica(v: &Vault, case: amanat_core::store::RecordId) -> (String, String, bool) {
+    let c = cases::get_case(v, case).unwrap();
+    let fields = serde_json::to_string(&c.fields).unwrap();
+    let identity = serde_json::to_string(&cases::get_identity(v, case).unwrap().fields).unwrap();
+    (fields, identity, c.withdrawal_pending)
+}
+
+#[test]
+fn two_devices_editing_one_case_offline_converge_and_a_same_field_clash_is_kept_reported_and_resolved(
+) {
+    // Round 1 (different fields) with A syncing first, round 2 (same field) with B first…
+    converge_clash_and_resolve(true);
+}
+
+#[test]
+fn the_same_with_the_other_device_syncing_first_in_each_round() {
+    // … and the other way round.
+    converge_clash_and_resolve(false);
+}
+
+fn converge_clash_and_resolve(a_first: bool) {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(
+        &a,
+        case.id,
+        "worker-17",
+        "ru",
+        &[Scope::Interview, Scope::ShareCaseworkers],
+    )
+    .unwrap();
+    cases::set_field(&a, case.id, "status", "open").unwrap();
+    cases::set_identity_field(&a, case.id, "phone", "+998 90 123 45 67").unwrap();
+    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient).unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    let first = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!((first.pulled, first.clashes), (4, 0), "{first:?}");
+    assert_eq!(replica(&a, case.id), replica(&b, case.id));
+
+    let (x, y) = if a_first { (&a, &b) } else { (&b, &a) };
+    // Round 1, offline on both, different fields; X syncs first.
+    cases::set_field(&a, case.id, "district", "north").unwrap();
+    cases::set_field(&b, case.id, "notes", "met at the shelter").unwrap();
+    cases::set_identity_field(&b, case.id, "given_name", "Гульнара").unwrap();
+    sync::sync_once(x, &w.http).unwrap();
+    let ry = sync::sync_once(y, &w.http).unwrap();
+    let rx = sync::sync_once(x, &w.http).unwrap();
+    assert_eq!((rx.clashes, ry.clashes), (0, 0));
+    assert_eq!(replica(&a, case.id), replica(&b, case.id));
+    let on_a = cases::get_case(&a, case.id).unwrap();
+    assert_eq!(on_a.fields["district"].current(), Some("north"));
+    assert_eq!(on_a.fields["notes"].current(), Some("met at the shelter"));
+    assert_eq!(on_a.fields["status"].current(), Some("open"));
+    assert!(sync::clashes(&a).unwrap().is_empty());
+    assert!(sync::clashes(&b).unwrap().is_empty());
+
+    // Round 2, offline on both, the same fields (and a clear against an edit); Y syncs first.
+    cases::set_field(&a, case.id, "status", "referred").unwrap();
+    cases::clear_identity_field(&a, case.id, "phone").unwrap();
+    cases::set_field(&b, case.id, "status", "closed").unwrap();
+    cases::set_identity_field(&b, case.id, "phone", "+998 90 000 00 00").unwrap();
+    assert_eq!(sync::sync_once(y, &w.http).unwrap().clashes, 0);
+    let rx = sync::sync_once(x, &w.http).unwrap();
+    assert_eq!(rx.clashes, 2, "{rx:?}");
+    let ry = sync::sync_once(y, &w.http).unwrap();
+    assert_eq!(ry.clashes, 2, "{ry:?}");
+    assert_eq!(replica(&a, case.id), replica(&b, case.id));
+
+    let on_a = sync::clashes(&a).unwrap();
+    let on_b = sync::clashes(&b).unwrap();
+    assert_eq!(on_a, on_b, "the same clashes, same ids, on both devices");
+    assert_eq!(on_a.len(), 2);
+    let status = on_a
+        .iter()
+        .find(|c| c.record == sync::ClashedRecord::Case)
+        .unwrap();
+    assert_eq!((status.case_id, status.field.as_str()), (case.id, "status"));
+    let mut by_author: Vec<(String, Option<String>)> = status
+        .values
+        .iter()
+        .map(|v| (v.author.clone(), v.value.clone()))
+        .collect();
+    by_author.sort();
+    let mut expected = vec![
+        (ea.device_id.clone(), Some("referred".to_string())),
+        (eb.device_id.clone(), Some("closed".to_string())),
+    ];
+    expected.sort();
+    assert_eq!(by_author, expected, "both values, both authors");
+    assert!(status.values[0].hlc > status.values[1].hlc, "winner first");
+    // The field shows the same winner everywhere meanwhile.
+    let shown = status.values[0].value.clone();
+    assert_eq!(
+        cases::get_case(&b, case.id).unwrap().fields["status"]
+            .current()
+            .map(str::to_string),
+        shown
+    );
+    let phone = on_a
+        .iter()
+        .find(|c| c.record == sync::ClashedRecord::Identity)
+        .unwrap();
+    assert_eq!(phone.field, "phone");
+    let cleared = phone.values.iter().find(|v| v.value.is_none()).unwrap();
+    assert_eq!(cleared.author, ea.device_id, "A's clear is kept as a value");
+    let kept = phone.values.iter().find(|v| v.value.is_some()).unwrap();
+    assert_eq!(
+        (kept.author.as_str(), kept.value.as_deref()),
+        (eb.device_id.as_str(), Some("+998 90 000 00 00"))
+    );
+    let debug = format!("{on_a:?}");
+    assert!(
+        !debug.contains("referred") && !debug.contains("+998"),
+        "clash values are redacted in Debug"
+    );
+
+    // A stale or unknown id and a bad index are typed errors that change nothing.
+    assert!(matches!(
+        sync::resolve_clash(&b, "00", sync::Choice::Keep(0)),
+        Err(sync::ClashError::NotFound)
+    ));
+    assert!(matches!(
+        sync::resolve_clash(&b, &status.id, sync::Choice::Keep(2)),
+        Err(sync::ClashError::BadChoice)
+    ));
+    assert_eq!(sync::clashes(&b).unwrap().len(), 2);
+
+    // B resolves both: A's status, and the clear. The resolutions travel like edits.
+    let a_value = status
+        .values
+        .iter()
+        .position(|v| v.author == ea.device_id)
+        .unwrap();
+    sync::resolve_clash(&b, &status.id, sync::Choice::Keep(a_value)).unwrap();
+    sync::resolve_clash(&b, &phone.id, sync::Choice::Clear).unwrap();
+    assert!(sync::clashes(&b).unwrap().is_empty());
+    assert!(matches!(
+        sync::resolve_clash(&b, &status.id, sync::Choice::Keep(0)),
+        Err(sync::ClashError::NotFound)
+    ));
+    assert_eq!(sync::sync_once(&b, &w.http).unwrap().clashes, 0);
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().clashes, 0);
+    assert!(sync::clashes(&a).unwrap().is_empty(), "gone everywhere");
+    assert_eq!(replica(&a, case.id), replica(&b, case.id));
+    let on_a = cases::get_case(&a, case.id).unwrap();
+    assert_eq!(on_a.fields["status"].current(), Some("referred"));
+    let identity = cases::get_identity(&a, case.id).unwrap();
+    assert_eq!(identity.fields["phone"].current(), None);
+    assert_eq!(
+        identity.fields["given_name"].current(),
+        Some("Гульнара"),
+        "nothing else lost"
+    );
+    // And nothing more arrives: the replicas are quiet and equal.
+    let (ra, rb) = (
+        sync::sync_once(&a, &w.http).unwrap(),
+        sync::sync_once(&b, &w.http).unwrap(),
+    );
+    assert_eq!(
+        (ra.clashes, rb.clashes, ra.quarantined, rb.quarantined),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(replica(&a, case.id), replica(&b, case.id));
+}
+
+#[test]
+fn a_consent_withdrawal_on_one_device_wins_over_a_concurrent_grant_on_another() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(
+        &a,
+        case.id,
+        "worker-17",
+        "ru",
+        &[Scope::Interview, Scope::ShareCaseworkers, Scope::ShareLegal],
+    )
+    .unwrap();
+    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient).unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+
+    // Offline: A withdraws legal sharing; B, not knowing, records a version that adds research
+    // (and still lists legal), and edits a field. B's version has the higher clock.
+    consent::withdraw(&a, case.id, "worker-17", "ru", &[Scope::ShareLegal]).unwrap();
+    consent::record_consent(
+        &b,
+        case.id,
+        "worker-9",
+        "uz",
+        &[
+            Scope::Interview,
+            Scope::ShareCaseworkers,
+            Scope::ShareLegal,
+            Scope::ShareResearch,
+        ],
+    )
+    .unwrap();
+    cases::set_field(&b, case.id, "status", "referred").unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+
+    for v in [&a, &b] {
+        let current = consent::current(v, case.id).unwrap().unwrap();
+        assert!(
+            !current.scopes.contains(&Scope::ShareLegal),
+            "the withdrawal stays whatever the order"
+        );
+        assert!(
+            !current.scopes.contains(&Scope::ShareResearch),
+            "a concurrent grant waits"
+        );
+        assert!(current.scopes.contains(&Scope::Interview));
+        let case = cases::get_case(v, case.id).unwrap();
+        assert!(case.withdrawal_pending);
+        assert_eq!(
+            case.fields["status"].current(),
+            Some("referred"),
+            "edits stay"
+        );
+        assert_eq!(consent::history(v, case.id).unwrap().len(), 3);
+    }
+    // A version recorded after seeing both heads decides again: research granted, legal not.
+    consent::record_consent(
+        &a,
+        case.id,
+        "worker-17",
+        "ru",
+        &[Scope::Interview, Scope::ShareResearch],
+    )
+    .unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+    for v in [&a, &b] {
+        let current = consent::current(v, case.id).unwrap().unwrap();
+        assert_eq!(current.version, 3);
+        assert!(current.scopes.contains(&Scope::ShareResearch));
+        assert!(!current.scopes.contains(&Scope::ShareLegal));
+    }
+}

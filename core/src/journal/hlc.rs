@@ -71,6 +71,13 @@ impl Hlc {
         Self::advance(tx, Some(remote))
     }
 
+    /// This device's clock id, once the clock has ticked (read only: it does not advance).
+    pub fn local_node(tx: &mut Tx<'_>) -> Result<Option<NodeId>, StoreError> {
+        Ok(tx
+            .get_json::<State>(HLC, STATE_ID)?
+            .map(|(s, _)| s.last.node))
+    }
+
     fn advance(tx: &mut Tx<'_>, remote: Option<Hlc>) -> Result<Hlc, StoreError> {
         let now = tx.clock().now_ms();
         let stored: Option<(State, u64)> = tx.get_json(HLC, STATE_ID)?;

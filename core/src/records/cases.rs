@@ -157,18 +157,182 @@ impl fmt::Debug for CaseCode {
     }
 }
 
-/// A mutable field value with the clock of its last change. `Debug` redacts the value.
+/// A mutable field: its current value, and — while two devices' edits clash — the other values.
+///
+/// A field is a *multi-value register*: every write is a **dot** (its HLC, which names the writing
+/// device's clock), and the field remembers in `seen` the newest dot of each device that its values
+/// have superseded or include (a per-field version vector). Merging two replicas keeps a value
+/// unless the other replica has seen its dot and no longer holds it; the rest are either the same
+/// write or **concurrent**: neither device had seen the other's value when it wrote. Concurrent
+/// values are all kept: the greatest HLC (ms, counter, device clock id) is `value`/`hlc` (the
+/// deterministic winner every replica shows), the others wait in `others` as a *clash* until a
+/// local write (see `sync::resolve_clash`) supersedes them all. A cleared field is a tombstone
+/// (`cleared`, empty value): an ordinary write that merges like any other, so a clear and a
+/// concurrent edit clash instead of one silently erasing the other. `Debug` redacts values.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
-    /// The value (survivor data).
+    /// The winning value (survivor data); empty when `cleared`.
     pub value: String,
-    /// When it was last set, for last-writer-wins merging.
+    /// When the winning value was written, for merging.
     pub hlc: Hlc,
+    /// The winning write cleared the field (a tombstone).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleared: bool,
+    /// Concurrent values not superseded yet (a clash), greatest HLC first; empty normally.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<FieldValue>,
+    /// Per device clock, the newest write of this field these values include or superseded,
+    /// sorted by clock id. Empty in records written before merging learnt about concurrency: the
+    /// values' own HLCs stand in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<Hlc>,
+}
+
+/// One of several concurrent values of a field (see [`Field`]). `Debug` redacts the value.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldValue {
+    /// The value (survivor data); empty when `cleared`.
+    pub value: String,
+    /// When it was written; its node is the writing device's clock id.
+    pub hlc: Hlc,
+    /// This write cleared the field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleared: bool,
+}
+
+impl fmt::Debug for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "FieldValue(<redacted>, {:?}, cleared: {})",
+            self.hlc, self.cleared
+        )
+    }
 }
 
 impl fmt::Debug for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Field(<redacted>, {:?})", self.hlc)
+        write!(
+            f,
+            "Field(<redacted>, {:?}, cleared: {}, others: {:?})",
+            self.hlc, self.cleared, self.others
+        )
+    }
+}
+
+impl Field {
+    /// A fresh write of `value` (or a clear) at `hlc` that supersedes everything `previous` held.
+    pub fn written(previous: Option<&Field>, value: &str, cleared: bool, hlc: Hlc) -> Field {
+        let mut seen = previous.map(Field::context).unwrap_or_default();
+        add_dot(&mut seen, hlc);
+        Field {
+            value: if cleared {
+                String::new()
+            } else {
+                value.to_string()
+            },
+            hlc,
+            cleared,
+            others: Vec::new(),
+            seen,
+        }
+    }
+
+    /// The current value, `None` when the field was cleared.
+    pub fn current(&self) -> Option<&str> {
+        (!self.cleared).then_some(self.value.as_str())
+    }
+
+    /// Whether concurrent values are waiting to be resolved.
+    pub fn is_clash(&self) -> bool {
+        !self.others.is_empty()
+    }
+
+    /// Every value held: the winner first, then the other concurrent ones.
+    pub fn values(&self) -> Vec<FieldValue> {
+        let mut out = vec![FieldValue {
+            value: self.value.clone(),
+            hlc: self.hlc,
+            cleared: self.cleared,
+        }];
+        out.extend(self.others.iter().cloned());
+        out
+    }
+
+    /// The causal context: `seen` joined with the dots of the values held.
+    fn context(&self) -> Vec<Hlc> {
+        let mut ctx = self.seen.clone();
+        for v in self.values() {
+            add_dot(&mut ctx, v.hlc);
+        }
+        ctx
+    }
+
+    fn from_values(mut values: Vec<FieldValue>, seen: Vec<Hlc>) -> Option<Field> {
+        values.sort_by(|a, b| {
+            b.hlc
+                .cmp(&a.hlc)
+                .then_with(|| (b.cleared, &b.value).cmp(&(a.cleared, &a.value)))
+        });
+        values.dedup_by(|a, b| a.hlc == b.hlc);
+        let mut iter = values.into_iter();
+        let first = iter.next()?;
+        Some(Field {
+            value: first.value,
+            hlc: first.hlc,
+            cleared: first.cleared,
+            others: iter.collect(),
+            seen,
+        })
+    }
+}
+
+/// Adds a dot to a context (one entry per device clock, the newest kept, sorted by clock id).
+fn add_dot(ctx: &mut Vec<Hlc>, dot: Hlc) {
+    match ctx.binary_search_by(|h| h.node.cmp(&dot.node)) {
+        Ok(i) => {
+            if ctx[i] < dot {
+                ctx[i] = dot;
+            }
+        }
+        Err(i) => ctx.insert(i, dot),
+    }
+}
+
+/// Whether a context has seen a dot (the same device's clock reached it).
+fn covers(ctx: &[Hlc], dot: Hlc) -> bool {
+    ctx.binary_search_by(|h| h.node.cmp(&dot.node))
+        .is_ok_and(|i| ctx[i] >= dot)
+}
+
+/// Merges one field: the state-based multi-value register join (see [`Field`]). Commutative,
+/// associative and idempotent.
+pub fn merge_field(ours: &Field, theirs: &Field) -> Field {
+    let (ours_ctx, theirs_ctx) = (ours.context(), theirs.context());
+    let (ours_vals, theirs_vals) = (ours.values(), theirs.values());
+    let mut kept: Vec<FieldValue> = Vec::new();
+    for v in &ours_vals {
+        if theirs_vals.iter().any(|t| t.hlc == v.hlc) || !covers(&theirs_ctx, v.hlc) {
+            kept.push(v.clone());
+        }
+    }
+    for v in &theirs_vals {
+        if ours_vals.iter().any(|o| o.hlc == v.hlc) || !covers(&ours_ctx, v.hlc) {
+            kept.push(v.clone());
+        }
+    }
+    if kept.is_empty() {
+        // Only inconsistent (forged) states get here: each side claims to have superseded the
+        // other's values. Keep every value rather than lose one.
+        kept = ours_vals.into_iter().chain(theirs_vals).collect();
+    }
+    let mut seen = ours_ctx;
+    for dot in theirs_ctx {
+        add_dot(&mut seen, dot);
+    }
+    match Field::from_values(kept, seen) {
+        Some(f) => f,
+        None => ours.clone(),
     }
 }
 
@@ -199,17 +363,33 @@ pub struct CaseIdentity {
     pub fields: BTreeMap<String, Field>,
 }
 
-/// Merges `remote` fields into `local`: for each field the value with the greater HLC wins.
-/// Commutative, associative and idempotent, so devices converge whatever the delivery order.
-pub fn merge_fields(local: &mut BTreeMap<String, Field>, remote: &BTreeMap<String, Field>) {
+/// Merges `remote` fields into `local` field by field ([`merge_field`]); returns how many fields
+/// entered a clash that they were not in before. Commutative, associative and idempotent, so
+/// devices converge whatever the delivery order, duplicates included.
+pub fn merge_fields(local: &mut BTreeMap<String, Field>, remote: &BTreeMap<String, Field>) -> u64 {
+    let mut new_clashes = 0;
     for (name, theirs) in remote {
-        match local.get(name) {
-            Some(ours) if ours.hlc >= theirs.hlc => {}
-            _ => {
-                local.insert(name.clone(), theirs.clone());
+        let merged = match local.get(name) {
+            Some(ours) => {
+                let merged = merge_field(ours, theirs);
+                if merged == *ours {
+                    continue;
+                }
+                if merged.is_clash() && !ours.is_clash() {
+                    new_clashes += 1;
+                }
+                merged
             }
-        }
+            None => {
+                if theirs.is_clash() {
+                    new_clashes += 1;
+                }
+                theirs.clone()
+            }
+        };
+        local.insert(name.clone(), merged);
     }
+    new_clashes
 }
 
 fn check_field(name: &str, value: &str) -> Result<(), CaseError> {
@@ -312,7 +492,8 @@ pub fn list_cases(vault: &Vault) -> Result<Vec<Case>, CaseError> {
     Ok(cases)
 }
 
-/// Sets a narrative field of a case, stamping it with a new HLC.
+/// Sets a narrative field of a case, stamping it with a new HLC. The write supersedes every value
+/// the field holds here, a clash included (see [`Field`]).
 pub fn set_field(vault: &Vault, id: RecordId, name: &str, value: &str) -> Result<Case, CaseError> {
     vault.store()?.write(|tx| set_field_in(tx, id, name, value))
 }
@@ -325,15 +506,38 @@ pub fn set_field_in(
     value: &str,
 ) -> Result<Case, CaseError> {
     check_field(name, value)?;
+    write_case_field(tx, id, name, value, false)
+}
+
+/// Clears a narrative field: writes a tombstone (see [`Field`]) that travels and merges like any
+/// edit, so a clear on one device and a concurrent edit on another clash rather than one silently
+/// erasing the other. Clearing a field this device never held, or one already cleared and not in
+/// a clash, changes nothing.
+pub fn clear_field(vault: &Vault, id: RecordId, name: &str) -> Result<Case, CaseError> {
+    vault.store()?.write(|tx| clear_field_in(tx, id, name))
+}
+
+/// [`clear_field`] inside the caller's transaction.
+pub fn clear_field_in(tx: &mut Tx<'_>, id: RecordId, name: &str) -> Result<Case, CaseError> {
+    check_field(name, "")?;
+    let (case, _) = load(tx, id)?;
+    match case.fields.get(name) {
+        Some(f) if !f.cleared || f.is_clash() => write_case_field(tx, id, name, "", true),
+        _ => Ok(case),
+    }
+}
+
+fn write_case_field(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    name: &str,
+    value: &str,
+    cleared: bool,
+) -> Result<Case, CaseError> {
     let (mut case, version) = load(tx, id)?;
     let hlc = Hlc::next(tx)?;
-    case.fields.insert(
-        name.to_string(),
-        Field {
-            value: value.to_string(),
-            hlc,
-        },
-    );
+    let field = Field::written(case.fields.get(name), value, cleared, hlc);
+    case.fields.insert(name.to_string(), field);
     save(tx, &case, version)?;
     outbox::enqueue(tx, EntryKind::Case, CASES, id)?;
     Ok(case)
@@ -359,20 +563,57 @@ pub fn set_identity_field_in(
     value: &str,
 ) -> Result<CaseIdentity, CaseError> {
     check_field(name, value)?;
+    write_identity_field(tx, id, name, value, false)
+}
+
+/// Clears an identity field with a tombstone (the rule of [`clear_field`]).
+pub fn clear_identity_field(
+    vault: &Vault,
+    id: RecordId,
+    name: &str,
+) -> Result<CaseIdentity, CaseError> {
+    vault
+        .store()?
+        .write(|tx| clear_identity_field_in(tx, id, name))
+}
+
+/// [`clear_identity_field`] inside the caller's transaction.
+pub fn clear_identity_field_in(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    name: &str,
+) -> Result<CaseIdentity, CaseError> {
+    check_field(name, "")?;
+    load(tx, id)?;
+    let identity = tx
+        .get_json::<CaseIdentity>(IDENTITIES, id)?
+        .map(|(identity, _)| identity)
+        .unwrap_or_default();
+    match identity.fields.get(name) {
+        Some(f) if !f.cleared || f.is_clash() => write_identity_field(tx, id, name, "", true),
+        _ => Ok(identity),
+    }
+}
+
+fn write_identity_field(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    name: &str,
+    value: &str,
+    cleared: bool,
+) -> Result<CaseIdentity, CaseError> {
     load(tx, id)?;
     let hlc = Hlc::next(tx)?;
-    let field = Field {
-        value: value.to_string(),
-        hlc,
-    };
     let identity = match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
         Some((mut identity, version)) => {
+            let field = Field::written(identity.fields.get(name), value, cleared, hlc);
             identity.fields.insert(name.to_string(), field);
             tx.update_json(IDENTITIES, id, version, &identity)?;
             identity
         }
         None => {
             let mut identity = CaseIdentity::default();
+            let field = Field::written(None, value, cleared, hlc);
             identity.fields.insert(name.to_string(), field);
             tx.insert_json_with_id(IDENTITIES, id, &identity)?;
             identity
@@ -451,18 +692,16 @@ mod tests {
     }
 
     fn field(value: &str, ms: u64, counter: u32, node: u8) -> Field {
-        Field {
-            value: value.into(),
-            hlc: Hlc {
-                ms,
-                counter,
-                node: NodeId([node; 8]),
-            },
-        }
+        let hlc = Hlc {
+            ms,
+            counter,
+            node: NodeId([node; 8]),
+        };
+        Field::written(None, value, false, hlc)
     }
 
     #[test]
-    fn merge_is_last_writer_wins_and_order_independent() {
+    fn merge_picks_the_same_winner_everywhere_and_keeps_concurrent_values_as_a_clash() {
         let a: BTreeMap<String, Field> = [
             ("status".to_string(), field("open", 10, 0, 1)),
             ("district".to_string(), field("A", 20, 0, 1)),
@@ -475,21 +714,74 @@ mod tests {
         ]
         .into();
         let mut ab = a.clone();
-        merge_fields(&mut ab, &b);
+        assert_eq!(merge_fields(&mut ab, &b), 2);
         let mut ba = b.clone();
-        merge_fields(&mut ba, &a);
+        assert_eq!(merge_fields(&mut ba, &a), 2);
         assert_eq!(ab, ba);
         assert_eq!(ab["status"].value, "referred");
         assert_eq!(ab["district"].value, "B");
         assert_eq!(ab["notes"].value, "n");
+        // Neither side had seen the other's value: both are kept, the loser in `others`.
+        assert_eq!(ab["status"].others.len(), 1);
+        assert_eq!(ab["status"].others[0].value, "open");
+        assert_eq!(ab["district"].others[0].value, "A");
+        assert!(!ab["notes"].is_clash());
         let mut again = ab.clone();
-        merge_fields(&mut again, &b);
+        assert_eq!(merge_fields(&mut again, &b), 0);
         assert_eq!(again, ab);
+    }
+
+    #[test]
+    fn an_edit_made_after_seeing_the_other_value_supersedes_it_without_a_clash() {
+        let first = field("open", 10, 0, 1);
+        // Device 2 saw "open" and wrote over it — even with an older wall clock.
+        let second = Field::written(Some(&first), "closed", false, hlc(5, 0, 2));
+        assert_eq!(merge_field(&first, &second), second);
+        assert_eq!(merge_field(&second, &first), second);
+        // A clash is resolved by any write made after seeing all its values.
+        let concurrent = field("referred", 12, 0, 3);
+        let clash = merge_field(&second, &concurrent);
+        assert!(clash.is_clash());
+        assert_eq!(clash.value, "referred");
+        let resolved = Field::written(Some(&clash), "closed", false, hlc(13, 0, 1));
+        assert_eq!(merge_field(&clash, &resolved), resolved);
+        assert_eq!(merge_field(&concurrent, &resolved), resolved);
+        assert_eq!(merge_field(&resolved, &second), resolved);
+    }
+
+    #[test]
+    fn a_clear_is_a_tombstone_that_merges_like_an_edit() {
+        let first = field("+998 90 123 45 67", 10, 0, 1);
+        let cleared = Field::written(Some(&first), "ignored", true, hlc(11, 0, 2));
+        assert!(cleared.cleared);
+        assert_eq!(cleared.current(), None);
+        assert_eq!(merge_field(&first, &cleared), cleared);
+        // A concurrent edit and clear clash, whatever their HLCs: the edit is not lost.
+        let edit = Field::written(Some(&first), "+998 90 000 00 00", false, hlc(12, 0, 1));
+        let merged = merge_field(&cleared, &edit);
+        assert_eq!(merged, merge_field(&edit, &cleared));
+        assert_eq!(merged.current(), Some("+998 90 000 00 00"));
+        assert!(merged.others[0].cleared);
+    }
+
+    fn hlc(ms: u64, counter: u32, node: u8) -> Hlc {
+        Hlc {
+            ms,
+            counter,
+            node: NodeId([node; 8]),
+        }
     }
 
     #[test]
     fn field_debug_is_redacted() {
         let f = field("Гульнара, +998 90 123 45 67", 1, 0, 1);
         assert!(!format!("{f:?}").contains("Гульнара"));
+        let clash = merge_field(&f, &field("Madina", 2, 0, 2));
+        assert!(clash.is_clash());
+        let text = format!("{clash:?}");
+        assert!(
+            !text.contains("Гульнара") && !text.contains("Madina"),
+            "{text}"
+        );
     }
 }

@@ -38,6 +38,12 @@ pub struct Consent {
     pub scopes: BTreeSet<Scope>,
     /// Scopes that were granted before and are withdrawn by this version.
     pub withdrawn: BTreeSet<Scope>,
+    /// Ids (hex) of every version of this case the recording device held when it recorded this
+    /// one: what this version knowingly replaces. Versions recorded on two devices that had not
+    /// seen each other are *concurrent*; see [`current_in`] for how they combine. `None` in
+    /// versions recorded before sync existed: they replace every lower version number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<BTreeSet<String>>,
 }
 
 /// Errors of the consent component.
@@ -75,18 +81,54 @@ fn check_input(recorded_by: &str, language: &str) -> Result<(), ConsentError> {
 }
 
 /// The current consent of a case inside a transaction (`None` if never recorded).
+///
+/// Normally the newest version. When devices recorded versions concurrently (neither had seen the
+/// other's, see [`Consent::seen`]), every such *head* counts and **withdrawal wins**: the result is
+/// the head with the highest version number (ties: the greatest record id), its `scopes` narrowed
+/// to the scopes that *every* head grants. So a scope withdrawn on any device stays withdrawn
+/// after merging, whatever the clocks say, until a version recorded after seeing the withdrawal
+/// grants it again; a scope granted concurrently with another head's withdrawal waits for such a
+/// version too. Everything gated on consent (answers, attachments, envelope recipients) follows.
 pub fn current_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Option<Consent>, StoreError> {
-    Ok(history_in(tx, case_id)?.pop())
+    let versions = versions_in(tx, case_id)?;
+    let has_seen = |later: &Consent, earlier: (RecordId, &Consent)| match &later.seen {
+        Some(seen) => seen.contains(&earlier.0.to_string()),
+        None => earlier.1.version < later.version,
+    };
+    let heads: Vec<&(RecordId, Consent)> = versions
+        .iter()
+        .filter(|(id, v)| {
+            !versions
+                .iter()
+                .any(|(other, later)| other != id && has_seen(later, (*id, v)))
+        })
+        .collect();
+    let Some((_, newest)) = heads.iter().max_by_key(|(id, v)| (v.version, *id)) else {
+        return Ok(None);
+    };
+    let mut current = newest.clone();
+    for (_, head) in &heads {
+        current.scopes.retain(|s| head.scopes.contains(s));
+    }
+    Ok(Some(current))
 }
 
-/// Every consent version of a case inside a transaction, oldest first.
-pub fn history_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<Consent>, StoreError> {
+fn versions_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<(RecordId, Consent)>, StoreError> {
     let mut out = Vec::new();
     for id in tx.find(CONSENTS, CASE_INDEX, case_id.as_bytes())? {
-        out.push(tx.require_json::<Consent>(CONSENTS, id)?.0);
+        out.push((id, tx.require_json::<Consent>(CONSENTS, id)?.0));
     }
-    out.sort_by_key(|c| c.version);
+    out.sort_by_key(|(id, c)| (c.version, *id));
     Ok(out)
+}
+
+/// Every consent version of a case inside a transaction, oldest first (concurrent versions with
+/// the same number ordered by record id).
+pub fn history_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<Consent>, StoreError> {
+    Ok(versions_in(tx, case_id)?
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect())
 }
 
 /// Fails with [`ConsentError::Missing`] unless the case's current consent includes `scope`.
@@ -106,6 +148,8 @@ fn append_version(
 ) -> Result<Consent, ConsentError> {
     let (mut case, case_version) = cases::load(tx, case_id)?;
     let previous = current_in(tx, case_id)?;
+    let held = versions_in(tx, case_id)?;
+    let newest = held.iter().map(|(_, c)| c.version).max().unwrap_or(0);
     let before = previous
         .as_ref()
         .map(|c| c.scopes.clone())
@@ -113,12 +157,13 @@ fn append_version(
     let withdrawn: BTreeSet<Scope> = before.difference(&scopes).copied().collect();
     let consent = Consent {
         case_id: case_id.to_string(),
-        version: previous.map(|c| c.version + 1).unwrap_or(1),
+        version: newest + 1,
         recorded_at_ms: tx.clock().now_ms(),
         recorded_by: recorded_by.to_string(),
         language: language.to_string(),
         scopes,
         withdrawn,
+        seen: Some(held.iter().map(|(id, _)| id.to_string()).collect()),
     };
     let id = tx.insert_json(CONSENTS, &consent)?;
     tx.set_index(CONSENTS, CASE_INDEX, id, case_id.as_bytes())?;
@@ -217,4 +262,100 @@ pub fn current(vault: &Vault, case_id: RecordId) -> Result<Option<Consent>, Cons
 pub fn history(vault: &Vault, case_id: RecordId) -> Result<Vec<Consent>, ConsentError> {
     let store = vault.store()?;
     Ok(store.read(|tx| history_in(tx, case_id))?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::records::cases;
+
+    fn version(case: RecordId, n: u32, scopes: &[Scope], seen: Option<&[RecordId]>) -> Consent {
+        Consent {
+            case_id: case.to_string(),
+            version: n,
+            recorded_at_ms: 1,
+            recorded_by: "w".into(),
+            language: "en".into(),
+            scopes: scopes.iter().copied().collect(),
+            withdrawn: BTreeSet::new(),
+            seen: seen.map(|s| s.iter().map(|id| id.to_string()).collect()),
+        }
+    }
+
+    fn put(v: &Vault, id: RecordId, c: &Consent) {
+        let case = RecordId::parse(&c.case_id).unwrap();
+        v.store()
+            .unwrap()
+            .write(|tx| {
+                tx.insert_json_with_id(CONSENTS, id, c)?;
+                tx.set_index(CONSENTS, CASE_INDEX, id, case.as_bytes())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn concurrent_versions_combine_so_a_withdrawal_wins_whichever_sorts_last() {
+        use Scope::{Interview, ShareLegal, ShareResearch};
+        // Both id orders: the granting head sorts last, then first.
+        for (withdrawing, granting) in [([0x01; 16], [0xFE; 16]), ([0xFE; 16], [0x01; 16])] {
+            let dir = tempfile::tempdir().unwrap();
+            let v = crate::testing::create_vault(dir.path()).unwrap();
+            let case = cases::create_case(&v).unwrap().id;
+            record_consent(&v, case, "w", "en", &[Interview, ShareLegal]).unwrap();
+            let v1 = v.store().unwrap().read(|tx| versions_in(tx, case)).unwrap()[0].0;
+            let (w, g) = (
+                RecordId::from_bytes(withdrawing),
+                RecordId::from_bytes(granting),
+            );
+            put(&v, w, &version(case, 2, &[Interview], Some(&[v1])));
+            put(
+                &v,
+                g,
+                &version(
+                    case,
+                    2,
+                    &[Interview, ShareLegal, ShareResearch],
+                    Some(&[v1]),
+                ),
+            );
+            let now = current(&v, case).unwrap().unwrap();
+            assert_eq!(now.scopes, [Interview].into_iter().collect());
+            let gate = v
+                .store()
+                .unwrap()
+                .read(|tx| require_in(tx, case, ShareLegal));
+            assert!(matches!(gate, Err(ConsentError::Missing(ShareLegal))));
+            // A version recorded after seeing both heads decides alone.
+            let next = record_consent(&v, case, "w", "en", &[Interview, ShareResearch]).unwrap();
+            assert_eq!(next.version, 3);
+            assert_eq!(next.seen.as_ref().map(BTreeSet::len), Some(3));
+            assert_eq!(
+                current(&v, case).unwrap().unwrap().scopes,
+                [Interview, ShareResearch].into_iter().collect()
+            );
+        }
+    }
+
+    #[test]
+    fn versions_recorded_before_seen_existed_replace_every_lower_number() {
+        use Scope::{Interview, ShareLegal};
+        let dir = tempfile::tempdir().unwrap();
+        let v = crate::testing::create_vault(dir.path()).unwrap();
+        let case = cases::create_case(&v).unwrap().id;
+        put(
+            &v,
+            RecordId::from_bytes([9; 16]),
+            &version(case, 1, &[Interview], None),
+        );
+        put(
+            &v,
+            RecordId::from_bytes([1; 16]),
+            &version(case, 2, &[Interview, ShareLegal], None),
+        );
+        assert_eq!(
+            current(&v, case).unwrap().unwrap().scopes,
+            [Interview, ShareLegal].into_iter().collect()
+        );
+    }
 }

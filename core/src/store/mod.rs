@@ -76,9 +76,16 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt,
-            _ => StoreError::Database(e.to_string()),
+        match e {
+            // The schema fixes every column's type; a value of another type (e.g. an integer
+            // where an id blob belongs, after a flipped byte in an index page) is damage.
+            rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt,
+            _ => match e.sqlite_error_code() {
+                Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt,
+                _ => StoreError::Database(e.to_string()),
+            },
         }
     }
 }
@@ -1421,6 +1428,25 @@ mod tests {
         s.close();
         assert!(matches!(s.get(NOTES, id), Err(StoreError::Locked)));
         assert!(matches!(s.insert(NOTES, b"y"), Err(StoreError::Locked)));
+    }
+
+    #[test]
+    fn a_column_holding_the_wrong_type_is_corruption_not_a_database_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        s.insert(NOTES, b"note").unwrap();
+        drop(s);
+        let conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute("UPDATE records SET id = 7", []).unwrap();
+        drop(conn);
+        let s = Store::open(
+            &dir.path().join("db"),
+            keys(1),
+            b"vault-1",
+            Arc::new(SystemClock),
+        );
+        let listed = s.and_then(|s| s.read(|tx| tx.list(NOTES)));
+        assert!(matches!(listed, Err(StoreError::Corrupt)), "{listed:?}");
     }
 
     #[test]

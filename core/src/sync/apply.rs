@@ -15,8 +15,9 @@ use crate::records::consent::{Consent, CONSENTS};
 use crate::records::interviews::{self, Interview, Status, INTERVIEWS};
 use crate::store::{RecordId, StoreError, Tx};
 
-/// Outcome of one apply: `Ok(())` applied (or already held), `Err(code)` refused.
-pub(crate) type Applied = Result<(), &'static str>;
+/// Outcome of one apply: `Ok(n)` applied (or already held) with `n` fields newly in a clash,
+/// `Err(code)` refused.
+pub(crate) type Applied = Result<u64, &'static str>;
 
 fn parse<T: serde::de::DeserializeOwned>(content: &str) -> Result<T, &'static str> {
     serde_json::from_str(content).map_err(|_| "malformed_content")
@@ -52,9 +53,10 @@ fn apply_case(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied, S
             if local.code != remote.code {
                 return Ok(Err("case_code_conflict"));
             }
-            cases::merge_fields(&mut local.fields, &remote.fields);
+            let clashes = cases::merge_fields(&mut local.fields, &remote.fields);
             local.withdrawal_pending |= remote.withdrawal_pending;
             tx.update_json(CASES, id, version, &local)?;
+            Ok(Ok(clashes))
         }
         None => {
             let holders = tx.find(CASES, CASE_CODE, remote.code.as_str().as_bytes())?;
@@ -63,9 +65,13 @@ fn apply_case(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied, S
             }
             tx.insert_json_with_id(CASES, id, &remote)?;
             tx.set_index(CASES, CASE_CODE, id, remote.code.as_str().as_bytes())?;
+            Ok(Ok(clashes_in(&remote.fields)))
         }
     }
-    Ok(Ok(()))
+}
+
+fn clashes_in(fields: &std::collections::BTreeMap<String, cases::Field>) -> u64 {
+    fields.values().filter(|f| f.is_clash()).count() as u64
 }
 
 fn apply_identity(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied, StoreError> {
@@ -75,12 +81,15 @@ fn apply_identity(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applie
     };
     match tx.get_json::<CaseIdentity>(IDENTITIES, id)? {
         Some((mut local, version)) => {
-            cases::merge_fields(&mut local.fields, &remote.fields);
+            let clashes = cases::merge_fields(&mut local.fields, &remote.fields);
             tx.update_json(IDENTITIES, id, version, &local)?;
+            Ok(Ok(clashes))
         }
-        None => tx.insert_json_with_id(IDENTITIES, id, &remote)?,
+        None => {
+            tx.insert_json_with_id(IDENTITIES, id, &remote)?;
+            Ok(Ok(clashes_in(&remote.fields)))
+        }
     }
-    Ok(Ok(()))
 }
 
 fn apply_consent(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied, StoreError> {
@@ -94,7 +103,7 @@ fn apply_consent(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied
     if let Some((local, _)) = tx.get_json::<Consent>(CONSENTS, id)? {
         // Immutable: the same version again is a duplicate; a different one is a forgery.
         return Ok(if local == remote {
-            Ok(())
+            Ok(0)
         } else {
             Err("conflicting_version")
         });
@@ -110,7 +119,7 @@ fn apply_consent(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied
             }
         }
     }
-    Ok(Ok(()))
+    Ok(Ok(0))
 }
 
 fn apply_interview(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Applied, StoreError> {
@@ -145,7 +154,7 @@ fn apply_interview(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Appli
     };
     if let Some((local, _)) = tx.get_json::<Interview>(INTERVIEWS, id)? {
         return Ok(if local.hash == remote.hash {
-            Ok(())
+            Ok(0)
         } else {
             Err("conflicting_version")
         });
@@ -155,5 +164,5 @@ fn apply_interview(tx: &mut Tx<'_>, id: RecordId, content: &str) -> Result<Appli
     if let Some(prev_id) = amends {
         tx.set_index(INTERVIEWS, AMENDS, id, prev_id.as_bytes())?;
     }
-    Ok(Ok(()))
+    Ok(Ok(0))
 }

@@ -15,6 +15,9 @@
 //!   the vault; one that does not verify under the enrolled organisation key is ignored.
 
 mod apply;
+mod clashes;
+#[cfg(test)]
+mod convergence_tests;
 pub mod custody;
 mod enroll;
 pub mod envelope;
@@ -25,6 +28,7 @@ mod relay;
 mod state;
 pub mod transport;
 
+pub use clashes::{clashes, resolve_clash, Choice, Clash, ClashError, ClashValue, ClashedRecord};
 pub use custody::{
     verify_custody, verify_custody_in, CustodyFailure, CustodyItem, CustodyReason, CustodyReport,
 };
@@ -230,6 +234,9 @@ pub struct SyncReport {
     pub bytes_up: u64,
     /// Response body bytes received.
     pub bytes_down: u64,
+    /// Fields (case or identity) that entered a clash in this run: concurrent edits kept side by
+    /// side until resolved ([`clashes`], [`resolve_clash`]).
+    pub clashes: u64,
     /// Pulled envelopes that failed verification and were quarantined.
     pub quarantined: u64,
     /// Entries newly marked wedged by this run (refused for good by the relay).

@@ -4,13 +4,14 @@
 use super::*;
 
 /// Decrypts, verifies, checks the chain and applies one pulled envelope inside the page's
-/// transaction; returns what to keep of it, or the quarantine reason if it is refused.
+/// transaction; returns what to keep of it and how many fields it put in a new clash, or the
+/// quarantine reason if it is refused.
 pub(super) fn receive(
     tx: &mut Tx<'_>,
     state: &State,
     identity: &age::x25519::Identity,
     env: &amanat_protocol::PulledEnvelope,
-) -> Result<Result<custody::AppliedRecord, &'static str>, SyncError> {
+) -> Result<Result<(custody::AppliedRecord, u64), &'static str>, SyncError> {
     let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
         Ok(p) => p,
         Err(_) => return Ok(Err(OpenError::Malformed.code())),
@@ -29,15 +30,14 @@ pub(super) fn receive(
         return Ok(Err(OpenError::WrongAuthor.code()));
     }
     // Trusted authors: this device itself, and team devices it registered ([`share_case`]).
-    let trusted = record.author == state.device_id || {
-        match RecordId::parse(&record.author) {
-            Some(id) => tx
-                .get_json::<Peer>(SYNC_PEERS, id)?
-                .is_some_and(|(p, _)| p.signing_public_key == record.author_key),
-            None => false,
-        }
+    let peer = match RecordId::parse(&record.author) {
+        Some(id) if record.author != state.device_id => tx
+            .get_json::<Peer>(SYNC_PEERS, id)?
+            .filter(|(p, _)| p.signing_public_key == record.author_key)
+            .map(|(p, version)| (id, p, version)),
+        _ => None,
     };
-    if !trusted {
+    if record.author != state.device_id && peer.is_none() {
         return Ok(Err(OpenError::UnknownAuthor.code()));
     }
     // The per-record chain from this author (custody module: gap ≠ fork).
@@ -49,9 +49,10 @@ pub(super) fn receive(
         Ok(l) => l,
         Err(code) => return Ok(Err(code)),
     };
-    if let Err(code) = apply::apply(tx, &record)? {
-        return Ok(Err(code));
-    }
+    let new_clashes = match apply::apply(tx, &record)? {
+        Ok(n) => n,
+        Err(code) => return Ok(Err(code)),
+    };
     custody::advance(&mut chain, prev, &record.content_hash, link);
     match held {
         Some((_, version)) => {
@@ -59,7 +60,16 @@ pub(super) fn receive(
         }
         None => tx.insert_json_with_id(SYNC_CHAIN, chain_key, &chain)?,
     }
-    Ok(Ok(custody::AppliedRecord::new(&record, env.seq, link)))
+    // Learn which HLC clock the peer writes with, so clashes can name it.
+    if let Some((id, mut p, version)) = peer {
+        if p.clocks.insert(crate::fsutil::to_hex(&record.hlc.node.0)) {
+            tx.update_json(SYNC_PEERS, id, version, &p)?;
+        }
+    }
+    Ok(Ok((
+        custody::AppliedRecord::new(&record, env.seq, link),
+        new_clashes,
+    )))
 }
 
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
@@ -89,10 +99,10 @@ pub(super) fn pull_all(
         if page.next_after < cursor {
             return Err(SyncError::UnexpectedResponse);
         }
-        let (pulled, quarantined) = ctx.store.write(|tx| {
+        let (pulled, quarantined, clashes) = ctx.store.write(|tx| {
             let identity = attachments::device_identity(tx)?;
             let (mut state, version) = load_state(tx)?;
-            let (mut pulled, mut quarantined) = (0u64, 0u64);
+            let (mut pulled, mut quarantined, mut clashes) = (0u64, 0u64, 0u64);
             for env in &page.envelopes {
                 let Some(uuid) = uuid::Uuid::parse_str(&env.id).ok() else {
                     return Err(SyncError::UnexpectedResponse);
@@ -102,10 +112,11 @@ pub(super) fn pull_all(
                     continue; // at-least-once delivery: already applied
                 }
                 match receive(tx, &state, &identity, env)? {
-                    Ok(applied) => {
+                    Ok((applied, new_clashes)) => {
                         // Kept for custody verification: the signed fields, not the content.
                         tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
                         pulled += 1;
+                        clashes += new_clashes;
                     }
                     Err(reason) => {
                         tx.insert_json(
@@ -124,8 +135,9 @@ pub(super) fn pull_all(
             }
             state.cursor = page.next_after;
             tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;
-            Ok::<_, SyncError>((pulled, quarantined))
+            Ok::<_, SyncError>((pulled, quarantined, clashes))
         })?;
+        report.clashes += clashes;
         report.pulled += pulled;
         report.quarantined += quarantined;
         done += page.envelopes.len() as u64;

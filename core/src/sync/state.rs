@@ -60,6 +60,10 @@ pub struct Peer {
     pub age_recipient: String,
     /// Ids (hex) of the cases this device shares with it.
     pub cases: BTreeSet<String>,
+    /// Its HLC clock ids (hex), learnt from the HLCs of envelopes it signed: how a clash names
+    /// the device that wrote each value.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub clocks: BTreeSet<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -127,6 +131,7 @@ pub fn share_case(
                 signing_public_key: amanat_protocol::to_hex(&key),
                 age_recipient: age_recipient.to_string(),
                 cases: BTreeSet::new(),
+                clocks: BTreeSet::new(),
             },
         };
         peer.age_recipient = age_recipient.to_string();
