@@ -73,9 +73,15 @@ pub mod collections {
     pub const SYNC_PEERS: Collection = Collection::new("sync_peers");
     /// Hash and version of the last envelope prepared per record (`sync`).
     pub const SYNC_CHAIN: Collection = Collection::new("sync_chain");
+    /// Blob upload state of an attachment entry (address, size, done), id = the outbox entry's id
+    /// (`sync::media`).
+    pub const SYNC_UPLOADS: Collection = Collection::new("sync_uploads");
+    /// Attachments announced by a verified envelope whose blob is not downloaded and checked yet,
+    /// id = the attachment id (`sync::media`).
+    pub const SYNC_DOWNLOADS: Collection = Collection::new("sync_downloads");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 19] = [
+    pub const ALL: [Collection; 21] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -95,6 +101,8 @@ pub mod collections {
         SYNC_QUARANTINE,
         SYNC_PEERS,
         SYNC_CHAIN,
+        SYNC_UPLOADS,
+        SYNC_DOWNLOADS,
     ];
 }
 
@@ -194,6 +202,9 @@ pub mod files {
     pub const ATTACHMENTS_DIR: &str = "attachments";
     /// Suffix of an attachment file being written.
     pub const PARTIAL_SUFFIX: &str = ".age.partial";
+    /// Suffix of an attachment file being downloaded by sync (ciphertext only; the unlock
+    /// reconciliation leaves it alone so a download resumes across restarts).
+    pub const DOWNLOAD_SUFFIX: &str = ".age.download";
     /// Prefix of database files retired by a wipe and awaiting deletion.
     pub const TRASH_PREFIX: &str = ".trash-";
 }
@@ -228,6 +239,8 @@ mod tests {
                 "sync_quarantine",
                 "sync_peers",
                 "sync_chain",
+                "sync_uploads",
+                "sync_downloads",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();
@@ -281,7 +294,8 @@ mod tests {
                 files::DATABASE,
                 files::ATTACHMENTS_DIR,
                 files::PARTIAL_SUFFIX,
-                files::TRASH_PREFIX
+                files::TRASH_PREFIX,
+                files::DOWNLOAD_SUFFIX
             ],
             [
                 "keyslots.json",
@@ -289,7 +303,8 @@ mod tests {
                 "vault.db",
                 "attachments",
                 ".age.partial",
-                ".trash-"
+                ".trash-",
+                ".age.download"
             ]
         );
     }

@@ -32,6 +32,9 @@ pub enum EntryKind {
     Consent,
     /// A submitted interview or amendment (drafts never travel).
     Interview,
+    /// An attachment's metadata (plaintext and ciphertext SHA-256, sizes); its `.age` file
+    /// travels as a blob through the relay's blob API before this entry is pushed.
+    Attachment,
 }
 
 impl EntryKind {
@@ -42,6 +45,7 @@ impl EntryKind {
             EntryKind::Identity => "identity",
             EntryKind::Consent => "consent",
             EntryKind::Interview => "interview",
+            EntryKind::Attachment => "attachment",
         }
     }
 
@@ -52,6 +56,7 @@ impl EntryKind {
             "identity" => Some(EntryKind::Identity),
             "consent" => Some(EntryKind::Consent),
             "interview" => Some(EntryKind::Interview),
+            "attachment" => Some(EntryKind::Attachment),
             _ => None,
         }
     }
@@ -175,6 +180,7 @@ mod tests {
             EntryKind::Identity,
             EntryKind::Consent,
             EntryKind::Interview,
+            EntryKind::Attachment,
         ] {
             assert_eq!(EntryKind::parse(k.as_str()), Some(k));
         }

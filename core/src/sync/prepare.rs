@@ -60,13 +60,19 @@ pub(super) fn prepare_entry(
     let Some(record) = tx.get(collection, record_id)? else {
         return Ok(Vec::new()); // the record is gone: nothing to send
     };
-    let content =
+    let mut content =
         String::from_utf8(record.value.expose().to_vec()).map_err(|_| StoreError::Shape)?;
     let case_id = match entry.kind {
         EntryKind::Case | EntryKind::Identity => record_id,
         EntryKind::Consent | EntryKind::Interview => {
             let r: CaseRef = serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
             RecordId::parse(&r.case_id).ok_or(StoreError::Shape)?
+        }
+        EntryKind::Attachment => {
+            // Signed content = metadata + blob address and size (`media::AttachmentMeta`).
+            let (meta, case_id) = media::attachment_content(tx, entry, &content)?;
+            content = meta;
+            case_id
         }
     };
     // Recipients: what the case's current consent allows, the author device, the team devices.

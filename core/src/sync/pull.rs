@@ -40,6 +40,10 @@ pub(super) fn receive(
     if !trusted {
         return Ok(Some(OpenError::UnknownAuthor.code()));
     }
+    if EntryKind::parse(&record.kind) == Some(EntryKind::Attachment) {
+        // Recorded as a pending download; the attachment exists once its blob is checked.
+        return media::receive_meta(tx, &record, env);
+    }
     Ok(apply::apply(tx, &record)?.err())
 }
 

@@ -29,6 +29,7 @@ pub(super) fn push_batch(
                     if envs.iter().all(|e| acked.contains_key(e.id.as_str())) {
                         outbox::remove(tx, *seq)?;
                         tx.delete(SYNC_PREPARED, outbox::entry_id(*seq))?;
+                        tx.delete(SYNC_UPLOADS, outbox::entry_id(*seq))?;
                         for e in envs {
                             if let Some(a) = acked.get(e.id.as_str()) {
                                 st.last_ack_seq = st.last_ack_seq.max(a.seq);
@@ -84,7 +85,7 @@ pub(super) fn push_all(
     let ready = ctx.store.read(|tx| {
         let mut out = Vec::new();
         for e in outbox::entries(tx)? {
-            if e.wedged.is_some() {
+            if e.wedged.is_some() || !media::ready_to_push(tx, &e)? {
                 continue;
             }
             if let Some((p, _)) = tx.get_json::<Prepared>(SYNC_PREPARED, e.id())? {
