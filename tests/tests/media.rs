@@ -1,0 +1,645 @@
+//! Attachments through the relay's resumable blob API (issue #11 items 2 [attachment metadata]
+//! and 6), end to end: the real relay on 127.0.0.1, an `org init` organisation, the built-in HTTP
+//! transport, and a transport wrapper that counts request bytes and breaks the connection after a
+//! number of blob requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use age::secrecy::SecretString;
+use amanat_core::records::attachments::{
+    self, AttachmentError, AttachmentReader, AttachmentWriter,
+};
+use amanat_core::records::cases;
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::interviews;
+use amanat_core::sync::envelope;
+use amanat_core::sync::{
+    self, AttachmentMeta, Interruption, Request, Response, Transport, TransportError, BLOB_CHUNK,
+};
+use amanat_core::testing::{create_vault, PASSCODE};
+use amanat_core::{Passcode, Vault};
+use amanat_protocol::{DeviceRole, EnrollRequest, OrgPublic, PullResponse};
+use amanat_server::org;
+use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig, RunningRelay};
+use amanat_transport::HttpTransport;
+use base64::Engine as _;
+use ring::signature::KeyPair;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const PASS: &str = "correct horse battery staple";
+
+fn pass() -> SecretString {
+    SecretString::from(PASS.to_string())
+}
+
+/// An organisation (`org init`) and a relay serving it on 127.0.0.1.
+struct World {
+    tmp: tempfile::TempDir,
+    org_dir: PathBuf,
+    #[allow(dead_code)]
+    org: OrgPublic,
+    rt: tokio::runtime::Runtime,
+    relay: Option<RunningRelay>,
+    url: String,
+    http: HttpTransport,
+}
+
+impl World {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let org_dir = tmp.path().join("org");
+        let org = org::init(&org_dir, &pass(), Some(10)).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
+        let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
+        let config = RelayConfig {
+            rate_per_sec: 10_000.0,
+            rate_burst: 10_000.0,
+            ..RelayConfig::default()
+        };
+        let running = rt
+            .block_on(relay::start(
+                "127.0.0.1:0".parse().unwrap(),
+                org.clone(),
+                config,
+                storage,
+            ))
+            .unwrap();
+        let url = format!("http://{}", running.addr);
+        Self {
+            tmp,
+            org_dir,
+            org,
+            rt,
+            relay: Some(running),
+            url,
+            http: HttpTransport::new(Duration::from_secs(20)),
+        }
+    }
+
+    fn enrolled(&self, name: &str) -> (Vault, sync::Enrollment) {
+        let dir = self.tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let v = create_vault(&dir).unwrap();
+        let code = org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Field).unwrap();
+        let code = serde_json::to_string(&code).unwrap();
+        let e = sync::enroll(&v, &code, &self.url, &self.http).unwrap();
+        (v, e)
+    }
+
+    /// A group identity as `org init` wrote it (age scrypt under the passphrase).
+    fn group_identity(&self, group: &str) -> age::x25519::Identity {
+        let ct =
+            std::fs::read(self.org_dir.join("groups").join(format!("{group}.key.age"))).unwrap();
+        let plain = age::decrypt(&age::scrypt::Identity::new(pass()), &ct).unwrap();
+        std::str::from_utf8(&plain).unwrap().parse().unwrap()
+    }
+
+    /// Path of a complete blob in the relay's blob directory.
+    fn relay_blob(&self, sha: &str) -> PathBuf {
+        self.tmp.path().join("relay").join("blobs").join(sha)
+    }
+
+    /// Raw signed request with a bare Ed25519 key (an HQ installation without a vault).
+    fn raw(
+        &self,
+        key: &ring::signature::Ed25519KeyPair,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        let h = amanat_protocol::sign_request(key, method, path, relay::now_ms(), &body).unwrap();
+        let headers = h
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.http
+            .send(&Request {
+                method: method.into(),
+                base_url: self.url.clone(),
+                path: path.into(),
+                headers,
+                body,
+            })
+            .unwrap()
+    }
+
+    /// Enrolls an HQ installation (role `hq`) and returns its key.
+    fn hq(&self) -> ring::signature::Ed25519KeyPair {
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let code = org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Hq).unwrap();
+        let body = serde_json::to_vec(&EnrollRequest {
+            code,
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        })
+        .unwrap();
+        assert_eq!(self.raw(&key, "POST", "/v1/enroll", body).status, 200);
+        key
+    }
+
+    /// Every envelope routed to HQ, as payload bytes.
+    fn hq_payloads(&self, key: &ring::signature::Ed25519KeyPair) -> Vec<Vec<u8>> {
+        let resp = self.raw(key, "GET", "/v1/envelopes?after=0&limit=1000", Vec::new());
+        assert_eq!(resp.status, 200);
+        let page: PullResponse = serde_json::from_slice(&resp.body).unwrap();
+        page.envelopes
+            .into_iter()
+            .map(|e| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(e.payload)
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(r) = self.relay.take() {
+            let _ = self.rt.block_on(r.stop());
+        }
+    }
+}
+
+/// What the wrapper saw of one request.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    range: Option<String>,
+    body_len: usize,
+    /// The answer's body length, if an answer reached the device.
+    answer_len: Option<usize>,
+}
+
+/// Wraps the real transport: records every request (method, path, body length) and breaks the
+/// connection on chosen blob requests. `lose_put_answer_after = Some(n)`: the (n+1)-th chunk
+/// upload reaches the relay but its answer is lost, and every later request fails to connect.
+/// `fail_range_after = Some(n)`: the (n+1)-th ranged download and everything after fail.
+struct Faulty<'a> {
+    inner: &'a HttpTransport,
+    lose_put_answer_after: Option<usize>,
+    fail_range_after: Option<usize>,
+    seen: Mutex<Vec<Seen>>,
+    broken: Mutex<bool>,
+}
+
+impl<'a> Faulty<'a> {
+    fn new(inner: &'a HttpTransport) -> Self {
+        Self {
+            inner,
+            lose_put_answer_after: None,
+            fail_range_after: None,
+            seen: Mutex::new(Vec::new()),
+            broken: Mutex::new(false),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn puts(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "PUT" && s.path.starts_with("/v1/blobs/"))
+            .collect()
+    }
+
+    fn ranged_gets(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method == "GET" && s.range.is_some())
+            .collect()
+    }
+}
+
+impl Transport for Faulty<'_> {
+    fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        let range = request
+            .headers
+            .iter()
+            .find(|(k, _)| k == "range")
+            .map(|(_, v)| v.clone());
+        let mut seen = Seen {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            range: range.clone(),
+            body_len: request.body.len(),
+            answer_len: None,
+        };
+        if *self.broken.lock().unwrap() {
+            self.seen.lock().unwrap().push(seen);
+            return Err(TransportError::Connect);
+        }
+        let is_put = request.method == "PUT";
+        let puts_before = self.puts().len();
+        let ranged_before = self.ranged_gets().len();
+        if range.is_some() && self.fail_range_after.is_some_and(|n| ranged_before >= n) {
+            *self.broken.lock().unwrap() = true;
+            self.seen.lock().unwrap().push(seen);
+            return Err(TransportError::Io);
+        }
+        let result = self.inner.send(request);
+        if is_put && self.lose_put_answer_after.is_some_and(|n| puts_before >= n) {
+            // The chunk reached the relay; the answer is lost on the way back.
+            *self.broken.lock().unwrap() = true;
+            self.seen.lock().unwrap().push(seen);
+            return Err(TransportError::Io);
+        }
+        if let Ok(r) = &result {
+            seen.answer_len = Some(r.body.len());
+        }
+        self.seen.lock().unwrap().push(seen);
+        result
+    }
+}
+
+/// Deterministic bytes that do not compress (a stand-in for audio).
+fn audio(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A case on `v` shared both ways between `v` and `peer`, with the given consent, and a draft
+/// interview; returns (case id, interview id).
+fn shared_case(
+    v: &Vault,
+    ev: &sync::Enrollment,
+    peer: &Vault,
+    ep: &sync::Enrollment,
+    scopes: &[Scope],
+) -> (amanat_core::store::RecordId, String) {
+    let case = cases::create_case(v).unwrap();
+    consent::record_consent(v, case.id, "worker-17", "uz", scopes).unwrap();
+    sync::share_case(v, case.id, &ep.signing_public_key, &ep.age_recipient).unwrap();
+    sync::share_case(peer, case.id, &ev.signing_public_key, &ev.age_recipient).unwrap();
+    let i = interviews::start(v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    (case.id, i.id)
+}
+
+/// Records `data` as the narrative audio of `interview`, in 64 KiB writes.
+fn record(v: &Vault, interview: &str, data: &[u8]) -> attachments::AttachmentInfo {
+    let mut w = AttachmentWriter::open(
+        v,
+        interview,
+        "narrative_audio",
+        "audio/ogg",
+        attachments::DEFAULT_MAX_BYTES,
+    )
+    .unwrap();
+    for piece in data.chunks(64 * 1024) {
+        w.write(piece).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    amanat_protocol::to_hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn stored_file(v: &Vault, id: &str) -> PathBuf {
+    v.dir().join("attachments").join(format!("{id}.age"))
+}
+
+fn download_file(v: &Vault, id: &str) -> PathBuf {
+    v.dir()
+        .join("attachments")
+        .join(format!("{id}.age.download"))
+}
+
+fn read_plain(v: &Vault, id: &str) -> Vec<u8> {
+    let mut r = AttachmentReader::open(v, id).unwrap();
+    let mut out = Vec::new();
+    r.read_to_end(&mut out).unwrap();
+    out
+}
+
+fn restart(v: &Vault) {
+    v.lock();
+    v.unlock(&Passcode::from(PASSCODE)).unwrap();
+}
+
+/// A 5 MiB attachment: its blob goes up in 1 MiB chunks (chunk count = size / chunk, every body at
+/// most one chunk: memory is one chunk whatever the size), its metadata only after the relay
+/// confirmed the blob; HQ's consented group decrypts it, groups without consent cannot (their
+/// own `org init` identities); the team device downloads it in ranged chunks, checks both hashes
+/// and reads it back.
+#[test]
+fn a_large_attachment_travels_in_chunks_and_opens_for_consented_recipients_only() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(
+        &a,
+        &ea,
+        &b,
+        &eb,
+        &[Scope::Interview, Scope::Audio, Scope::ShareLegal],
+    );
+    let data = audio(5 * 1024 * 1024 + 12_345, 1);
+    let info = record(&a, &interview, &data);
+    assert_eq!(info.sha256, sha256_hex(&data));
+    let blob = std::fs::read(stored_file(&a, &info.id)).unwrap();
+    let blob_sha = sha256_hex(&blob);
+
+    let t = Faulty::new(&w.http);
+    let report = sync::sync_with(&a, &t, &sync::Control::default()).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(report.pending, 0);
+    let puts = t.puts();
+    assert_eq!(puts.len() as u64, (blob.len() as u64).div_ceil(BLOB_CHUNK));
+    assert!(puts.iter().all(|p| p.body_len as u64 <= BLOB_CHUNK));
+    assert_eq!(puts.iter().map(|p| p.body_len).sum::<usize>(), blob.len());
+    assert!(puts
+        .iter()
+        .all(|p| p.path.starts_with(&format!("/v1/blobs/{blob_sha}?offset="))));
+    // Order: the blob is complete at the relay before the envelope naming it is pushed.
+    let seen = t.seen();
+    let complete_at = seen
+        .iter()
+        .position(|s| s.path == format!("/v1/blobs/{blob_sha}/complete"))
+        .unwrap();
+    let last_push = seen
+        .iter()
+        .rposition(|s| s.method == "POST" && s.path == "/v1/envelopes")
+        .unwrap();
+    assert!(complete_at < last_push);
+
+    // HQ: the attachment envelope opens for `legal` (consented), is signed by A, names the
+    // plaintext and the ciphertext by their hashes.
+    let hq = w.hq();
+    let legal = w.group_identity("legal");
+    let metas: Vec<AttachmentMeta> = w
+        .hq_payloads(&hq)
+        .iter()
+        .filter_map(|p| envelope::open(p, &legal).ok())
+        .filter(|r| r.kind == "attachment")
+        .map(|r| {
+            envelope::verify(&r).unwrap();
+            assert_eq!(r.author, ea.device_id);
+            serde_json::from_str(&r.content).unwrap()
+        })
+        .collect();
+    assert_eq!(metas.len(), 1);
+    let meta = &metas[0];
+    assert_eq!(meta.info, info);
+    assert_eq!(
+        (meta.blob_sha256.as_str(), meta.blob_size),
+        (blob_sha.as_str(), blob.len() as u64)
+    );
+    // The blob at the relay is exactly A's file; legal decrypts it, the groups without consent
+    // cannot, even with their own identities.
+    let got = w.raw(&hq, "GET", &format!("/v1/blobs/{blob_sha}"), Vec::new());
+    assert_eq!(got.status, 200);
+    assert_eq!(sha256_hex(&got.body), blob_sha);
+    let on_disk = w.tmp.path().join("hq-blob.age");
+    std::fs::write(&on_disk, &got.body).unwrap();
+    let mut plain = Vec::new();
+    AttachmentReader::open_file(&on_disk, &[legal])
+        .unwrap()
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert!(plain == data);
+    for group in ["caseworkers", "law_enforcement", "research"] {
+        assert!(
+            matches!(
+                AttachmentReader::open_file(&on_disk, &[w.group_identity(group)]),
+                Err(AttachmentError::NoMatchingKey)
+            ),
+            "{group} has no consent and must not decrypt"
+        );
+    }
+
+    // B: pulls the metadata, downloads in ranged chunks, checks, records, reads.
+    let tb = Faulty::new(&w.http);
+    let report = sync::sync_with(&b, &tb, &sync::Control::default()).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(
+        report.quarantined,
+        0,
+        "{:?}",
+        sync::quarantined(&b).unwrap()
+    );
+    let gets = tb.ranged_gets();
+    assert_eq!(gets.len() as u64, (blob.len() as u64).div_ceil(BLOB_CHUNK));
+    assert!(gets
+        .iter()
+        .all(|g| g.answer_len.unwrap() as u64 <= BLOB_CHUNK));
+    assert_eq!(attachments::info(&b, &info.id).unwrap(), info);
+    assert!(read_plain(&b, &info.id) == data);
+    assert_eq!(std::fs::read(stored_file(&b, &info.id)).unwrap(), blob);
+    assert!(!download_file(&b, &info.id).exists());
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
+    // Idempotent: another run downloads nothing.
+    let tb2 = Faulty::new(&w.http);
+    sync::sync_with(&b, &tb2, &sync::Control::default()).unwrap();
+    assert!(tb2.ranged_gets().is_empty());
+}
+
+/// An upload broken after two chunks (the second reached the relay, its answer was lost) stops
+/// the run with the entry still queued and its metadata not pushed; after a restart (lock and
+/// unlock) the next run asks the relay for its offset and sends only the rest: every byte of the
+/// file crosses once.
+#[test]
+fn an_interrupted_upload_resumes_from_the_relays_offset_without_resending_chunks() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(4 * 1024 * 1024 + 999, 2);
+    let info = record(&a, &interview, &data);
+    let blob_len = std::fs::metadata(stored_file(&a, &info.id)).unwrap().len();
+
+    let mut first = Faulty::new(&w.http);
+    first.lose_put_answer_after = Some(1);
+    let report = sync::sync_with(&a, &first, &sync::Control::default()).unwrap();
+    assert!(
+        matches!(report.interrupted, Some(Interruption::Transport(_))),
+        "{report:?}"
+    );
+    // The case, consent went out; the attachment's entry waits for its blob.
+    assert_eq!(report.pending, 1);
+    assert_eq!(first.puts().len(), 2);
+    assert!(sync::wedged(&a).unwrap().is_empty());
+
+    restart(&a);
+    let second = Faulty::new(&w.http);
+    let report = sync::sync_with(&a, &second, &sync::Control::default()).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(report.pending, 0);
+    assert!(second
+        .seen()
+        .iter()
+        .any(|s| s.path.ends_with("/status") && s.method == "GET"));
+    let sent: usize = first
+        .puts()
+        .iter()
+        .chain(second.puts().iter())
+        .map(|p| p.body_len)
+        .sum();
+    assert!(
+        sent as u64 <= blob_len + BLOB_CHUNK,
+        "sent {sent} for {blob_len}"
+    );
+    assert_eq!(sent as u64, blob_len, "no finished chunk was sent again");
+    assert!(second.puts()[0]
+        .path
+        .ends_with(&format!("?offset={}", 2 * BLOB_CHUNK)));
+
+    // And it arrives whole.
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.quarantined, 0);
+    assert!(read_plain(&b, &info.id) == data);
+}
+
+/// A download broken after two chunks keeps only ciphertext on disk (the prefix of the blob) and
+/// the attachment unrecorded; the partial file survives a restart (lock and unlock) and the next
+/// run fetches only the rest.
+#[test]
+fn an_interrupted_download_resumes_from_the_local_partial_file() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(3 * 1024 * 1024 + 4321, 3);
+    let info = record(&a, &interview, &data);
+    let blob = std::fs::read(stored_file(&a, &info.id)).unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+
+    let mut first = Faulty::new(&w.http);
+    first.fail_range_after = Some(2);
+    let report = sync::sync_with(&b, &first, &sync::Control::default()).unwrap();
+    assert!(
+        matches!(report.interrupted, Some(Interruption::Transport(_))),
+        "{report:?}"
+    );
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 1);
+    assert!(matches!(
+        attachments::info(&b, &info.id),
+        Err(AttachmentError::NotFound)
+    ));
+    let partial = std::fs::read(download_file(&b, &info.id)).unwrap();
+    assert_eq!(partial.len() as u64, 2 * BLOB_CHUNK);
+    assert!(partial[..] == blob[..partial.len()], "ciphertext only");
+
+    restart(&b);
+    assert!(download_file(&b, &info.id).exists(), "unlock keeps it");
+    let second = Faulty::new(&w.http);
+    let report = sync::sync_with(&b, &second, &sync::Control::default()).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    let fetched: usize = second
+        .ranged_gets()
+        .iter()
+        .map(|g| g.answer_len.unwrap())
+        .sum();
+    assert_eq!(fetched, blob.len() - partial.len());
+    assert_eq!(
+        second.ranged_gets()[0].range.as_deref(),
+        Some(format!("bytes={}-{}", 2 * BLOB_CHUNK, 3 * BLOB_CHUNK - 1).as_str())
+    );
+    assert!(read_plain(&b, &info.id) == data);
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
+}
+
+/// A blob altered at the relay fails the ciphertext check; a blob whose ciphertext is what the
+/// author signed but whose plaintext is not (the sender's file was swapped for another
+/// attachment's) fails the plaintext check. Each is quarantined with its reason, its file
+/// removed, nothing recorded; the good attachment next to them arrives.
+#[test]
+fn a_tampered_blob_or_a_swapped_plaintext_is_quarantined_and_nothing_is_recorded() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let first = record(&a, &interview, &audio(1_500_000, 4));
+    let second = record(&a, &interview, &audio(700_000, 5));
+    let third = record(&a, &interview, &audio(300_000, 6));
+    // On A, the second attachment's file is replaced by the third's (same recipients).
+    std::fs::copy(stored_file(&a, &third.id), stored_file(&a, &second.id)).unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+
+    // The relay's copy of the first blob is altered after it was verified.
+    let first_sha = sha256_hex(&std::fs::read(stored_file(&a, &first.id)).unwrap());
+    let at_relay = w.relay_blob(&first_sha);
+    let mut bytes = std::fs::read(&at_relay).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0x40;
+    std::fs::write(&at_relay, &bytes).unwrap();
+
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(report.quarantined, 2);
+    let mut reasons: Vec<String> = sync::quarantined(&b)
+        .unwrap()
+        .into_iter()
+        .map(|q| {
+            assert_eq!(q.sender, ea.device_id);
+            q.reason
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons, ["attachment_hash_mismatch", "blob_hash_mismatch"]);
+    for bad in [&first, &second] {
+        assert!(matches!(
+            attachments::info(&b, &bad.id),
+            Err(AttachmentError::NotFound)
+        ));
+        assert!(!stored_file(&b, &bad.id).exists());
+        assert!(!download_file(&b, &bad.id).exists());
+        assert!(!b
+            .dir()
+            .join("attachments")
+            .join(format!("{}.age.partial", bad.id))
+            .exists());
+    }
+    assert_eq!(attachments::info(&b, &third.id).unwrap(), third);
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
+    // Quarantined for good: another run neither downloads nor records them.
+    let again = Faulty::new(&w.http);
+    let report = sync::sync_with(&b, &again, &sync::Control::default()).unwrap();
+    assert_eq!(report.quarantined, 0);
+    assert!(again.ranged_gets().is_empty());
+}
+
+/// A device the case is not shared with gets neither the metadata nor a pending download; the
+/// team device does.
+#[test]
+fn a_device_the_case_is_not_shared_with_gets_no_attachment() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (c, _ec) = w.enrolled("c");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let info = record(&a, &interview, &audio(200_000, 7));
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+    let report = sync::sync_once(&c, &w.http).unwrap();
+    assert_eq!(
+        (report.pulled, sync::pending_downloads(&c).unwrap()),
+        (0, 0)
+    );
+    assert!(matches!(
+        attachments::info(&c, &info.id),
+        Err(AttachmentError::NotFound)
+    ));
+    sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(read_plain(&b, &info.id).len(), 200_000);
+}
