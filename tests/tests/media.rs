@@ -14,7 +14,8 @@ use amanat_core::records::consent::{self, Scope};
 use amanat_core::records::interviews;
 use amanat_core::sync::envelope;
 use amanat_core::sync::{
-    self, AttachmentMeta, Interruption, Request, Response, Transport, TransportError, BLOB_CHUNK,
+    self, AttachmentMeta, Cancel, Control, Interruption, Observer, Phase, Progress, Request,
+    Response, Transport, TransportError, BLOB_CHUNK,
 };
 use amanat_core::testing::{create_vault, PASSCODE};
 use amanat_core::{Passcode, Vault};
@@ -48,6 +49,14 @@ struct World {
 
 impl World {
     fn new() -> Self {
+        Self::with_config(RelayConfig {
+            rate_per_sec: 10_000.0,
+            rate_burst: 10_000.0,
+            ..RelayConfig::default()
+        })
+    }
+
+    fn with_config(config: RelayConfig) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let org_dir = tmp.path().join("org");
         let org = org::init(&org_dir, &pass(), Some(10)).unwrap();
@@ -58,11 +67,6 @@ impl World {
             .unwrap();
         std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
         let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
-        let config = RelayConfig {
-            rate_per_sec: 10_000.0,
-            rate_burst: 10_000.0,
-            ..RelayConfig::default()
-        };
         let running = rt
             .block_on(relay::start(
                 "127.0.0.1:0".parse().unwrap(),
@@ -587,7 +591,7 @@ fn a_tampered_blob_or_a_swapped_plaintext_is_quarantined_and_nothing_is_recorded
 
     let report = sync::sync_once(&b, &w.http).unwrap();
     assert_eq!(report.interrupted, None, "{report:?}");
-    assert_eq!(report.quarantined, 2);
+    assert_eq!(report.quarantined, 2, "{report:?}");
     let mut reasons: Vec<String> = sync::quarantined(&b)
         .unwrap()
         .into_iter()
@@ -642,4 +646,153 @@ fn a_device_the_case_is_not_shared_with_gets_no_attachment() {
     ));
     sync::sync_once(&b, &w.http).unwrap();
     assert_eq!(read_plain(&b, &info.id).len(), 200_000);
+}
+
+/// Cancels the run once `phase` reported `after` chunks done; keeps every report.
+struct CancelAfter<'a> {
+    cancel: &'a Cancel,
+    phase: Phase,
+    after: u64,
+    reports: Mutex<Vec<Progress>>,
+}
+
+impl Observer for CancelAfter<'_> {
+    fn progress(&self, p: &Progress) {
+        if p.phase == self.phase && p.done >= self.after {
+            self.cancel.cancel();
+        }
+        self.reports.lock().unwrap().push(p.clone());
+    }
+}
+
+/// Cancellation is honoured between chunks, up and down: the run stops with `Cancelled` after the
+/// chunk in flight, progress was reported per chunk, and the next run continues where it stopped.
+#[test]
+fn cancelling_between_chunks_stops_the_transfer_and_the_next_run_continues() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(3 * 1024 * 1024 + 77, 8);
+    let info = record(&a, &interview, &data);
+    let blob_len = std::fs::metadata(stored_file(&a, &info.id)).unwrap().len();
+    let chunks = blob_len.div_ceil(BLOB_CHUNK);
+
+    let cancel = Cancel::new();
+    let observer = CancelAfter {
+        cancel: &cancel,
+        phase: Phase::Upload,
+        after: 2,
+        reports: Mutex::new(Vec::new()),
+    };
+    let t = Faulty::new(&w.http);
+    let control = Control {
+        observer: Some(&observer),
+        cancel: Some(&cancel),
+    };
+    let report = sync::sync_with(&a, &t, &control).unwrap();
+    assert_eq!(report.interrupted, Some(Interruption::Cancelled));
+    assert_eq!(t.puts().len(), 2);
+    assert_eq!(report.pending, 1, "the attachment entry waits");
+    let ups: Vec<(u64, u64)> = observer
+        .reports
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|p| p.phase == Phase::Upload)
+        .map(|p| (p.done, p.total))
+        .collect();
+    assert_eq!(ups, [(0, chunks), (1, chunks), (2, chunks)]);
+
+    let t2 = Faulty::new(&w.http);
+    let report = sync::sync_once(&a, &t2).unwrap();
+    assert_eq!((report.interrupted, report.pending), (None, 0));
+    assert_eq!(t2.puts().len() as u64, chunks - 2);
+
+    let cancel = Cancel::new();
+    let observer = CancelAfter {
+        cancel: &cancel,
+        phase: Phase::Download,
+        after: 1,
+        reports: Mutex::new(Vec::new()),
+    };
+    let tb = Faulty::new(&w.http);
+    let control = Control {
+        observer: Some(&observer),
+        cancel: Some(&cancel),
+    };
+    let report = sync::sync_with(&b, &tb, &control).unwrap();
+    assert_eq!(report.interrupted, Some(Interruption::Cancelled));
+    assert_eq!(tb.ranged_gets().len(), 1);
+    assert_eq!(
+        std::fs::metadata(download_file(&b, &info.id))
+            .unwrap()
+            .len(),
+        BLOB_CHUNK
+    );
+    let tb2 = Faulty::new(&w.http);
+    let report = sync::sync_once(&b, &tb2).unwrap();
+    assert_eq!(report.interrupted, None);
+    assert_eq!(tb2.ranged_gets().len() as u64, chunks - 1);
+    assert!(read_plain(&b, &info.id) == data);
+}
+
+/// A blob the relay refuses for good (over its size limit) wedges its entry with the relay's
+/// code; its metadata is never pushed, everything else is; no device is told of a blob that
+/// cannot arrive.
+#[test]
+fn a_blob_the_relay_refuses_wedges_its_entry_and_its_metadata_stays_home() {
+    let w = World::with_config(RelayConfig {
+        rate_per_sec: 10_000.0,
+        rate_burst: 10_000.0,
+        max_blob_bytes: 1024 * 1024,
+        ..RelayConfig::default()
+    });
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    record(&a, &interview, &audio(1_500_000, 9));
+    let report = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!((report.pushed, report.wedged, report.pending), (2, 1, 1));
+    let wedged = sync::wedged(&a).unwrap();
+    assert_eq!(wedged.len(), 1);
+    assert_eq!(
+        (wedged[0].kind, wedged[0].reason.as_str()),
+        (
+            amanat_core::journal::outbox::EntryKind::Attachment,
+            "blob_too_large"
+        )
+    );
+    // Later runs leave it alone until the shell retries or discards it.
+    let t = Faulty::new(&w.http);
+    sync::sync_once(&a, &t).unwrap();
+    assert!(t.puts().is_empty());
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.pulled, 2, "case and consent only");
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
+    assert!(sync::discard_wedged(&a, wedged[0].seq).unwrap());
+    assert_eq!(sync::pending(&a).unwrap(), 0);
+}
+
+/// An attachment whose file was lost on the device is wedged (`attachment_file_missing`) before
+/// anything is sent: its metadata would announce a blob that can never arrive.
+#[test]
+fn an_attachment_whose_file_is_gone_is_wedged_and_not_announced() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let info = record(&a, &interview, &audio(100_000, 10));
+    std::fs::remove_file(stored_file(&a, &info.id)).unwrap();
+    let t = Faulty::new(&w.http);
+    let report = sync::sync_once(&a, &t).unwrap();
+    assert_eq!((report.pushed, report.wedged, report.pending), (2, 1, 1));
+    assert_eq!(
+        sync::wedged(&a).unwrap()[0].reason,
+        "attachment_file_missing"
+    );
+    assert!(t.seen().iter().all(|s| !s.path.starts_with("/v1/blobs/")));
+    sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
 }
