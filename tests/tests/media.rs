@@ -796,3 +796,48 @@ fn an_attachment_whose_file_is_gone_is_wedged_and_not_announced() {
     sync::sync_once(&b, &w.http).unwrap();
     assert_eq!(sync::pending_downloads(&b).unwrap(), 0);
 }
+
+/// Recipients are fixed at capture: a team device the case is shared with afterwards receives the
+/// metadata, sees from the first chunk (the age header) that it holds no key, and quarantines the
+/// attachment as `attachment_undecryptable` without fetching the rest; the case itself arrives.
+#[test]
+fn a_team_device_added_after_capture_stops_after_the_header_and_quarantines() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(
+        &a,
+        case.id,
+        "worker-17",
+        "uz",
+        &[Scope::Interview, Scope::Audio],
+    )
+    .unwrap();
+    let i = interviews::start(&a, case.id, "trafficking_screening", 1, "uz").unwrap();
+    let info = record(&a, &i.id, &audio(3 * 1024 * 1024, 11));
+    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient).unwrap();
+    // A new envelope of the case goes to B now that it is shared.
+    cases::set_field(&a, case.id, "status", "open").unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+
+    let t = Faulty::new(&w.http);
+    let report = sync::sync_once(&b, &t).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(report.quarantined, 1);
+    assert_eq!(
+        sync::quarantined(&b).unwrap()[0].reason,
+        "attachment_undecryptable"
+    );
+    assert_eq!(t.ranged_gets().len(), 1, "stopped after the header");
+    assert!(matches!(
+        attachments::info(&b, &info.id),
+        Err(AttachmentError::NotFound)
+    ));
+    assert!(!download_file(&b, &info.id).exists());
+    assert_eq!(
+        cases::get_case(&b, case.id).unwrap().fields["status"].value,
+        "open"
+    );
+}

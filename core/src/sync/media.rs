@@ -454,6 +454,10 @@ pub(super) fn download_all(
                 quarantine(ctx, id, &d, &path, "blob_hash_mismatch")?;
                 report.quarantined += 1;
             }
+            Fetch::Undecryptable(path) => {
+                quarantine(ctx, id, &d, &path, "attachment_undecryptable")?;
+                report.quarantined += 1;
+            }
             Fetch::NotYet => {}
             Fetch::Interrupted(why) => return Ok(Some(why)),
         }
@@ -483,6 +487,9 @@ enum Fetch {
     Complete(PathBuf),
     /// The relay's blob is not the size the author signed.
     Mismatch(PathBuf),
+    /// The age header (in the first chunk) has no stanza for this device: fetching the rest
+    /// would be wasted (a team device the case was shared with after capture).
+    Undecryptable(PathBuf),
     /// The relay does not hold it complete (yet).
     NotYet,
     Interrupted(Interruption),
@@ -527,9 +534,13 @@ fn download_one(
                 file.write_all(&body)
                     .and_then(|_| file.sync_data())
                     .map_err(AttachmentError::from)?;
+                let first = have == 0;
                 have += body.len() as u64;
                 *done += 1;
                 ctx.progress(Phase::Download, *done, total);
+                if first && !has_key(ctx, &path)? {
+                    return Ok(Fetch::Undecryptable(path));
+                }
             }
             // Shorter than signed: never the blob the author announced.
             Answer::Refused { status: 416, .. } => return Ok(Fetch::Mismatch(path)),
@@ -544,6 +555,16 @@ fn download_one(
         }
     }
     Ok(Fetch::Complete(path))
+}
+
+/// Whether the age header at the start of `path` (a partial download) holds a stanza for this
+/// device. Anything but a clear "no matching key" counts as yes: the full checks come at the end.
+fn has_key(ctx: &Ctx<'_>, path: &Path) -> Result<bool, SyncError> {
+    let identity = ctx.store.write(attachments::device_identity)?;
+    Ok(!matches!(
+        AttachmentReader::open_file(path, std::slice::from_ref(&identity)),
+        Err(AttachmentError::NoMatchingKey)
+    ))
 }
 
 /// Checks a complete download against the signed metadata; if it holds, records the attachment
