@@ -841,3 +841,187 @@ fn a_team_device_added_after_capture_stops_after_the_header_and_quarantines() {
         "open"
     );
 }
+
+/// A team device the receiver trusts, made from a bare key, that signs whatever it likes.
+struct RoguePeer {
+    key: ring::signature::Ed25519KeyPair,
+    device_id: String,
+}
+
+impl RoguePeer {
+    fn enroll(w: &World) -> Self {
+        let key = amanat_protocol::ed25519_from_pkcs8(
+            &amanat_protocol::generate_ed25519_pkcs8().unwrap(),
+        )
+        .unwrap();
+        let code = org::enroll_code(&w.org_dir, &pass(), 3600, DeviceRole::Field).unwrap();
+        let body = serde_json::to_vec(&EnrollRequest {
+            code,
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        })
+        .unwrap();
+        assert_eq!(w.raw(&key, "POST", "/v1/enroll", body).status, 200);
+        let device_id = amanat_protocol::device_id(key.public_key().as_ref());
+        Self { key, device_id }
+    }
+
+    fn upload(&self, w: &World, blob: &[u8]) -> String {
+        let sha = sha256_hex(blob);
+        for (i, chunk) in blob.chunks(BLOB_CHUNK as usize).enumerate() {
+            let offset = i as u64 * BLOB_CHUNK;
+            let put = w.raw(
+                &self.key,
+                "PUT",
+                &format!("/v1/blobs/{sha}?offset={offset}"),
+                chunk.to_vec(),
+            );
+            assert_eq!(put.status, 200);
+        }
+        let done = w.raw(
+            &self.key,
+            "POST",
+            &format!("/v1/blobs/{sha}/complete"),
+            Vec::new(),
+        );
+        assert_eq!(done.status, 200);
+        sha
+    }
+
+    /// Signs `meta` as an `attachment` envelope, encrypts it to `to` and pushes it routed to
+    /// `to_device`.
+    fn announce(&self, w: &World, n: u8, meta: &AttachmentMeta, to: &sync::Enrollment) {
+        let envelope_id = format!("01900000-0000-7000-8000-0000000000{n:02x}");
+        let mut rec = envelope::SignedRecord {
+            format: envelope::FORMAT,
+            envelope_id: envelope_id.clone(),
+            kind: "attachment".into(),
+            record_id: meta.info.id.clone(),
+            version: 1,
+            hlc: amanat_core::journal::hlc::Hlc {
+                ms: relay::now_ms(),
+                counter: u32::from(n),
+                node: amanat_core::journal::hlc::NodeId([9; 8]),
+            },
+            author: String::new(),
+            author_key: String::new(),
+            prev_hash: None,
+            content_hash: String::new(),
+            content: serde_json::to_string(meta).unwrap(),
+            signature: String::new(),
+        };
+        envelope::sign(&mut rec, &self.key);
+        let recipient: age::x25519::Recipient = to.age_recipient.parse().unwrap();
+        let payload = envelope::seal(&rec, &[recipient]).unwrap();
+        let body = serde_json::to_vec(&amanat_protocol::PushRequest {
+            envelopes: vec![amanat_protocol::Envelope {
+                id: envelope_id,
+                recipients: vec![to.device_id.clone()],
+                payload: base64::engine::general_purpose::STANDARD.encode(payload),
+            }],
+        })
+        .unwrap();
+        assert_eq!(w.raw(&self.key, "POST", "/v1/envelopes", body).status, 200);
+    }
+}
+
+/// An age file of `plain` for `to` (what a peer's capture makes), and the metadata naming it.
+fn peer_attachment(id: &str, plain: &[u8], to: &sync::Enrollment) -> (Vec<u8>, AttachmentMeta) {
+    let recipient: age::x25519::Recipient = to.age_recipient.parse().unwrap();
+    let blob = age::encrypt(&recipient, plain).unwrap();
+    let meta = AttachmentMeta {
+        info: attachments::AttachmentInfo {
+            id: id.into(),
+            interview_id: "11".repeat(16),
+            question_id: "narrative_audio".into(),
+            media_type: "audio/ogg".into(),
+            size: plain.len() as u64,
+            sha256: sha256_hex(plain),
+            groups: Vec::new(),
+        },
+        case_id: "22".repeat(16),
+        blob_sha256: sha256_hex(&blob),
+        blob_size: blob.len() as u64,
+    };
+    (blob, meta)
+}
+
+/// A trusted team device that lies: malformed metadata, a second version of an attachment with
+/// other hashes, a blob shorter than it signed, a blob it never uploads. Each is typed
+/// (quarantined with its reason, or left pending), never recorded, never an error of the run;
+/// its honest attachment (an age file made outside the app) is checked and recorded.
+#[test]
+fn metadata_from_a_lying_team_device_is_refused_by_reason_and_blocks_nothing() {
+    let w = World::new();
+    let (b, eb) = w.enrolled("b");
+    let rogue = RoguePeer::enroll(&w);
+    let case = cases::create_case(&b).unwrap();
+    let rogue_age = age::x25519::Identity::generate().to_public().to_string();
+    sync::share_case(
+        &b,
+        case.id,
+        &amanat_protocol::to_hex(rogue.key.public_key().as_ref()),
+        &rogue_age,
+    )
+    .unwrap();
+    let id = |n: u8| format!("{n:02x}").repeat(16);
+
+    // 1: honest. 2: the same id again with other hashes. 3: malformed (empty blob).
+    // 4: signs a blob longer than it uploads. 5: never uploads its blob.
+    let honest_plain = audio(2 * 1024 * 1024 + 5, 12);
+    let (honest_blob, honest) = peer_attachment(&id(0xa1), &honest_plain, &eb);
+    rogue.upload(&w, &honest_blob);
+    let (_, mut second_version) = peer_attachment(&id(0xa1), &audio(10, 13), &eb);
+    second_version.info.id = id(0xa1);
+    let (_, mut malformed) = peer_attachment(&id(0xa3), &audio(10, 14), &eb);
+    malformed.blob_size = 0;
+    let (short_blob, mut short) = peer_attachment(&id(0xa4), &audio(5000, 15), &eb);
+    rogue.upload(&w, &short_blob);
+    short.blob_size += 10;
+    let (_, missing) = peer_attachment(&id(0xa5), &audio(5000, 16), &eb);
+    for (n, meta) in [
+        (1, &honest),
+        (2, &second_version),
+        (3, &malformed),
+        (4, &short),
+        (5, &missing),
+    ] {
+        rogue.announce(&w, n, meta, &eb);
+    }
+
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    let reasons: Vec<(String, String)> = sync::quarantined(&b)
+        .unwrap()
+        .into_iter()
+        .map(|q| {
+            assert_eq!(q.sender, rogue.device_id);
+            (q.envelope_id, q.reason)
+        })
+        .collect();
+    let reason_of = |n: u8| {
+        reasons
+            .iter()
+            .find(|(e, _)| e.ends_with(&format!("{n:02x}")))
+            .map(|(_, r)| r.as_str())
+    };
+    assert_eq!(reason_of(1), None);
+    assert_eq!(reason_of(2), Some("conflicting_version"));
+    assert_eq!(reason_of(3), Some("malformed_content"));
+    assert_eq!(reason_of(4), Some("blob_hash_mismatch"));
+    assert_eq!(reason_of(5), None);
+    assert_eq!(report.quarantined, 3);
+    assert_eq!(attachments::info(&b, &honest.info.id).unwrap(), honest.info);
+    assert!(read_plain(&b, &honest.info.id) == honest_plain);
+    for n in [0xa3, 0xa4, 0xa5] {
+        assert!(matches!(
+            attachments::info(&b, &id(n)),
+            Err(AttachmentError::NotFound)
+        ));
+    }
+    // The blob that never arrived stays pending, asked again next run, harmlessly.
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 1);
+    let again = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!((again.interrupted, again.quarantined), (None, 0));
+    assert_eq!(sync::pending_downloads(&b).unwrap(), 1);
+}

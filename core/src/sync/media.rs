@@ -528,7 +528,13 @@ fn download_one(
         let range = ("range".to_string(), format!("bytes={have}-{last}"));
         match ctx.send_with("GET", &format!("/v1/blobs/{sha}"), Vec::new(), &[range])? {
             Answer::Ok(body) => {
-                if body.len() as u64 != last - have + 1 {
+                let want = last - have + 1;
+                if (body.len() as u64) < want {
+                    // The relay clamps a range to the blob's end: the blob is shorter than the
+                    // author signed, so it can never match (a peer's lie, or a relay's).
+                    return Ok(Fetch::Mismatch(path));
+                }
+                if body.len() as u64 > want {
                     return Err(SyncError::UnexpectedResponse);
                 }
                 file.write_all(&body)
