@@ -88,12 +88,17 @@ impl World {
     }
 
     fn enrolled(&self, name: &str) -> (Vault, sync::Enrollment) {
+        self.enrolled_via(name, &self.url)
+    }
+
+    /// Enrolled with `relay_url` (e.g. a proxy in front of the relay) as its relay.
+    fn enrolled_via(&self, name: &str, relay_url: &str) -> (Vault, sync::Enrollment) {
         let dir = self.tmp.path().join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let v = create_vault(&dir).unwrap();
         let code = org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Field).unwrap();
         let code = serde_json::to_string(&code).unwrap();
-        let e = sync::enroll(&v, &code, &self.url, &self.http).unwrap();
+        let e = sync::enroll(&v, &code, relay_url, &self.http).unwrap();
         (v, e)
     }
 
