@@ -190,6 +190,30 @@ pub mod labels {
     ];
 }
 
+/// Record kinds that travel: signed into every envelope (`SignedRecord::kind`) and kept in outbox
+/// entries, so a renamed kind would make every envelope in flight unreadable.
+pub mod kinds {
+    /// A case (creation or a change of its narrative fields).
+    pub const CASE: &str = "case";
+    /// The identity record of a case (names, contacts).
+    pub const IDENTITY: &str = "identity";
+    /// A consent version (including a withdrawal).
+    pub const CONSENT: &str = "consent";
+    /// A submitted interview or amendment.
+    pub const INTERVIEW: &str = "interview";
+    /// An audit chain entry (routed to HQ only).
+    pub const AUDIT: &str = "audit";
+    /// The signed withdrawal notice to HQ (routed to HQ only, no survivor content).
+    pub const WITHDRAWAL: &str = "withdrawal";
+    /// An attachment's metadata (plaintext and ciphertext hashes); its file travels as a blob.
+    pub const ATTACHMENT: &str = "attachment";
+
+    /// Every kind, in the order they were added.
+    pub const ALL: [&str; 7] = [
+        CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL, ATTACHMENT,
+    ];
+}
+
 /// File and folder names inside a vault directory.
 pub mod files {
     /// The key slots (what makes a directory a vault).
@@ -307,5 +331,23 @@ mod tests {
                 ".age.download"
             ]
         );
+    }
+
+    #[test]
+    fn kinds_are_frozen_and_unique() {
+        assert_eq!(
+            kinds::ALL,
+            [
+                "case",
+                "identity",
+                "consent",
+                "interview",
+                "audit",
+                "withdrawal",
+                "attachment"
+            ]
+        );
+        let unique: BTreeSet<&str> = kinds::ALL.iter().copied().collect();
+        assert_eq!(unique.len(), kinds::ALL.len());
     }
 }
