@@ -462,6 +462,12 @@ fn a_large_attachment_travels_in_chunks_and_opens_for_consented_recipients_only(
     let tb2 = Faulty::new(&w.http);
     sync::sync_with(&b, &tb2, &sync::Control::default()).unwrap();
     assert!(tb2.ranged_gets().is_empty());
+    // Custody on both devices: the attachment file matches its record, the envelope its chain.
+    for v in [&a, &b] {
+        let custody = sync::verify_custody(v).unwrap();
+        assert!(custody.failures.is_empty(), "{:?}", custody.failures);
+        assert_eq!(custody.attachments, 1);
+    }
 }
 
 /// An upload broken after two chunks (the second reached the relay, its answer was lost) stops
