@@ -139,6 +139,8 @@ pub enum SyncEntryKind {
     Audit,
     /// The signed withdrawal notice of a consent version (to HQ only).
     Withdrawal,
+    /// An attachment's metadata (its encrypted file travels as a blob first).
+    Attachment,
 }
 
 /// An outbox entry the relay refused for good: list it, retry it or discard it.

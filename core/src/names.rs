@@ -73,9 +73,15 @@ pub mod collections {
     pub const SYNC_PEERS: Collection = Collection::new("sync_peers");
     /// Hash and version of the last envelope prepared per record (`sync`).
     pub const SYNC_CHAIN: Collection = Collection::new("sync_chain");
+    /// Blob upload state of an attachment entry (address, size, done), id = the outbox entry's id
+    /// (`sync::media`).
+    pub const SYNC_UPLOADS: Collection = Collection::new("sync_uploads");
+    /// Attachments announced by a verified envelope whose blob is not downloaded and checked yet,
+    /// id = the attachment id (`sync::media`).
+    pub const SYNC_DOWNLOADS: Collection = Collection::new("sync_downloads");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 19] = [
+    pub const ALL: [Collection; 21] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -95,6 +101,8 @@ pub mod collections {
         SYNC_QUARANTINE,
         SYNC_PEERS,
         SYNC_CHAIN,
+        SYNC_UPLOADS,
+        SYNC_DOWNLOADS,
     ];
 }
 
@@ -201,9 +209,13 @@ pub mod kinds {
     pub const AUDIT: &str = "audit";
     /// The signed withdrawal notice to HQ (routed to HQ only, no survivor content).
     pub const WITHDRAWAL: &str = "withdrawal";
+    /// An attachment's metadata (plaintext and ciphertext hashes); its file travels as a blob.
+    pub const ATTACHMENT: &str = "attachment";
 
     /// Every kind, in the order they were added.
-    pub const ALL: [&str; 6] = [CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL];
+    pub const ALL: [&str; 7] = [
+        CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL, ATTACHMENT,
+    ];
 }
 
 /// File and folder names inside a vault directory.
@@ -218,6 +230,9 @@ pub mod files {
     pub const ATTACHMENTS_DIR: &str = "attachments";
     /// Suffix of an attachment file being written.
     pub const PARTIAL_SUFFIX: &str = ".age.partial";
+    /// Suffix of an attachment file being downloaded by sync (ciphertext only; the unlock
+    /// reconciliation leaves it alone so a download resumes across restarts).
+    pub const DOWNLOAD_SUFFIX: &str = ".age.download";
     /// Prefix of database files retired by a wipe and awaiting deletion.
     pub const TRASH_PREFIX: &str = ".trash-";
 }
@@ -252,6 +267,8 @@ mod tests {
                 "sync_quarantine",
                 "sync_peers",
                 "sync_chain",
+                "sync_uploads",
+                "sync_downloads",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();
@@ -306,7 +323,8 @@ mod tests {
                 files::DATABASE,
                 files::ATTACHMENTS_DIR,
                 files::PARTIAL_SUFFIX,
-                files::TRASH_PREFIX
+                files::TRASH_PREFIX,
+                files::DOWNLOAD_SUFFIX
             ],
             [
                 "keyslots.json",
@@ -314,7 +332,8 @@ mod tests {
                 "vault.db",
                 "attachments",
                 ".age.partial",
-                ".trash-"
+                ".trash-",
+                ".age.download"
             ]
         );
     }
@@ -329,7 +348,8 @@ mod tests {
                 "consent",
                 "interview",
                 "audit",
-                "withdrawal"
+                "withdrawal",
+                "attachment"
             ]
         );
         let unique: BTreeSet<&str> = kinds::ALL.iter().copied().collect();

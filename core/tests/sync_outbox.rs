@@ -235,3 +235,40 @@ fn queued_entries_survive_lock_and_unlock_and_keep_their_order() {
     assert!(last.last().unwrap().seq > max);
     assert!(last.iter().all(|e| e.seq != removed));
 }
+
+/// Finishing an attachment queues its metadata in the transaction that records it; an aborted
+/// writer, a refused one (too large) and a draft answer queue nothing.
+#[test]
+fn a_finished_attachment_queues_its_metadata_an_aborted_one_nothing() {
+    use amanat_core::records::attachments::{self, AttachmentWriter};
+    let tmp = tempfile::tempdir().unwrap();
+    let v = create_vault(tmp.path()).unwrap();
+    let case = cases::create_case(&v).unwrap();
+    consent::record_consent(&v, case.id, "w", "en", &[Scope::Interview, Scope::Audio]).unwrap();
+    let i = interviews::start(&v, case.id, "trafficking_screening", 1, "en").unwrap();
+    let before = queue(&v).len();
+
+    let mut aborted =
+        AttachmentWriter::open(&v, &i.id, "narrative_audio", "audio/wav", 1 << 20).unwrap();
+    aborted.write(&[1u8; 1000]).unwrap();
+    aborted.abort();
+    let mut too_large =
+        AttachmentWriter::open(&v, &i.id, "narrative_audio", "audio/wav", 10).unwrap();
+    assert!(too_large.write(&[1u8; 11]).is_err());
+    assert!(too_large.finish().is_err());
+    assert_eq!(queue(&v).len(), before, "nothing recorded, nothing queued");
+
+    let mut w = AttachmentWriter::open(&v, &i.id, "narrative_audio", "audio/wav", 1 << 20).unwrap();
+    w.write(&[7u8; 5000]).unwrap();
+    let info = w.finish().unwrap();
+    let q = queue(&v);
+    assert_eq!(q.len(), before + 1);
+    let (_, kind, record) = q.last().unwrap();
+    assert_eq!(
+        (*kind, record.as_str()),
+        (EntryKind::Attachment, info.id.as_str())
+    );
+    let entries = v.store().unwrap().read(outbox::entries).unwrap();
+    assert_eq!(entries.last().unwrap().collection, "attachments");
+    assert_eq!(attachments::info(&v, &info.id).unwrap(), info);
+}

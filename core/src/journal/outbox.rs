@@ -39,6 +39,9 @@ pub enum EntryKind {
     /// consent version): to HQ only, encrypted to every group, so the groups that lost consent
     /// learn they must act on what they already hold.
     Withdrawal,
+    /// An attachment's metadata (plaintext and ciphertext SHA-256, sizes); its `.age` file
+    /// travels as a blob through the relay's blob API before this entry is pushed.
+    Attachment,
 }
 
 impl EntryKind {
@@ -52,6 +55,7 @@ impl EntryKind {
             EntryKind::Interview => kinds::INTERVIEW,
             EntryKind::Audit => kinds::AUDIT,
             EntryKind::Withdrawal => kinds::WITHDRAWAL,
+            EntryKind::Attachment => kinds::ATTACHMENT,
         }
     }
 
@@ -64,6 +68,7 @@ impl EntryKind {
             EntryKind::Interview,
             EntryKind::Audit,
             EntryKind::Withdrawal,
+            EntryKind::Attachment,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -202,6 +207,7 @@ mod tests {
             EntryKind::Interview,
             EntryKind::Audit,
             EntryKind::Withdrawal,
+            EntryKind::Attachment,
         ] {
             assert_eq!(EntryKind::parse(k.as_str()), Some(k));
         }

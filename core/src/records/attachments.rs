@@ -17,6 +17,7 @@
 use crate::forms::{AnswerValue, Answers, QuestionType};
 use crate::fsutil;
 use crate::journal::audit::{self, AuditKind};
+use crate::journal::outbox::{self, EntryKind};
 use crate::records::consent::{self, ConsentError, Scope};
 use crate::records::interviews::{self, InterviewError};
 use crate::store::{LockScoped, RecordId, Store, StoreError, Tx};
@@ -36,6 +37,7 @@ pub use crate::names::collections::ATTACHMENTS;
 use crate::names::collections::DEVICE_KEYS;
 const AGE_IDENTITY_ID: RecordId = RecordId::from_bytes([0xD1; 16]);
 use crate::names::collections::ORG_CONFIG;
+use crate::names::collections::SYNC_PEERS;
 const ORG_RECIPIENTS_ID: RecordId = RecordId::from_bytes([0x0C; 16]);
 
 /// Folder of attachment files inside the vault directory.
@@ -191,6 +193,34 @@ pub(crate) fn device_identity(tx: &mut Tx<'_>) -> Result<age::x25519::Identity, 
     Ok(identity)
 }
 
+/// The part of a team device's record (`sync_peers`, written by `sync::share_case`) this layer
+/// needs: its age recipient and the cases shared with it. Read through the store rather than the
+/// sync module, which sits above the records.
+#[derive(Deserialize)]
+struct TeamPeer {
+    age_recipient: String,
+    cases: std::collections::BTreeSet<String>,
+}
+
+/// The age recipients of the team devices `case_id` (hex) is shared with: an attachment is
+/// encrypted to them too, so the `.age` file itself is what they download (no re-encryption).
+fn team_recipients_in(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+) -> Result<Vec<age::x25519::Recipient>, AttachmentError> {
+    let mut out = Vec::new();
+    for id in tx.list(SYNC_PEERS)? {
+        let (peer, _): (TeamPeer, u64) = tx.require_json(SYNC_PEERS, id)?;
+        if peer.cases.contains(case_id) {
+            out.push(
+                age::x25519::Recipient::from_str(&peer.age_recipient)
+                    .map_err(|_| AttachmentError::BadRecipient("team device".into()))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Streams one attachment into the vault: `write` as bytes arrive, then `finish` or `abort`.
 ///
 /// Dropping a writer without finishing aborts it (the partial file is removed).
@@ -230,7 +260,8 @@ impl AttachmentWriter {
     ///
     /// Checks before accepting a byte: the question exists and has the media's kind
     /// (`audio/*` for audio, `image/*` for photo), and the case's consent includes `audio` or
-    /// `photos`. The recipients are fixed now: the device plus the groups consent allows.
+    /// `photos`. The recipients are fixed now: the device, the groups consent allows, and the team
+    /// devices the case is shared with (`sync::share_case`).
     pub fn open(
         vault: &Vault,
         interview_id: &str,
@@ -273,6 +304,7 @@ impl AttachmentWriter {
                     groups.push(group.to_string());
                 }
             }
+            recipients.extend(team_recipients_in(tx, &draft.case_id)?);
             let identity = device_identity(tx)?;
             Ok::<_, AttachmentError>((identity, recipients, groups, tx.new_id()))
         })?;
@@ -367,8 +399,8 @@ impl AttachmentWriter {
         }
     }
 
-    /// Completes the file, records its metadata and the interview answer in one transaction, then
-    /// gives the file its final name: file and record appear together or not at all.
+    /// Completes the file, records its metadata, the interview answer and the outbox entry that
+    /// makes the metadata travel in one transaction, then gives the file its final name: file and record appear together or not at all.
     pub fn finish(mut self) -> Result<AttachmentInfo, AttachmentError> {
         let Some(state) = self.state.take() else {
             return Err(AttachmentError::Closed);
@@ -412,6 +444,8 @@ impl AttachmentWriter {
         self.store.write(|tx| {
             tx.insert_json_with_id(ATTACHMENTS, self.id, &info)?;
             interviews::save_answers_in(tx, self.interview, &answer)?;
+            // The metadata travels (its file as a blob first): queued with the record.
+            outbox::enqueue(tx, EntryKind::Attachment, ATTACHMENTS, self.id)?;
             Ok::<_, AttachmentError>(())
         })?;
         // Committed: the complete, synced file now belongs to a record. If the rename fails (or a

@@ -40,6 +40,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, Stor
         // Routed to HQ only; HQ-side handling arrives with the HQ issue. A device that is handed
         // one (a re-routing relay) keeps it quarantined rather than guessing.
         EntryKind::Audit | EntryKind::Withdrawal => Ok(Err("hq_only")),
+        // Handled by `sync::media::receive_meta` before apply: it needs the envelope (for a later
+        // quarantine) and records a pending download, not the attachment itself.
+        EntryKind::Attachment => Ok(Err("unknown_kind")),
     }
 }
 

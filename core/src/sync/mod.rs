@@ -21,6 +21,7 @@ mod convergence_tests;
 pub mod custody;
 mod enroll;
 pub mod envelope;
+pub mod media;
 mod prepare;
 mod pull;
 mod push;
@@ -33,6 +34,7 @@ pub use custody::{
     verify_custody, verify_custody_in, CustodyFailure, CustodyItem, CustodyReason, CustodyReport,
 };
 pub use enroll::{enroll, enroll_with_code};
+pub use media::{pending_downloads, AttachmentMeta, BLOB_CHUNK};
 pub use prepare::WithdrawalNotice;
 pub use state::{
     discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, status, wedged,
@@ -50,7 +52,7 @@ use crate::journal::hlc::Hlc;
 use crate::journal::outbox::{self, Entry, EntryKind};
 use crate::names::collections::{
     self, DEVICE_KEYS, SYNC_APPLIED, SYNC_CHAIN, SYNC_PEERS, SYNC_PREPARED, SYNC_QUARANTINE,
-    SYNC_STATE,
+    SYNC_STATE, SYNC_UPLOADS,
 };
 use crate::names::Collection;
 use crate::records::attachments::{self, AttachmentError, GROUPS};
@@ -279,17 +281,29 @@ pub fn sync_with(
         bytes_up: std::cell::Cell::new(0),
         bytes_down: std::cell::Cell::new(0),
     };
+    let mut report = SyncReport::default();
+    // Order (docs/SYNC.md "Attachments"): an attachment's metadata is pushed only after the relay
+    // confirmed its complete blob, so no receiver waits for a blob that can never arrive; other
+    // entries do not wait behind a large upload.
+    media::prepare_uploads(&ctx, &mut report)?;
     let (withheld, interrupted) = prepare_all(&ctx)?;
-    let mut report = SyncReport {
-        withheld,
-        interrupted,
-        ..SyncReport::default()
-    };
+    report.withheld = withheld;
+    report.interrupted = interrupted;
     if report.interrupted.is_none() {
         report.interrupted = push_all(&ctx, &mut report)?;
     }
     if report.interrupted.is_none() {
+        report.interrupted = media::upload_all(&ctx, &mut report)?;
+    }
+    if report.interrupted.is_none() {
+        // The attachment entries whose blob just completed.
+        report.interrupted = push_all(&ctx, &mut report)?;
+    }
+    if report.interrupted.is_none() {
         report.interrupted = pull_all(&ctx, &mut report)?;
+    }
+    if report.interrupted.is_none() {
+        report.interrupted = media::download_all(&ctx, &mut report)?;
     }
     if report.interrupted.is_none() {
         let now = vault.clock().now_ms();

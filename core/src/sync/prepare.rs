@@ -89,12 +89,18 @@ fn case_recipients(
     entry: &Entry,
     state: &State,
     record_id: RecordId,
-    content: String,
+    mut content: String,
 ) -> Result<Option<Packed>, SyncError> {
     let case_id = match entry.kind {
         EntryKind::Consent | EntryKind::Interview => {
             let r: CaseRef = serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
             RecordId::parse(&r.case_id).ok_or(StoreError::Shape)?
+        }
+        EntryKind::Attachment => {
+            // Signed content = metadata + blob address and size (`media::AttachmentMeta`).
+            let (meta, case_id) = media::attachment_content(tx, entry, &content)?;
+            content = meta;
+            case_id
         }
         _ => record_id,
     };

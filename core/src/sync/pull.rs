@@ -49,9 +49,17 @@ pub(super) fn receive(
         Ok(l) => l,
         Err(code) => return Ok(Err(code)),
     };
-    let new_clashes = match apply::apply(tx, &record)? {
-        Ok(n) => n,
-        Err(code) => return Ok(Err(code)),
+    let new_clashes = if EntryKind::parse(&record.kind) == Some(EntryKind::Attachment) {
+        // Recorded as a pending download; the attachment exists once its blob is checked.
+        match media::receive_meta(tx, &record, env)? {
+            Some(code) => return Ok(Err(code)),
+            None => 0,
+        }
+    } else {
+        match apply::apply(tx, &record)? {
+            Ok(n) => n,
+            Err(code) => return Ok(Err(code)),
+        }
     };
     custody::advance(&mut chain, prev, &record.content_hash, link);
     match held {

@@ -29,6 +29,7 @@ pub(super) fn push_batch(
                     if envs.iter().all(|e| acked.contains_key(e.id.as_str())) {
                         outbox::remove(tx, *seq)?;
                         tx.delete(SYNC_PREPARED, outbox::entry_id(*seq))?;
+                        tx.delete(SYNC_UPLOADS, outbox::entry_id(*seq))?;
                         for e in envs {
                             if let Some(a) = acked.get(e.id.as_str()) {
                                 st.last_ack_seq = st.last_ack_seq.max(a.seq);
@@ -98,9 +99,11 @@ pub(super) fn push_all(
                     i += 1;
                     continue;
                 };
-                let prepared = match entry.wedged {
-                    Some(_) => None,
-                    None => tx.get_json::<Prepared>(SYNC_PREPARED, entry.id())?,
+                // Wedged entries wait for the shell; an attachment's entry waits for its blob.
+                let prepared = if entry.wedged.is_some() || !media::ready_to_push(tx, &entry)? {
+                    None
+                } else {
+                    tx.get_json::<Prepared>(SYNC_PREPARED, entry.id())?
                 };
                 let Some((p, _)) = prepared else {
                     i += 1;

@@ -18,7 +18,13 @@ pub(super) fn signed_request(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     if !body.is_empty() {
-        headers.push(("content-type".into(), "application/json".into()));
+        // Blob chunks are raw ciphertext; every other body is JSON.
+        let kind = if method == "PUT" {
+            "application/octet-stream"
+        } else {
+            "application/json"
+        };
+        headers.push(("content-type".into(), kind.into()));
     }
     Ok(Request {
         method: method.to_string(),
@@ -119,8 +125,21 @@ impl Ctx<'_> {
         path: &str,
         body: Vec<u8>,
     ) -> Result<Answer, SyncError> {
+        self.send_with(method, path, body, &[])
+    }
+
+    /// [`Ctx::send`] with extra headers that are not signed (a blob download's `Range`).
+    pub(super) fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        extra: &[(String, String)],
+    ) -> Result<Answer, SyncError> {
         let now = self.vault.clock().now_ms();
-        let request = signed_request(&self.key, &self.state.relay_url, method, path, body, now)?;
+        let mut request =
+            signed_request(&self.key, &self.state.relay_url, method, path, body, now)?;
+        request.headers.extend(extra.iter().cloned());
         self.bytes_up
             .set(self.bytes_up.get() + request.body.len() as u64);
         let result = self.transport.send(&request);

@@ -183,6 +183,7 @@ pub fn discard_wedged(vault: &Vault, seq: u64) -> Result<bool, SyncError> {
         match entry {
             Some(e) if e.wedged.is_some() => {
                 tx.delete(SYNC_PREPARED, e.id())?;
+                tx.delete(SYNC_UPLOADS, e.id())?;
                 outbox::remove(tx, e.seq)?;
                 Ok(true)
             }

@@ -17,6 +17,9 @@
 //! | `<id>.age.partial` | yes | committed, rename not done | renames it to `<id>.age` |
 //! | `<id>.age` | no | orphan (left by versions before this rule, or planted) | removes it |
 //! | nothing | yes | the file was lost | reports it ([`Reconciliation::missing`]) |
+//!
+//! `<id>.age.download` (ciphertext a sync download is fetching, `names::files::DOWNLOAD_SUFFIX`)
+//! is left alone: it belongs to the sync engine, which resumes it, checks it and cleans up strays.
 
 use crate::fsutil;
 use crate::names::collections::ATTACHMENTS;
