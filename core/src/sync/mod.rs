@@ -15,6 +15,7 @@
 //!   the vault; one that does not verify under the enrolled organisation key is ignored.
 
 mod apply;
+mod backoff;
 mod enroll;
 pub mod envelope;
 mod prepare;
@@ -24,6 +25,9 @@ mod relay;
 mod state;
 pub mod transport;
 
+pub use backoff::{
+    backoff, backoff_ceiling_ms, backoff_delay_ms, Backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+};
 pub use enroll::enroll;
 pub use state::{
     discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, wedged, Enrollment,
@@ -228,6 +232,10 @@ pub struct SyncReport {
     pub pending: u64,
     /// Set when the run stopped on a transient failure; everything not acknowledged stays queued.
     pub interrupted: Option<Interruption>,
+    /// After a transient failure: how long the shell should wait before the next run (ms; 0.5 s
+    /// doubling per consecutive failure to 15 min, with jitter; see [`backoff`]). `None` after a
+    /// finished or cancelled run.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// One sync run: prepare, push, pull, apply. Blocking; the shell schedules it (the core never
@@ -267,15 +275,9 @@ pub fn sync_with(
     if report.interrupted.is_none() {
         report.interrupted = pull_all(&ctx, &mut report)?;
     }
-    if report.interrupted.is_none() {
-        let now = vault.clock().now_ms();
-        store.write(|tx| {
-            let (mut st, version) = load_state(tx)?;
-            st.last_success_ms = Some(now);
-            tx.update_json(SYNC_STATE, STATE_ID, version, &st)?;
-            Ok::<_, SyncError>(())
-        })?;
-    }
+    let now = vault.clock().now_ms();
+    report.retry_after_ms =
+        store.write(|tx| backoff::record_outcome(tx, report.interrupted.as_ref(), now))?;
     report.bytes_up = ctx.bytes_up.get();
     report.bytes_down = ctx.bytes_down.get();
     report.pending = pending(vault)?;
