@@ -67,6 +67,9 @@ fn signed_bytes_author_and_signature_are_frozen() {
     assert_eq!(first.signature, SIGNATURE_NO_PREV);
 }
 
+/// A change to one field of a record.
+type Change = fn(&mut SignedRecord);
+
 #[test]
 fn the_frozen_json_parses_and_verifies_and_every_signed_field_counts() {
     let r: SignedRecord = serde_json::from_str(RECORD_JSON).unwrap();
@@ -74,7 +77,7 @@ fn the_frozen_json_parses_and_verifies_and_every_signed_field_counts() {
     assert_eq!(serde_json::to_string(&r).unwrap(), RECORD_JSON);
     envelope::verify(&r).unwrap();
     // Each signed field, changed, breaks the signature (or the hash, for the content).
-    let cases: Vec<(fn(&mut SignedRecord), OpenError)> = vec![
+    let cases: Vec<(Change, OpenError)> = vec![
         (|r| r.envelope_id.push('0'), OpenError::BadSignature),
         (|r| r.kind = "identity".into(), OpenError::BadSignature),
         (|r| r.record_id.push('0'), OpenError::BadSignature),

@@ -511,3 +511,103 @@ fn relay_killed_and_restarted_mid_sync_loses_and_duplicates_nothing() {
     eprintln!("{interrupted} runs cut by the relay's death");
     assert!(interrupted >= 3, "the kills landed mid-sync: {interrupted}");
 }
+
+/// Outbox entries the author's writes made: one per case created, one per status set.
+fn entries_written(author: &Vault) -> usize {
+    cases::list_cases(author)
+        .unwrap()
+        .iter()
+        .map(|c| 1 + usize::from(c.fields.contains_key("status")))
+        .sum()
+}
+
+#[test]
+fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_loses_nothing() {
+    const TOTAL: usize = 100;
+    const KILLS: usize = 24;
+    let net = Net::new();
+    let hq = net.hq();
+    let (a, ea) = net.enrolled("a");
+    let (b, eb) = net.enrolled("b");
+    trust(&b, &ea);
+    drop(a); // the device process owns the vault from now on
+    let dir = net.dir("a");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_sync-device"))
+            .arg(dir.join("vault"))
+            .arg(dir.join("device.key"))
+            .arg(TOTAL.to_string())
+            .arg(&eb.signing_public_key)
+            .arg(&eb.age_recipient)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    let mut rng = Rng::seeded();
+    let (mut killed, mut duplicates) = (0, 0u64);
+    let mut b_pulled = 0;
+    for round in 0..KILLS {
+        let mut child = spawn();
+        let out = child.stdout.take().unwrap();
+        // Collect what it reports while it runs (lines from a killed process may be cut).
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed += 1;
+        }
+        child.wait().unwrap();
+        for line in reader.join().unwrap() {
+            let parts: Vec<&str> = line.split(' ').collect();
+            if let ["sync", _, dup, _] = parts[..] {
+                duplicates += dup.parse::<u64>().unwrap_or(0);
+            }
+        }
+        // The peer syncs now and then in between (its own cursor across the author's deaths).
+        if round % 4 == 3 {
+            b_pulled += sync_until_done(&b, &net.http, 5)
+                .iter()
+                .map(|r| r.pulled)
+                .sum::<u64>();
+        }
+    }
+    assert!(
+        killed >= KILLS / 2,
+        "most runs were killed mid-way: {killed}"
+    );
+    // The last run is left alone: it writes what remains, drains the outbox and exits.
+    let mut child = spawn();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("drained"),
+        "{lines:?}"
+    );
+
+    let a = net.open("a");
+    assert_eq!(cases::list_cases(&a).unwrap().len(), TOTAL);
+    assert_eq!(sync::pending(&a).unwrap(), 0, "the outbox drained");
+    // At the relay: each change exactly once (a resend of an acknowledged change under a new id
+    // would be one more; resends of the same id are only ever answered `duplicate: true`).
+    let entries = entries_written(&a);
+    assert_hq_holds_exactly(&net, &hq, &ea.device_id, entries);
+    // At the peer: every written record, applied once.
+    b_pulled += sync_until_done(&b, &net.http, 5)
+        .iter()
+        .map(|r| r.pulled)
+        .sum::<u64>();
+    assert_eq!(
+        b_pulled, entries as u64,
+        "each envelope applied once on the peer"
+    );
+    assert_replica(&a, &b);
+    eprintln!("{killed} kills, {entries} changes, {duplicates} resends answered duplicate");
+}
