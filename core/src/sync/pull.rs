@@ -67,7 +67,9 @@ pub(super) fn pull_all(
         };
         let page: PullResponse =
             serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
-        if page.next_after < cursor {
+        // A cursor going backwards, or `more` without the cursor moving, would have the device
+        // re-read or loop forever at a hostile relay's bidding: refused, nothing applied.
+        if page.next_after < cursor || (page.more && page.next_after == cursor) {
             return Err(SyncError::UnexpectedResponse);
         }
         let (pulled, quarantined) = ctx.store.write(|tx| {
@@ -75,32 +77,36 @@ pub(super) fn pull_all(
             let (mut state, version) = load_state(tx)?;
             let (mut pulled, mut quarantined) = (0u64, 0u64);
             for env in &page.envelopes {
-                let Some(uuid) = uuid::Uuid::parse_str(&env.id).ok() else {
-                    return Err(SyncError::UnexpectedResponse);
+                // An id that is no UUID cannot be the one its author signed: quarantined like
+                // any other bad envelope, so it cannot stall the page (and every later sync).
+                let reason = match uuid::Uuid::parse_str(&env.id) {
+                    Ok(uuid) => {
+                        let applied_id = RecordId::from_bytes(*uuid.as_bytes());
+                        if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
+                            continue; // at-least-once delivery (or a replay): already applied
+                        }
+                        match receive(tx, &state, &identity, env)? {
+                            None => {
+                                tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
+                                pulled += 1;
+                                continue;
+                            }
+                            Some(reason) => reason,
+                        }
+                    }
+                    Err(_) => OpenError::Malformed.code(),
                 };
-                let applied_id = RecordId::from_bytes(*uuid.as_bytes());
-                if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
-                    continue; // at-least-once delivery: already applied
-                }
-                match receive(tx, &state, &identity, env)? {
-                    None => {
-                        tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
-                        pulled += 1;
-                    }
-                    Some(reason) => {
-                        tx.insert_json(
-                            SYNC_QUARANTINE,
-                            &Quarantined {
-                                envelope_id: env.id.clone(),
-                                seq: env.seq,
-                                sender: env.sender.clone(),
-                                reason: reason.to_string(),
-                                payload: env.payload.clone(),
-                            },
-                        )?;
-                        quarantined += 1;
-                    }
-                }
+                tx.insert_json(
+                    SYNC_QUARANTINE,
+                    &Quarantined {
+                        envelope_id: env.id.clone(),
+                        seq: env.seq,
+                        sender: env.sender.clone(),
+                        reason: reason.to_string(),
+                        payload: env.payload.clone(),
+                    },
+                )?;
+                quarantined += 1;
             }
             state.cursor = page.next_after;
             tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;
