@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net;
+mod pg;
 
 use amanat_core::records::cases;
 use amanat_core::sync::{self, Interruption, TransportError, BACKOFF_BASE_MS};
@@ -294,3 +295,10 @@ fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_lose
     assert_replica(&a, &b);
     eprintln!("{killed} kills, {entries} changes, {duplicates} resends answered duplicate");
 }
+
+// The same tests with the relay on PostgreSQL (skipped without a database; see tests/tests/pg).
+postgres_variants!(
+    connections_dropped_mid_push_and_mid_pull_and_truncated_answers_lose_and_duplicate_nothing,
+    relay_killed_and_restarted_mid_sync_loses_and_duplicates_nothing,
+    a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_loses_nothing,
+);

@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net;
+mod pg;
 
 use amanat_core::journal::hlc::Hlc;
 use amanat_core::records::cases::{self, Case};
@@ -254,9 +255,7 @@ fn altered_forged_and_rerouted_envelopes_are_quarantined_with_their_reason_and_n
         let n = bytes.len();
         bytes[n - 3] ^= 0x40;
         first.payload = b64(&bytes);
-        let mut seq = page.next_after;
-        for (id, sender, payload) in &extra {
-            seq += 1;
+        for (seq, (id, sender, payload)) in (page.next_after + 1..).zip(&extra) {
             page.envelopes.push(PulledEnvelope {
                 seq,
                 id: id.clone(),

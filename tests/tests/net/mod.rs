@@ -62,7 +62,7 @@ pub struct RelayProcess {
 }
 
 impl RelayProcess {
-    pub fn spawn(org_pub: &Path, db: &Path) -> Self {
+    pub fn spawn(org_pub: &Path, db: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_test-relay"))
             .arg(org_pub)
             .arg(db)
@@ -94,6 +94,8 @@ impl RelayProcess {
 pub struct Net {
     pub tmp: tempfile::TempDir,
     pub org_dir: PathBuf,
+    /// The relay's database (folder or PostgreSQL URL).
+    db: String,
     relay: Mutex<Option<RelayProcess>>,
     pub proxy: Proxy,
     /// Talks to the relay directly (HQ's view), bypassing the proxy.
@@ -105,13 +107,22 @@ impl Net {
         let tmp = tempfile::tempdir().unwrap();
         let org_dir = tmp.path().join("org");
         org::init(&org_dir, &pass(), Some(10)).unwrap();
-        let db = tmp.path().join("relay");
-        std::fs::create_dir_all(&db).unwrap();
+        // The relay's database: a folder (SQLite), or a fresh PostgreSQL database in the
+        // `postgres::` twins. It outlives every relay process started on it.
+        let db = match crate::pg::backend() {
+            crate::pg::Backend::Sqlite => {
+                let dir = tmp.path().join("relay");
+                std::fs::create_dir_all(&dir).unwrap();
+                dir.display().to_string()
+            }
+            crate::pg::Backend::Postgres => crate::pg::fresh_database(),
+        };
         let relay = RelayProcess::spawn(&org_dir.join("org.pub"), &db);
         let proxy = Proxy::start(relay.addr).unwrap();
         Self {
             tmp,
             org_dir,
+            db,
             relay: Mutex::new(Some(relay)),
             proxy,
             http: HttpTransport::new(Duration::from_secs(20)),
@@ -132,10 +143,7 @@ impl Net {
 
     /// Starts the relay again on the same database (another port; the proxy follows it).
     pub fn restart_relay(&self) {
-        let r = RelayProcess::spawn(
-            &self.org_dir.join("org.pub"),
-            &self.tmp.path().join("relay"),
-        );
+        let r = RelayProcess::spawn(&self.org_dir.join("org.pub"), &self.db);
         self.proxy.set_upstream(Some(r.addr));
         *self.relay.lock().unwrap() = Some(r);
     }
