@@ -10,8 +10,16 @@ pub const DEFAULT_TEMPLATE_JSON: &str = include_str!("screening.json");
 /// version 1), so a fresh install can interview without downloading anything.
 /// It goes through the same validator as any other template; a test makes
 /// sure it loads, so the `Err` case is not expected in practice.
+///
+/// Parsed once per process (every interview start, save and submit looks its template up; parsing
+/// was most of their cost), then cloned.
 pub fn default_template() -> Result<Template, TemplateError> {
-    Template::from_json(DEFAULT_TEMPLATE_JSON)
+    static PARSED: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
+    if let Some(t) = PARSED.get() {
+        return Ok(t.clone());
+    }
+    let parsed = Template::from_json(DEFAULT_TEMPLATE_JSON)?;
+    Ok(PARSED.get_or_init(|| parsed).clone())
 }
 
 #[cfg(test)]

@@ -219,6 +219,59 @@ struct Inner {
     nonces: NonceSource,
     tags: HashMap<&'static str, [u8; 16]>,
     scratch: Vec<u8>,
+    checked: Checked,
+}
+
+/// What this open store has already checked against the manifest: the ids of each collection and
+/// the entries of each blind-index field, each scanned once per unlock session and from then on
+/// kept current by the store's own committed writes (a transaction that fails or is never
+/// committed drops the whole cache, so the next use scans again). Without it, every lookup that
+/// finds nothing — sync checking whether an envelope was applied, an insert under a chosen id —
+/// rescanned its whole collection once per transaction: quadratic over a long sync.
+///
+/// Why this is sound: the manifest check detects rows hidden, added or altered in the database
+/// file while the vault was locked (or by a crash); while the store is open this process is the
+/// file's only writer, and every write it makes goes through these caches. docs/SECURITY.md.
+#[derive(Default)]
+struct Checked {
+    records: HashMap<Tag, BTreeSet<RecordId>>,
+    fields: HashMap<Tag, FieldEntries>,
+    /// Full scans made so far (collections and fields), so tests can hold the cost down.
+    scans: u64,
+}
+
+impl Checked {
+    fn clear(&mut self) {
+        self.records.clear();
+        self.fields.clear();
+    }
+}
+
+/// The checked entries of one blind-index field: record ids by token, and each record's token
+/// (a record has at most one entry per field).
+#[derive(Default)]
+struct FieldEntries {
+    by_token: HashMap<[u8; 32], BTreeSet<RecordId>>,
+    token_of: HashMap<RecordId, [u8; 32]>,
+}
+
+impl FieldEntries {
+    fn insert(&mut self, token: [u8; 32], id: RecordId) {
+        self.remove(&id);
+        self.by_token.entry(token).or_default().insert(id);
+        self.token_of.insert(id, token);
+    }
+
+    fn remove(&mut self, id: &RecordId) {
+        if let Some(token) = self.token_of.remove(id) {
+            if let Some(ids) = self.by_token.get_mut(&token) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.by_token.remove(&token);
+                }
+            }
+        }
+    }
 }
 
 /// The encrypted store of one unlocked vault.
@@ -477,6 +530,7 @@ impl Store {
                 nonces,
                 tags: HashMap::new(),
                 scratch: Vec::new(),
+                checked: Checked::default(),
             })),
             scoped: scoped::Registry::default(),
         }
@@ -603,6 +657,7 @@ impl Store {
             nonces,
             tags,
             scratch,
+            checked,
         } = inner;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -617,12 +672,25 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
-            checked_records: HashMap::new(),
-            checked_fields: HashMap::new(),
+            checked,
         };
-        let out = f(&mut handle)?;
-        handle.flush_manifest()?;
-        handle.tx.commit().map_err(StoreError::from)?;
+        // The checked-id cache follows this transaction's writes; unless they commit, drop it.
+        let out = match f(&mut handle) {
+            Ok(out) => out,
+            Err(e) => {
+                handle.checked.clear();
+                return Err(e);
+            }
+        };
+        if let Err(e) = handle.flush_manifest() {
+            handle.checked.clear();
+            return Err(e.into());
+        }
+        let Tx { tx, checked, .. } = handle;
+        if let Err(e) = tx.commit() {
+            checked.clear();
+            return Err(StoreError::from(e).into());
+        }
         Ok(out)
     }
 
@@ -639,6 +707,7 @@ impl Store {
             nonces,
             tags,
             scratch,
+            checked,
         } = inner;
         let tx = conn.transaction().map_err(StoreError::from)?;
         let mut handle = Tx {
@@ -651,10 +720,15 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
-            checked_records: HashMap::new(),
-            checked_fields: HashMap::new(),
+            checked,
         };
-        f(&mut handle)
+        let out = f(&mut handle);
+        // A read transaction is never committed: if it wrote anything, the cache followed writes
+        // that are rolled back now.
+        if handle.manifest_dirty {
+            handle.checked.clear();
+        }
+        out
     }
 
     /// Inserts one value as a new record (its own transaction).
@@ -693,12 +767,9 @@ pub struct Tx<'a> {
     manifest_dirty: bool,
     /// The manifest's keyed hash, built on first use and dropped with the transaction.
     prf: Option<Prf>,
-    /// Collections (ids) and fields (entries) this transaction has already checked against the
-    /// manifest, kept up to date by its own writes: repeated lookups that find nothing — sync
-    /// applying a batch, a uniqueness check per new case — cost one scan per transaction, not one
-    /// each. Only this transaction can change what it sees, so nothing else invalidates them.
-    checked_records: HashMap<Tag, BTreeSet<RecordId>>,
-    checked_fields: HashMap<Tag, Vec<([u8; 32], RecordId)>>,
+    /// Collections (ids) and fields (entries) already checked against the manifest in this
+    /// unlock session, kept up to date by this transaction's writes ([`Checked`]).
+    checked: &'a mut Checked,
 }
 
 /// The associated data sealed with every record: label, length-prefixed collection name, record id
@@ -783,6 +854,7 @@ impl Tx<'_> {
     /// Every (id, version) of collection `tag`, checked against the manifest: a row missing,
     /// hidden, added, duplicated or at another version is [`StoreError::Integrity`].
     fn scan_records(&mut self, tag: &Tag) -> Result<Vec<(RecordId, u64)>, StoreError> {
+        self.checked.scans += 1;
         let mut rows = Vec::new();
         {
             let mut stmt = self.tx.prepare_cached(
@@ -807,33 +879,35 @@ impl Tx<'_> {
         if seen != self.manifest()?.records(tag) {
             return Err(StoreError::Integrity);
         }
-        self.checked_records
+        self.checked
+            .records
             .insert(*tag, rows.iter().map(|(id, _)| *id).collect());
         Ok(rows)
     }
 
-    /// The ids of collection `tag`, checked against the manifest (once per transaction).
+    /// The ids of collection `tag`, checked against the manifest (once per unlock session).
     fn checked_ids(&mut self, tag: &Tag) -> Result<&BTreeSet<RecordId>, StoreError> {
-        if !self.checked_records.contains_key(tag) {
+        if !self.checked.records.contains_key(tag) {
             self.scan_records(tag)?;
         }
-        self.checked_records.get(tag).ok_or(StoreError::Integrity)
+        self.checked.records.get(tag).ok_or(StoreError::Integrity)
     }
 
-    /// The entries of field `field`, checked against the manifest (once per transaction).
-    fn checked_entries(&mut self, field: &Tag) -> Result<&[([u8; 32], RecordId)], StoreError> {
-        if !self.checked_fields.contains_key(field) {
-            let entries = self.scan_field(field)?;
-            self.checked_fields.insert(*field, entries);
+    /// The entries of field `field`, checked against the manifest (once per unlock session).
+    fn checked_entries(&mut self, field: &Tag) -> Result<&FieldEntries, StoreError> {
+        if !self.checked.fields.contains_key(field) {
+            let mut entries = FieldEntries::default();
+            for (token, id) in self.scan_field(field)? {
+                entries.insert(token, id);
+            }
+            self.checked.fields.insert(*field, entries);
         }
-        self.checked_fields
-            .get(field)
-            .map(Vec::as_slice)
-            .ok_or(StoreError::Integrity)
+        self.checked.fields.get(field).ok_or(StoreError::Integrity)
     }
 
     /// Every (token, record id) of blind-index field `field`, checked against the manifest.
     fn scan_field(&mut self, field: &Tag) -> Result<Vec<([u8; 32], RecordId)>, StoreError> {
+        self.checked.scans += 1;
         let mut rows = Vec::new();
         {
             let mut stmt = self
@@ -918,7 +992,7 @@ impl Tx<'_> {
         }
         let mac = record_mac(self.prf(), &tag, &id.0, version);
         self.manifest_mut()?.records_mut(tag).add(&mac);
-        if let Some(ids) = self.checked_records.get_mut(&tag) {
+        if let Some(ids) = self.checked.records.get_mut(&tag) {
             ids.insert(id);
         }
         Ok(())
@@ -1112,7 +1186,7 @@ impl Tx<'_> {
         }
         let mac = record_mac(self.prf(), &tag, &id.0, version);
         self.manifest_mut()?.records_mut(tag).remove(&mac)?;
-        if let Some(ids) = self.checked_records.get_mut(&tag) {
+        if let Some(ids) = self.checked.records.get_mut(&tag) {
             ids.remove(&id);
         }
         for field in self.manifest()?.fields_of(&tag) {
@@ -1140,8 +1214,8 @@ impl Tx<'_> {
             .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1 AND field = ?2")?
             .execute(params![&id.0[..], &field[..]])?;
         let mac = entry_mac(self.prf(), field, &old, &id.0);
-        if let Some(entries) = self.checked_fields.get_mut(field) {
-            entries.retain(|(_, entry)| entry != id);
+        if let Some(entries) = self.checked.fields.get_mut(field) {
+            entries.remove(id);
         }
         self.manifest_mut()?
             .field_mut(*field, *collection)
@@ -1173,8 +1247,8 @@ impl Tx<'_> {
             .execute(params![&field_tag[..], &token[..], &id.0[..]])?;
         let mac = entry_mac(self.prf(), &field_tag, &token, &id.0);
         self.manifest_mut()?.field_mut(field_tag, tag).add(&mac);
-        if let Some(entries) = self.checked_fields.get_mut(&field_tag) {
-            entries.push((token, id));
+        if let Some(entries) = self.checked.fields.get_mut(&field_tag) {
+            entries.insert(token, id);
         }
         Ok(())
     }
@@ -1191,14 +1265,12 @@ impl Tx<'_> {
         value: &[u8],
     ) -> Result<Vec<RecordId>, StoreError> {
         let (field_tag, token) = self.index_token(collection, field, value);
-        let mut ids: Vec<RecordId> = self
+        Ok(self
             .checked_entries(&field_tag)?
-            .iter()
-            .filter(|(t, _)| *t == token)
-            .map(|(_, id)| *id)
-            .collect();
-        ids.sort();
-        Ok(ids)
+            .by_token
+            .get(&token)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default())
     }
 
     fn index_token(
@@ -1371,5 +1443,73 @@ mod tests {
         assert_eq!(lens.len(), 2);
         assert_eq!(lens[0], lens[1]);
         assert_eq!(lens[0] as usize, crypto::padme_len(1901) + SEAL_OVERHEAD);
+    }
+
+    fn scans(s: &Store) -> u64 {
+        let guard = s.inner.lock().unwrap();
+        guard.as_ref().unwrap().checked.scans
+    }
+
+    #[test]
+    fn lookups_that_miss_scan_a_collection_once_per_session_not_once_per_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        for _ in 0..50 {
+            s.insert(NOTES, b"x").unwrap();
+        }
+        let before = scans(&s);
+        for _ in 0..200 {
+            // What sync does per page: is this envelope applied already? (a miss), then insert.
+            s.write(|tx| {
+                let id = tx.new_id();
+                assert!(tx.get(NOTES, id)?.is_none());
+                tx.insert_with_id(NOTES, id, b"y")?;
+                tx.set_index(NOTES, "k", id, b"v")?;
+                assert!(tx.find(NOTES, "k", b"v")?.contains(&id));
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            scans(&s) - before,
+            2,
+            "one scan of the collection, one of the field"
+        );
+        // Still checked: what the cache says matches what a fresh scan of the file says.
+        assert_eq!(s.read(|tx| tx.list(NOTES)).unwrap().len(), 250);
+        assert_eq!(s.read(|tx| tx.find(NOTES, "k", b"v")).unwrap().len(), 200);
+    }
+
+    #[test]
+    fn a_transaction_that_fails_or_is_never_committed_leaves_nothing_in_the_checked_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = new_store(dir.path());
+        let kept = s.insert(NOTES, b"kept").unwrap();
+        let ghost = RecordId([7; 16]);
+        // Warm the cache, then insert in a transaction that fails after the insert.
+        assert!(s.get(NOTES, ghost).unwrap().is_none());
+        let err = s
+            .write(|tx| {
+                tx.insert_with_id(NOTES, ghost, b"rolled back")?;
+                tx.set_index(NOTES, "k", ghost, b"v")?;
+                Err::<(), _>(StoreError::Shape)
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Shape));
+        // The row was rolled back: a miss, not an integrity error from a stale cache.
+        assert!(s.get(NOTES, ghost).unwrap().is_none());
+        assert!(s.read(|tx| tx.find(NOTES, "k", b"v")).unwrap().is_empty());
+        assert_eq!(s.read(|tx| tx.list(NOTES)).unwrap(), vec![kept]);
+        // The same through a read transaction that writes (never committed).
+        s.read(|tx| tx.insert_with_id(NOTES, ghost, b"never committed"))
+            .unwrap();
+        assert!(s.get(NOTES, ghost).unwrap().is_none());
+        // And a delete that rolls back leaves the record listed.
+        let _ = s.write(|tx| {
+            tx.delete(NOTES, kept)?;
+            Err::<(), _>(StoreError::Shape)
+        });
+        assert_eq!(s.read(|tx| tx.list(NOTES)).unwrap(), vec![kept]);
+        assert!(s.get(NOTES, kept).unwrap().is_some());
     }
 }

@@ -188,7 +188,9 @@ pub fn seal(r: &SignedRecord, recipients: &[age::x25519::Recipient]) -> Result<V
 
 /// Decrypts a payload with `identity` and parses the signed record (not yet verified).
 pub fn open(payload: &[u8], identity: &age::x25519::Identity) -> Result<SignedRecord, OpenError> {
-    let decryptor = age::Decryptor::new(payload).map_err(|_| OpenError::Undecryptable)?;
+    // Buffered: the unbuffered reader re-parses the header as it grows (a large share of the
+    // receive cost with several stanzas).
+    let decryptor = age::Decryptor::new_buffered(payload).map_err(|_| OpenError::Undecryptable)?;
     let mut reader = decryptor
         .decrypt(std::iter::once(identity as &dyn age::Identity))
         .map_err(|_| OpenError::Undecryptable)?;

@@ -91,6 +91,7 @@ pub(super) fn prepare_entry(
     }
     let mut route = vec![HQ_RECIPIENT.to_string()];
     let case_hex = case_id.to_string();
+    let before_peers = recipients.len();
     if entry.kind != EntryKind::Identity || caseworkers_ok {
         for peer_id in tx.list(SYNC_PEERS)? {
             let peer: Peer = tx.require_json(SYNC_PEERS, peer_id)?.0;
@@ -103,6 +104,10 @@ pub(super) fn prepare_entry(
             }
         }
     }
+    // Team devices' stanzas first: age gives no key hint, so a receiver tries one X25519 per
+    // stanza until its own; phones should find theirs first (HQ's servers can afford the rest).
+    let peers = recipients.len() - before_peers;
+    recipients.rotate_right(peers);
     // The per-record chain: each envelope names the content hash of the previous one.
     let chain = chain_id(entry.kind, &entry.record);
     let head: Option<(ChainHead, u64)> = tx.get_json(SYNC_CHAIN, chain)?;
@@ -139,31 +144,39 @@ pub(super) fn prepare_entry(
     }])
 }
 
-/// Prepares envelopes for every queued entry that has none yet, one transaction per entry (the
-/// entry, its envelope and the chain head move together). Returns how many were withheld.
+/// Outbox entries prepared per store transaction.
+const PREPARE_BATCH: usize = 64;
+
+/// Prepares envelopes for every queued entry that has none yet, [`PREPARE_BATCH`] entries per
+/// transaction (each entry, its envelope and its chain head commit together). Returns how many
+/// were withheld.
 pub(super) fn prepare_all(store: &Store, key: &Ed25519KeyPair) -> Result<u64, SyncError> {
-    let entries = store.read(outbox::entries)?;
+    let entries: Vec<Entry> = store
+        .read(outbox::entries)?
+        .into_iter()
+        .filter(|e| e.wedged.is_none())
+        .collect();
     let mut withheld = 0;
-    for entry in entries {
-        if entry.wedged.is_some() {
-            continue;
-        }
-        let done = store.write(|tx| {
-            if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
-                return Ok::<_, SyncError>(false);
-            }
+    // Several entries per transaction (one commit each was most of the cost of a large outbox);
+    // each entry, its envelope and its chain head still commit together.
+    for batch in entries.chunks(PREPARE_BATCH) {
+        withheld += store.write(|tx| {
             let (state, _) = load_state(tx)?;
-            let envelopes = prepare_entry(tx, &entry, &state, key)?;
-            if envelopes.is_empty() {
-                outbox::remove(tx, entry.seq)?;
-                return Ok(true);
+            let mut withheld = 0;
+            for entry in batch {
+                if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
+                    continue;
+                }
+                let envelopes = prepare_entry(tx, entry, &state, key)?;
+                if envelopes.is_empty() {
+                    outbox::remove(tx, entry.seq)?;
+                    withheld += 1;
+                    continue;
+                }
+                tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
             }
-            tx.insert_json_with_id(SYNC_PREPARED, entry.id(), &Prepared { envelopes })?;
-            Ok(false)
+            Ok::<_, SyncError>(withheld)
         })?;
-        if done {
-            withheld += 1;
-        }
     }
     Ok(withheld)
 }
