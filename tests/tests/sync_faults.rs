@@ -11,7 +11,7 @@ mod pg;
 
 use amanat_core::records::cases;
 use amanat_core::sync::{self, Interruption, TransportError, BACKOFF_BASE_MS};
-use amanat_tests::proxy::Fault;
+use amanat_tests::proxy::{Fault, Seen};
 use amanat_transport::HttpTransport;
 use net::*;
 use std::io::{BufRead, BufReader};
@@ -39,6 +39,31 @@ fn connections_dropped_mid_push_and_mid_pull_and_truncated_answers_lose_and_dupl
     let reports = sync_until_done(&a, &net.http, 10);
     assert_eq!(net.proxy.pending_rules(), 0, "every fault fired");
     assert_eq!(reports.len(), 4, "{reports:?}");
+    // What crossed the proxy: 300 bytes of the cut request and no answer; the whole second
+    // request and no answer; the third answered with its headers and 20 bytes of body only.
+    let pushes: Vec<Seen> = net
+        .proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.path == "/v1/envelopes")
+        .collect();
+    assert_eq!(pushes.len(), 5, "3 faulted, then 2 batches");
+    assert_eq!((pushes[0].up, pushes[0].down), (300, 0));
+    assert!(pushes[1].up > 100 * 1024 && pushes[1].down == 0);
+    assert_eq!(pushes[2].up, pushes[1].up, "the same batch, byte for byte");
+    assert!(pushes[2].down > 20 && pushes[2].down < pushes[3].down);
+    // The clean run's body bytes, as the device counted them, crossed the proxy (with headers).
+    let seen = net.proxy.seen();
+    let third = seen
+        .iter()
+        .position(|s| s.fault.is_some() && s.down > 0)
+        .unwrap();
+    let clean_up: u64 = seen[third + 1..].iter().map(|s| s.up).sum();
+    let body_up = reports[3].bytes_up;
+    assert!(
+        clean_up > body_up && clean_up < body_up + 8 * 1024,
+        "{clean_up} vs {body_up}"
+    );
     for (i, r) in reports[..3].iter().enumerate() {
         assert!(
             matches!(r.interrupted, Some(Interruption::Transport(_))),
