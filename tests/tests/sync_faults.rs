@@ -10,7 +10,10 @@ mod net;
 mod pg;
 
 use amanat_core::records::cases;
-use amanat_core::sync::{self, Interruption, TransportError, BACKOFF_BASE_MS};
+use amanat_core::sync::{
+    self, Interruption, Request, Response, Transport, TransportError, BACKOFF_BASE_MS,
+    BACKOFF_CAP_MS,
+};
 use amanat_tests::proxy::{Fault, Seen};
 use amanat_transport::HttpTransport;
 use net::*;
@@ -327,3 +330,61 @@ postgres_variants!(
     relay_killed_and_restarted_mid_sync_loses_and_duplicates_nothing,
     a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_loses_nothing,
 );
+
+/// Answers every push with the given status and headers (the relay never sees it).
+struct Busy<'a> {
+    inner: &'a HttpTransport,
+    status: u16,
+    retry_after: &'a str,
+}
+
+impl Transport for Busy<'_> {
+    fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        if request.method == "POST" && request.path == "/v1/envelopes" {
+            return Ok(Response {
+                status: self.status,
+                headers: vec![("Retry-After".into(), self.retry_after.into())],
+                body: br#"{"error":"rate_limited"}"#.to_vec(),
+            });
+        }
+        self.inner.send(request)
+    }
+}
+
+#[test]
+fn a_relay_asking_to_wait_longer_than_the_schedule_is_heard_within_the_cap() {
+    let net = Net::new();
+    let (a, _) = net.enrolled("a");
+    cases::create_case(&a).unwrap();
+    let run = |status, retry_after| {
+        let t = Busy {
+            inner: &net.http,
+            status,
+            retry_after,
+        };
+        sync::sync_once(&a, &t).unwrap()
+    };
+    // 429 with `Retry-After: 7`: 7 s, above the first step's 0.25–0.5 s.
+    let r = run(429, "7");
+    assert_eq!(r.interrupted, Some(Interruption::RateLimited));
+    assert_eq!(r.retry_after_ms, Some(7_000));
+    // 503 with a day: capped at the schedule's 15 minutes.
+    let r = run(503, "86400");
+    assert_eq!(r.interrupted, Some(Interruption::Server { status: 503 }));
+    assert_eq!(r.retry_after_ms, Some(BACKOFF_CAP_MS));
+    // Shorter than the schedule, or not a number of seconds: the schedule (3rd failure: 1–2 s).
+    for (i, odd) in ["0", "Wed, 21 Oct 2026 07:28:00 GMT", "-5", "1e9"]
+        .iter()
+        .enumerate()
+    {
+        let r = run(429, odd);
+        let ceiling = BACKOFF_BASE_MS << (2 + i);
+        let d = r.retry_after_ms.unwrap();
+        assert!((ceiling / 2..=ceiling).contains(&d), "{odd}: {d}");
+    }
+    assert_eq!(sync::backoff(&a).unwrap().consecutive_failures, 6);
+    // The real relay takes it: reset.
+    let r = sync::sync_once(&a, &net.http).unwrap();
+    assert_eq!((r.pushed, r.retry_after_ms), (1, None));
+    assert_eq!(sync::backoff(&a).unwrap(), sync::Backoff::default());
+}

@@ -69,12 +69,14 @@ pub fn backoff(vault: &Vault) -> Result<Backoff, SyncError> {
 }
 
 /// Records how a run ended in the state it persists: a finished run resets the schedule and
-/// stamps the success; a transient failure counts one more and returns the delay to wait; a
-/// cancellation is not a failure and changes nothing.
+/// stamps the success; a transient failure counts one more and returns the delay to wait (the
+/// relay's `Retry-After`, `hint_ms`, if that is longer); a cancellation is not a failure and
+/// changes nothing.
 pub(super) fn record_outcome(
     tx: &mut Tx<'_>,
     interrupted: Option<&Interruption>,
     now_ms: u64,
+    hint_ms: Option<u64>,
 ) -> Result<Option<u64>, SyncError> {
     let (mut st, version) = load_state(tx)?;
     let delay = match interrupted {
@@ -87,7 +89,7 @@ pub(super) fn record_outcome(
         }
         Some(_) => {
             st.failures = st.failures.saturating_add(1);
-            let delay = backoff_delay_ms(st.failures, jitter_bits());
+            let delay = backoff_delay_ms(st.failures, jitter_bits()).max(hint_ms.unwrap_or(0));
             st.retry_at_ms = Some(now_ms.saturating_add(delay));
             Some(delay)
         }

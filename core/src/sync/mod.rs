@@ -233,8 +233,8 @@ pub struct SyncReport {
     /// Set when the run stopped on a transient failure; everything not acknowledged stays queued.
     pub interrupted: Option<Interruption>,
     /// After a transient failure: how long the shell should wait before the next run (ms; 0.5 s
-    /// doubling per consecutive failure to 15 min, with jitter; see [`backoff`]). `None` after a
-    /// finished or cancelled run.
+    /// doubling per consecutive failure to 15 min, with jitter, or the relay's `Retry-After` if
+    /// longer; see [`backoff`]). `None` after a finished or cancelled run.
     pub retry_after_ms: Option<u64>,
 }
 
@@ -266,6 +266,7 @@ pub fn sync_with(
         control,
         bytes_up: std::cell::Cell::new(0),
         bytes_down: std::cell::Cell::new(0),
+        retry_hint_ms: std::cell::Cell::new(None),
     };
     let mut report = SyncReport {
         withheld: prepare_all(&store, &ctx.key)?,
@@ -276,8 +277,9 @@ pub fn sync_with(
         report.interrupted = pull_all(&ctx, &mut report)?;
     }
     let now = vault.clock().now_ms();
+    let hint = ctx.retry_hint_ms.get();
     report.retry_after_ms =
-        store.write(|tx| backoff::record_outcome(tx, report.interrupted.as_ref(), now))?;
+        store.write(|tx| backoff::record_outcome(tx, report.interrupted.as_ref(), now, hint))?;
     report.bytes_up = ctx.bytes_up.get();
     report.bytes_down = ctx.bytes_down.get();
     report.pending = pending(vault)?;
