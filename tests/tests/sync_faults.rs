@@ -388,3 +388,27 @@ fn a_relay_asking_to_wait_longer_than_the_schedule_is_heard_within_the_cap() {
     assert_eq!((r.pushed, r.retry_after_ms), (1, None));
     assert_eq!(sync::backoff(&a).unwrap(), sync::Backoff::default());
 }
+
+#[test]
+fn a_captive_portal_redirect_interrupts_the_run_and_wedges_nothing() {
+    let net = Net::new();
+    let (a, _) = net.enrolled("a");
+    cases::create_case(&a).unwrap();
+    cases::create_case(&a).unwrap();
+    // Village Wi-Fi answering every request with a redirect to its login page: no relay says
+    // that, so it is the network in between, not a refusal of these entries.
+    for status in [302, 307, 301] {
+        let portal = Busy {
+            inner: &net.http,
+            status,
+            retry_after: "",
+        };
+        let r = sync::sync_once(&a, &portal).unwrap();
+        assert_eq!(r.interrupted, Some(Interruption::Server { status }));
+        assert_eq!((r.pushed, r.wedged, r.pending), (0, 0, 2), "{status}");
+        assert!(r.retry_after_ms.is_some());
+        assert!(sync::wedged(&a).unwrap().is_empty());
+    }
+    let r = sync::sync_once(&a, &net.http).unwrap();
+    assert_eq!((r.pushed, r.pending), (2, 0));
+}
