@@ -130,7 +130,8 @@ pub enum SyncError {
 pub enum Interruption {
     /// No answer from the relay (network, timeout, connection lost).
     Transport(TransportError),
-    /// The relay answered 5xx.
+    /// The relay answered 5xx or 408, or something between answered what no relay does (1xx,
+    /// 3xx: a captive portal's redirect).
     Server {
         /// The status.
         status: u16,

@@ -61,7 +61,10 @@ pub(super) fn classify(result: Result<Response, TransportError>) -> Result<Answe
     Ok(match resp.status {
         200..=299 => Answer::Ok(resp.body),
         429 => Answer::Transient(Interruption::RateLimited),
-        408 | 500..=599 => Answer::Transient(Interruption::Server {
+        // 1xx/3xx: no relay answers so (it never redirects); something between device and relay
+        // does, e.g. a captive portal's redirect to its login page. Transient, like a 5xx: a
+        // refusal would wedge every entry for a network's whim.
+        408 | 500..=599 | 100..=199 | 300..=399 => Answer::Transient(Interruption::Server {
             status: resp.status,
         }),
         status => {
