@@ -130,13 +130,14 @@ fn answers_delayed_beyond_the_transport_timeout_are_retried_without_duplicates()
     let (b, eb) = net.enrolled("b");
     trust(&b, &ea);
     write_cases(&a, &eb, 5);
-    let impatient = HttpTransport::new(Duration::from_millis(700));
+    // Generous against a loaded machine: a normal answer takes milliseconds.
+    let impatient = HttpTransport::new(Duration::from_millis(2000));
     net.proxy.fault(
         "POST",
         "/v1/envelopes",
         0,
         1,
-        Fault::Delay(Duration::from_millis(1500)),
+        Fault::Delay(Duration::from_millis(4000)),
     );
     let first = sync::sync_once(&a, &impatient).unwrap();
     assert_eq!(
@@ -156,7 +157,7 @@ fn answers_delayed_beyond_the_transport_timeout_are_retried_without_duplicates()
         "/v1/envelopes",
         0,
         1,
-        Fault::Delay(Duration::from_millis(1500)),
+        Fault::Delay(Duration::from_millis(4000)),
     );
     let first = sync::sync_once(&b, &impatient).unwrap();
     assert_eq!(
