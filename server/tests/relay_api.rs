@@ -311,6 +311,7 @@ both_backends!(
     health_metrics_openapi,
     every_answer_is_json_and_auth_comes_first,
     signed_numbers_parsed_strictly,
+    pull_pages_merge_both_recipients_once_in_order,
 );
 
 async fn push_pull_round_trip(b: Backend) {
@@ -350,6 +351,51 @@ async fn push_pull_round_trip(b: Backend) {
     assert_eq!(page.envelopes.len(), 1);
     assert_eq!(page.envelopes[0].seq, 3);
     assert!(!page.more);
+}
+
+/// An HQ installation pulls what is routed to `hq` and to itself: small pages walk both index
+/// ranges in one ascending order, an envelope routed to both comes once, `more` is exact.
+async fn pull_pages_merge_both_recipients_once_in_order(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let a = r.enrolled(DeviceRole::Field).await;
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    let other = r.enrolled(DeviceRole::Field).await;
+    let routes: [&[&str]; 8] = [
+        &["hq"],
+        &[&hq.id],
+        &["hq", &hq.id],
+        &[&other.id],
+        &[&hq.id],
+        &["hq"],
+        &["hq", &other.id, &hq.id],
+        &[&other.id],
+    ];
+    let envs: Vec<Envelope> = routes.iter().map(|to| env_to(to, 16)).collect();
+    let (s, body) = r.push(&a, &envs).await;
+    assert_eq!(s, 200, "{body}");
+    let expected: Vec<u64> = vec![1, 2, 3, 5, 6, 7];
+    for limit in [1, 2, 3, 100] {
+        let (mut after, mut got) = (0, Vec::new());
+        loop {
+            let (s, b) = r
+                .signed(
+                    &hq,
+                    "GET",
+                    &format!("/v1/envelopes?after={after}&limit={limit}"),
+                    vec![],
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            let page: PullResponse = serde_json::from_value(b).unwrap();
+            assert!(page.envelopes.len() <= limit);
+            got.extend(page.envelopes.iter().map(|e| e.seq));
+            after = page.next_after;
+            if !page.more {
+                break;
+            }
+        }
+        assert_eq!(got, expected, "limit {limit}");
+    }
 }
 
 async fn forged_signature_rejected(b: Backend) {

@@ -130,6 +130,18 @@ pub fn entries(tx: &mut Tx<'_>) -> Result<Vec<Entry>, StoreError> {
     Ok(out)
 }
 
+/// The record ids of every queued entry, oldest first: what a long queue is walked by, a window
+/// at a time, without holding every entry in memory.
+pub fn ids(tx: &mut Tx<'_>) -> Result<Vec<RecordId>, StoreError> {
+    // Ids are the big-endian sequence number: id order is queue order.
+    tx.list(OUTBOX)
+}
+
+/// The entry stored under `id` (from [`ids`]), if it is still queued.
+pub fn get(tx: &mut Tx<'_>, id: RecordId) -> Result<Option<Entry>, StoreError> {
+    Ok(tx.get_json::<Entry>(OUTBOX, id)?.map(|(e, _)| e))
+}
+
 /// Removes an entry (the sync engine calls this in the transaction that records the relay's ack).
 /// Returns whether it was there.
 pub fn remove(tx: &mut Tx<'_>, seq: u64) -> Result<bool, StoreError> {

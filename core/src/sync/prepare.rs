@@ -151,23 +151,22 @@ const PREPARE_BATCH: usize = 64;
 /// transaction (each entry, its envelope and its chain head commit together). Returns how many
 /// were withheld.
 pub(super) fn prepare_all(store: &Store, key: &Ed25519KeyPair) -> Result<u64, SyncError> {
-    let entries: Vec<Entry> = store
-        .read(outbox::entries)?
-        .into_iter()
-        .filter(|e| e.wedged.is_none())
-        .collect();
+    let ids = store.read(outbox::ids)?;
     let mut withheld = 0;
     // Several entries per transaction (one commit each was most of the cost of a large outbox);
     // each entry, its envelope and its chain head still commit together.
-    for batch in entries.chunks(PREPARE_BATCH) {
+    for window in ids.chunks(PREPARE_BATCH) {
         withheld += store.write(|tx| {
             let (state, _) = load_state(tx)?;
             let mut withheld = 0;
-            for entry in batch {
-                if tx.get(SYNC_PREPARED, entry.id())?.is_some() {
+            for id in window {
+                let Some(entry) = outbox::get(tx, *id)? else {
+                    continue;
+                };
+                if entry.wedged.is_some() || tx.get(SYNC_PREPARED, entry.id())?.is_some() {
                     continue;
                 }
-                let envelopes = prepare_entry(tx, entry, &state, key)?;
+                let envelopes = prepare_entry(tx, &entry, &state, key)?;
                 if envelopes.is_empty() {
                     outbox::remove(tx, entry.seq)?;
                     withheld += 1;

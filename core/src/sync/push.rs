@@ -76,65 +76,58 @@ pub(super) fn push_batch(
     }
 }
 
-/// Pushes every prepared, non-wedged entry in order, in batches.
+/// Pushes every prepared, non-wedged entry in order, in batches. Walks the queue by id and loads
+/// one batch of envelopes at a time, so memory does not grow with the queue.
 pub(super) fn push_all(
     ctx: &Ctx<'_>,
     report: &mut SyncReport,
 ) -> Result<Option<Interruption>, SyncError> {
-    let ready = ctx.store.read(|tx| {
-        let mut out = Vec::new();
-        for e in outbox::entries(tx)? {
-            if e.wedged.is_some() {
-                continue;
-            }
-            if let Some((p, _)) = tx.get_json::<Prepared>(SYNC_PREPARED, e.id())? {
-                out.push((e.seq, p.envelopes));
-            }
-        }
-        Ok::<_, StoreError>(out)
-    })?;
-    let mut batch: Vec<(u64, Vec<Envelope>)> = Vec::new();
-    let (mut count, mut bytes) = (0usize, 0usize);
-    let flush = |batch: &mut Vec<(u64, Vec<Envelope>)>, report: &mut SyncReport| {
-        let outcome = if batch.is_empty() {
-            PushOutcome::Done
-        } else {
-            push_batch(ctx, batch, report)?
-        };
-        batch.clear();
-        Ok::<_, SyncError>(outcome)
-    };
-    let total = ready.len() as u64;
-    let mut done = 0u64;
+    let ids = ctx.store.read(outbox::ids)?;
+    let total = ids.len() as u64;
+    let (mut pos, mut done) = (0usize, 0u64);
     ctx.progress(Phase::Push, 0, total);
-    for (seq, envelopes) in ready {
-        let size: usize = envelopes.iter().map(|e| e.payload.len() + 128).sum();
-        if !batch.is_empty()
-            && (count + envelopes.len() > PUSH_BATCH || bytes + size > PUSH_BATCH_BYTES)
-        {
-            if let Some(why) = ctx.cancelled() {
-                return Ok(Some(why));
-            }
-            done += batch.len() as u64;
-            if let PushOutcome::Interrupted(why) = flush(&mut batch, report)? {
-                return Ok(Some(why));
-            }
-            ctx.progress(Phase::Push, done, total);
-            count = 0;
-            bytes = 0;
+    while pos < ids.len() {
+        if let Some(why) = ctx.cancelled() {
+            return Ok(Some(why));
         }
-        count += envelopes.len();
-        bytes += size;
-        batch.push((seq, envelopes));
-    }
-    if let Some(why) = ctx.cancelled() {
-        return Ok(Some(why));
-    }
-    match flush(&mut batch, report)? {
-        PushOutcome::Interrupted(why) => Ok(Some(why)),
-        PushOutcome::Done => {
-            ctx.progress(Phase::Push, total, total);
-            Ok(None)
+        let (batch, next) = ctx.store.read(|tx| {
+            let mut batch: Vec<(u64, Vec<Envelope>)> = Vec::new();
+            let (mut count, mut bytes, mut i) = (0usize, 0usize, pos);
+            while let Some(id) = ids.get(i) {
+                let Some(entry) = outbox::get(tx, *id)? else {
+                    i += 1;
+                    continue;
+                };
+                let prepared = match entry.wedged {
+                    Some(_) => None,
+                    None => tx.get_json::<Prepared>(SYNC_PREPARED, entry.id())?,
+                };
+                let Some((p, _)) = prepared else {
+                    i += 1;
+                    continue;
+                };
+                let size: usize = p.envelopes.iter().map(|e| e.payload.len() + 128).sum();
+                if !batch.is_empty()
+                    && (count + p.envelopes.len() > PUSH_BATCH || bytes + size > PUSH_BATCH_BYTES)
+                {
+                    break;
+                }
+                count += p.envelopes.len();
+                bytes += size;
+                batch.push((entry.seq, p.envelopes));
+                i += 1;
+            }
+            Ok::<_, StoreError>((batch, i))
+        })?;
+        done += (next - pos) as u64;
+        pos = next;
+        if batch.is_empty() {
+            continue;
         }
+        if let PushOutcome::Interrupted(why) = push_batch(ctx, &batch, report)? {
+            return Ok(Some(why));
+        }
+        ctx.progress(Phase::Push, done, total);
     }
+    Ok(None)
 }

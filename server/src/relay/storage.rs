@@ -166,8 +166,9 @@ pub trait Storage: Send + Sync + 'static {
         now_ms: u64,
     ) -> impl Future<Output = Result<Vec<PushAck>, StorageError>> + Send;
 
-    /// Envelopes routed to any of `recipients` with `seq > after`, ascending, at most `limit`;
-    /// the flag tells whether more follow.
+    /// Envelopes routed to any of `recipients` (one or two: the caller, and `hq` for an HQ
+    /// installation) with `seq > after`, ascending, at most `limit`; the flag tells whether more
+    /// follow. Must cost O(limit), not O(backlog): a device pulls a long backlog page by page.
     fn pull(
         &self,
         recipients: &[String],
