@@ -236,7 +236,7 @@ fn relay_killed_and_restarted_mid_sync_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_loses_nothing() {
-    const TOTAL: usize = 100;
+    const TOTAL: usize = 160;
     const KILLS: usize = 24;
     let net = Net::new();
     let hq = net.hq();
@@ -264,19 +264,33 @@ fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_lose
         let mut child = spawn();
         let out = child.stdout.take().unwrap();
         // Collect what it reports while it runs (lines from a killed process may be cut).
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
-            BufReader::new(out)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
         });
-        std::thread::sleep(Duration::from_millis(20 + rng.below(400)));
+        // The kill point, whatever the machine's speed: after 0–2 completed sync runs of this
+        // process, then 0–60 ms into whatever it does next (writing, preparing, pushing, pulling).
+        let runs_first = rng.below(3);
+        let mut lines = Vec::new();
+        while (lines.len() as u64) < runs_first {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => lines.push(line),
+                Err(_) => break, // it exited (drained) or is stuck; the checks below tell
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.below(60)));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
         }
         child.wait().unwrap();
-        for line in reader.join().unwrap() {
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        for line in lines {
             let parts: Vec<&str> = line.split(' ').collect();
             if let ["sync", _, dup, _] = parts[..] {
                 duplicates += dup.parse::<u64>().unwrap_or(0);
