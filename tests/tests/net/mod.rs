@@ -1,6 +1,7 @@
 //! Shared by the sync fault and malicious-relay tests: an `org init` organisation, the real relay
 //! as its own process (`test-relay`, SQLite, killable), the fault-injection proxy devices talk
-//! through, HQ's view of the relay, and checks that nothing was duplicated or lost.
+//! through, HQ's view of the relay, and checks that nothing was duplicated or lost. A test file
+//! that declares `mod net;` declares `mod pg;` too (the backend comes from there).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
