@@ -2,7 +2,7 @@
 //!
 //! The core never sleeps and never schedules: it counts consecutive transient failures in the
 //! persisted sync state (reset by a run that finishes), and tells the shell how long to wait
-//! before the next attempt ([`SyncReport::retry_after_ms`], [`backoff`]). The shell's scheduler
+//! before the next attempt ([`SyncReport::retry_after_ms`], [`backoff()`]). The shell's scheduler
 //! (WorkManager, BGTaskScheduler, the CLI) honours it. The delay doubles from
 //! [`BACKOFF_BASE_MS`] to [`BACKOFF_CAP_MS`] with "equal jitter" (uniform in the upper half of
 //! the step), so a fleet of devices that lost the relay together does not return together, yet

@@ -235,7 +235,7 @@ pub struct SyncReport {
     pub interrupted: Option<Interruption>,
     /// After a transient failure: how long the shell should wait before the next run (ms; 0.5 s
     /// doubling per consecutive failure to 15 min, with jitter, or the relay's `Retry-After` if
-    /// longer; see [`backoff`]). `None` after a finished or cancelled run.
+    /// longer; see [`backoff()`]). `None` after a finished or cancelled run.
     pub retry_after_ms: Option<u64>,
 }
 
