@@ -432,3 +432,54 @@ fn an_envelope_under_a_malformed_id_is_quarantined_without_blocking_the_page() {
         "open"
     );
 }
+
+#[test]
+fn a_quarantined_envelope_replayed_again_and_again_is_kept_once() {
+    let s = scene(1);
+    let (v, _) = &s.victims[0];
+    // The relay alters the status envelope, then serves the altered copy twice on every pull;
+    // on the last pull it finally serves the genuine envelope under the same id.
+    type Kept = std::sync::Arc<Mutex<Option<(PulledEnvelope, PulledEnvelope)>>>;
+    let kept: Kept = Default::default();
+    let k = kept.clone();
+    let liar = Liar::new(&s.net.http, move |page, n| {
+        let mut k = k.lock().unwrap();
+        match k.as_ref() {
+            None => {
+                let genuine = page.envelopes[1].clone();
+                let mut bytes = base64::engine::general_purpose::STANDARD
+                    .decode(&genuine.payload)
+                    .unwrap();
+                bytes[40] ^= 1;
+                page.envelopes[1].payload = b64(&bytes);
+                *k = Some((page.envelopes[1].clone(), genuine));
+            }
+            Some((altered, genuine)) => {
+                let e = if n == 6 { genuine } else { altered };
+                page.envelopes.push(PulledEnvelope {
+                    seq: page.next_after + 1,
+                    ..e.clone()
+                });
+                page.envelopes.push(PulledEnvelope {
+                    seq: page.next_after + 2,
+                    ..e.clone()
+                });
+                page.next_after += 2;
+            }
+        }
+    });
+    let r = sync::sync_once(v, &liar).unwrap();
+    assert_eq!((r.pulled, r.quarantined), (1, 1));
+    for _ in 0..5 {
+        let r = sync::sync_once(v, &liar).unwrap();
+        assert_eq!((r.pulled, r.quarantined), (0, 0), "a replay is not news");
+    }
+    assert_eq!(reasons(v), ["undecryptable"], "kept once");
+    // The genuine bytes under that id are still received (and applied once).
+    let r = sync::sync_once(v, &liar).unwrap();
+    assert_eq!((r.pulled, r.quarantined), (1, 0));
+    assert_eq!(
+        cases::get_case(v, s.case.id).unwrap().fields["status"].value,
+        "open"
+    );
+}
