@@ -43,6 +43,18 @@ pub(super) fn receive(
     Ok(apply::apply(tx, &record)?.err())
 }
 
+/// Record id of a quarantined envelope: the first 16 bytes of SHA-256(id ‖ 0 ‖ payload), so the
+/// same envelope delivered again maps to the same record.
+fn quarantine_key(env: &amanat_protocol::PulledEnvelope) -> RecordId {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(env.id.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(env.payload.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    RecordId::from_bytes(id)
+}
+
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
 /// cursor advance.
 pub(super) fn pull_all(
@@ -96,8 +108,15 @@ pub(super) fn pull_all(
                     }
                     Err(_) => OpenError::Malformed.code(),
                 };
-                tx.insert_json(
+                // Kept once per (id, bytes): a relay replaying what was refused adds nothing
+                // (other bytes under the same id are another envelope, judged on their own).
+                let key = quarantine_key(env);
+                if tx.get(SYNC_QUARANTINE, key)?.is_some() {
+                    continue;
+                }
+                tx.insert_json_with_id(
                     SYNC_QUARANTINE,
+                    key,
                     &Quarantined {
                         envelope_id: env.id.clone(),
                         seq: env.seq,
