@@ -182,6 +182,26 @@ pub mod labels {
     ];
 }
 
+/// Record kinds that travel: signed into every envelope (`SignedRecord::kind`) and kept in outbox
+/// entries, so a renamed kind would make every envelope in flight unreadable.
+pub mod kinds {
+    /// A case (creation or a change of its narrative fields).
+    pub const CASE: &str = "case";
+    /// The identity record of a case (names, contacts).
+    pub const IDENTITY: &str = "identity";
+    /// A consent version (including a withdrawal).
+    pub const CONSENT: &str = "consent";
+    /// A submitted interview or amendment.
+    pub const INTERVIEW: &str = "interview";
+    /// An audit chain entry (routed to HQ only).
+    pub const AUDIT: &str = "audit";
+    /// The signed withdrawal notice to HQ (routed to HQ only, no survivor content).
+    pub const WITHDRAWAL: &str = "withdrawal";
+
+    /// Every kind, in the order they were added.
+    pub const ALL: [&str; 6] = [CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL];
+}
+
 /// File and folder names inside a vault directory.
 pub mod files {
     /// The key slots (what makes a directory a vault).
@@ -292,5 +312,22 @@ mod tests {
                 ".trash-"
             ]
         );
+    }
+
+    #[test]
+    fn kinds_are_frozen_and_unique() {
+        assert_eq!(
+            kinds::ALL,
+            [
+                "case",
+                "identity",
+                "consent",
+                "interview",
+                "audit",
+                "withdrawal"
+            ]
+        );
+        let unique: BTreeSet<&str> = kinds::ALL.iter().copied().collect();
+        assert_eq!(unique.len(), kinds::ALL.len());
     }
 }

@@ -11,12 +11,15 @@ use amanat_core::records::interviews;
 use amanat_core::testing::{create_vault, PASSCODE};
 use amanat_core::{Passcode, Vault};
 
+/// The queued data entries (audit entries, queued with every audited action, are checked by
+/// `audit_entries_and_withdrawal_notices_travel_in_the_same_transaction`).
 fn queue(v: &Vault) -> Vec<(u64, EntryKind, String)> {
     v.store()
         .unwrap()
         .read(outbox::entries)
         .unwrap()
         .into_iter()
+        .filter(|e| e.kind != EntryKind::Audit)
         .map(|e| (e.seq, e.kind, e.record))
         .collect()
 }
@@ -30,17 +33,22 @@ fn change_and_outbox_entry_commit_together_or_not_at_all() {
     let tmp = tempfile::tempdir().unwrap();
     let v = create_vault(tmp.path()).unwrap();
     let case = cases::create_case(&v).unwrap();
-    assert_eq!(queue(&v), vec![(1, EntryKind::Case, case.id.to_string())]);
+    let q = queue(&v);
+    assert_eq!(q.len(), 1);
+    assert_eq!(
+        (q[0].1, q[0].2.clone()),
+        (EntryKind::Case, case.id.to_string())
+    );
 
     // A transaction that sets a field and then fails: neither the field nor its entry remain.
     let store = v.store().unwrap();
     let failed: Result<(), CaseError> = store.write(|tx| {
         cases::set_field_in(tx, case.id, "status", "open")?;
-        assert_eq!(
-            outbox::entries(tx)?.len(),
-            2,
-            "queued inside the transaction"
-        );
+        let data = outbox::entries(tx)?
+            .into_iter()
+            .filter(|e| e.kind != EntryKind::Audit)
+            .count();
+        assert_eq!(data, 2, "queued inside the transaction");
         Err(CaseError::NotFound)
     });
     assert!(failed.is_err());
@@ -58,7 +66,12 @@ fn change_and_outbox_entry_commit_together_or_not_at_all() {
         [EntryKind::Case, EntryKind::Case, EntryKind::Identity]
     );
     // The identity entry references the identity record, not its content.
-    let entries = store.read(outbox::entries).unwrap();
+    let entries: Vec<_> = store
+        .read(outbox::entries)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind != EntryKind::Audit)
+        .collect();
     assert_eq!(entries[2].collection, "case_identities");
     assert!(!format!("{entries:?}").contains("Гульнара"));
 }
@@ -102,14 +115,76 @@ fn consent_and_submitted_interviews_travel_drafts_do_not() {
             EntryKind::Consent,
             EntryKind::Interview,
             EntryKind::Interview,
-            EntryKind::Consent
+            EntryKind::Consent,
+            EntryKind::Withdrawal
         ]
     );
     assert_eq!(q[3].2, amendment.id);
+    // The withdrawal notice references the consent version that withdrew.
+    assert_eq!(q[5].2, q[4].2);
+    assert!(q.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+fn audit_entries_and_withdrawal_notices_travel_in_the_same_transaction() {
+    use amanat_core::journal::audit::{self, AuditKind};
+    let tmp = tempfile::tempdir().unwrap();
+    let v = create_vault(tmp.path()).unwrap();
+    let all = |v: &Vault| v.store().unwrap().read(outbox::entries).unwrap();
+    let audit_ids = |v: &Vault| {
+        v.store()
+            .unwrap()
+            .read(|tx| tx.list(audit::AUDIT))
+            .unwrap()
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let case = cases::create_case(&v).unwrap();
+    // Every audit entry has exactly one `audit` outbox entry referencing it, and nothing else does.
+    let queued_audit = |v: &Vault| {
+        all(v)
+            .into_iter()
+            .filter(|e| e.kind == EntryKind::Audit)
+            .map(|e| {
+                assert_eq!(e.collection, "audit");
+                e.record
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert!(!audit_ids(&v).is_empty());
+    assert_eq!(queued_audit(&v), audit_ids(&v));
+    // A failing transaction keeps neither the audit entry nor its outbox entry.
+    let before = all(&v).len();
+    let store = v.store().unwrap();
+    let failed: Result<(), amanat_core::store::StoreError> = store.write(|tx| {
+        audit::append(tx, AuditKind::Export, Some(case.id))?;
+        Err(amanat_core::store::StoreError::Shape)
+    });
+    assert!(failed.is_err());
+    assert_eq!(all(&v).len(), before);
+    assert_eq!(queued_audit(&v), audit_ids(&v));
+    // Recording consent queues no notice; withdrawing queues the consent version, its
+    // withdrawal notice and the audit entry, all in the one transaction.
+    consent::record_consent(
+        &v,
+        case.id,
+        "w",
+        "ru",
+        &[Scope::Interview, Scope::ShareResearch],
+    )
+    .unwrap();
+    assert!(all(&v).iter().all(|e| e.kind != EntryKind::Withdrawal));
+    let before = all(&v).len();
+    consent::withdraw(&v, case.id, "w", "ru", &[Scope::ShareResearch]).unwrap();
+    let new: Vec<_> = all(&v).into_iter().skip(before).collect();
+    let kinds: Vec<EntryKind> = new.iter().map(|e| e.kind).collect();
     assert_eq!(
-        q.iter().map(|(s, _, _)| *s).collect::<Vec<_>>(),
-        [1, 2, 3, 4, 5]
+        kinds,
+        [EntryKind::Audit, EntryKind::Consent, EntryKind::Withdrawal]
     );
+    assert_eq!(new[1].record, new[2].record);
+    assert_eq!(queued_audit(&v), audit_ids(&v));
 }
 
 #[test]
@@ -120,17 +195,25 @@ fn queued_entries_survive_lock_and_unlock_and_keep_their_order() {
     for _ in 0..300 {
         ids.push(cases::create_case(&v).unwrap().id.to_string());
     }
+    let seqs: Vec<u64> = queue(&v).iter().map(|(s, _, _)| *s).collect();
     let store = v.store().unwrap();
     store
         .write(|tx| {
-            outbox::remove(tx, 2)?;
-            outbox::mark_wedged(tx, 3, "envelope_too_large")
+            outbox::remove(tx, seqs[1])?;
+            outbox::mark_wedged(tx, seqs[2], "envelope_too_large")
         })
         .unwrap();
     drop(store);
     v.lock();
     v.unlock(&Passcode::from(PASSCODE)).unwrap();
-    let q = v.store().unwrap().read(outbox::entries).unwrap();
+    let q: Vec<_> = v
+        .store()
+        .unwrap()
+        .read(outbox::entries)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind != EntryKind::Audit)
+        .collect();
     assert_eq!(q.len(), 299);
     assert_eq!(q[0].record, ids[0]);
     assert_eq!(q[1].record, ids[2]);
@@ -138,7 +221,17 @@ fn queued_entries_survive_lock_and_unlock_and_keep_their_order() {
     assert_eq!(q[298].record, ids[299]);
     assert!(q.windows(2).all(|w| w[0].seq < w[1].seq));
     // A new entry continues the sequence (removed numbers are never reused).
+    let max = v
+        .store()
+        .unwrap()
+        .read(outbox::entries)
+        .unwrap()
+        .last()
+        .unwrap()
+        .seq;
+    let removed = seqs[1];
     cases::create_case(&v).unwrap();
     let last = v.store().unwrap().read(outbox::entries).unwrap();
-    assert_eq!(last.last().unwrap().seq, 301);
+    assert!(last.last().unwrap().seq > max);
+    assert!(last.iter().all(|e| e.seq != removed));
 }

@@ -54,14 +54,13 @@ pub mod enrollment {
 
     fn check_code(code: &EnrollmentCode) -> bool {
         let (_, org) = org();
-        let canonical = EnrollmentCode::canonical(
-            &code.code_id,
-            &code.org_fingerprint,
-            code.expires_at,
-            code.role,
-        );
+        let canonical = code.signed_text();
         let verdict = code.verify(org);
-        let genuine = genuinely_signed(&canonical, &code.org_fingerprint, &code.signature);
+        let genuine = genuinely_signed(&canonical, &code.org_fingerprint, &code.signature)
+            && code
+                .relay_url
+                .as_deref()
+                .is_none_or(amanat_protocol::is_valid_relay_url);
         assert_eq!(verdict.is_ok(), genuine, "enrollment code verdict");
         if code.org_fingerprint != org.fingerprint {
             assert_eq!(verdict, Err(WireError::WrongOrganisation));
@@ -143,6 +142,7 @@ pub mod enrollment {
             org_fingerprint: org.fingerprint.clone(),
             expires_at: 1_900_000_000,
             role: DeviceRole::Field,
+            relay_url: None,
             signature: String::new(),
         };
         let sign = |c: &str| amanat_protocol::to_hex(key.sign(c.as_bytes()).as_ref());

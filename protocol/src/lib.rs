@@ -32,6 +32,9 @@ pub mod names {
     pub const REQUEST_V1: &str = "AMANAT-REQUEST-V1";
     /// First line of an enrollment code's signed statement.
     pub const ENROLL_V1: &str = "AMANAT-ENROLL-V1";
+    /// First line of an enrollment code's signed statement when the code carries the relay URL
+    /// (a distinct first line, so a code with a URL and one without never share signed bytes).
+    pub const ENROLL_RELAY_V1: &str = "AMANAT-ENROLL-RELAY-V1";
     /// First line of a revocation's signed statement.
     pub const REVOKE_V1: &str = "AMANAT-REVOKE-V1";
     /// Prefix of the organisation fingerprint's canonical text (then the version number).
@@ -323,8 +326,23 @@ pub struct EnrollmentCode {
     pub expires_at: u64,
     /// Role the enrolled device gets.
     pub role: DeviceRole,
-    /// Ed25519 signature by the organisation over [`EnrollmentCode::canonical`], hex.
+    /// The relay the device must enroll with (`http(s)://host[:port]`), signed with the rest, so
+    /// a field worker cannot be pointed at another relay by whoever hands over the code. Absent
+    /// in codes issued without `--relay` (those still verify; the URL is then given separately).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_url: Option<String>,
+    /// Ed25519 signature by the organisation over [`EnrollmentCode::canonical`] (or
+    /// [`EnrollmentCode::canonical_with_relay`] when `relay_url` is set), hex.
     pub signature: String,
+}
+
+/// Whether `url` may be signed into an enrollment code: `http://` or `https://`, 12–256 printable
+/// ASCII characters without spaces (one line of the signed statement; the device checks the
+/// host rules itself).
+pub fn is_valid_relay_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && (12..=256).contains(&url.len())
+        && url.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 impl EnrollmentCode {
@@ -342,6 +360,41 @@ impl EnrollmentCode {
         )
     }
 
+    /// The signed bytes of a code that carries the relay URL: the same lines under the first
+    /// line [`names::ENROLL_RELAY_V1`], then the URL as the last line.
+    pub fn canonical_with_relay(
+        code_id: &str,
+        org_fingerprint: &str,
+        expires_at: u64,
+        role: DeviceRole,
+        relay_url: &str,
+    ) -> String {
+        format!(
+            "{}\n{code_id}\n{org_fingerprint}\n{expires_at}\n{}\n{relay_url}",
+            names::ENROLL_RELAY_V1,
+            role.as_str()
+        )
+    }
+
+    /// The statement this code's signature covers (either form, by whether it names a relay).
+    pub fn signed_text(&self) -> String {
+        match &self.relay_url {
+            None => Self::canonical(
+                &self.code_id,
+                &self.org_fingerprint,
+                self.expires_at,
+                self.role,
+            ),
+            Some(url) => Self::canonical_with_relay(
+                &self.code_id,
+                &self.org_fingerprint,
+                self.expires_at,
+                self.role,
+                url,
+            ),
+        }
+    }
+
     /// Issues a new code (HQ side: needs the organisation key).
     pub fn issue(
         org_key: &Ed25519KeyPair,
@@ -349,15 +402,48 @@ impl EnrollmentCode {
         expires_at: u64,
         role: DeviceRole,
     ) -> Result<Self, WireError> {
-        let code_id = new_nonce()?;
-        let canonical = Self::canonical(&code_id, org_fingerprint, expires_at, role);
-        Ok(Self {
-            signature: to_hex(org_key.sign(canonical.as_bytes()).as_ref()),
-            code_id,
+        Self::issue_inner(org_key, org_fingerprint, expires_at, role, None)
+    }
+
+    /// Issues a new code that names the relay the device must enroll with (signed with the rest).
+    /// `relay_url` must pass [`is_valid_relay_url`].
+    pub fn issue_for_relay(
+        org_key: &Ed25519KeyPair,
+        org_fingerprint: &str,
+        expires_at: u64,
+        role: DeviceRole,
+        relay_url: &str,
+    ) -> Result<Self, WireError> {
+        let url = relay_url.trim_end_matches('/');
+        if !is_valid_relay_url(url) {
+            return Err(WireError::Malformed("relay_url"));
+        }
+        Self::issue_inner(
+            org_key,
+            org_fingerprint,
+            expires_at,
+            role,
+            Some(url.to_owned()),
+        )
+    }
+
+    fn issue_inner(
+        org_key: &Ed25519KeyPair,
+        org_fingerprint: &str,
+        expires_at: u64,
+        role: DeviceRole,
+        relay_url: Option<String>,
+    ) -> Result<Self, WireError> {
+        let mut code = Self {
+            code_id: new_nonce()?,
             org_fingerprint: org_fingerprint.to_owned(),
             expires_at,
             role,
-        })
+            relay_url,
+            signature: String::new(),
+        };
+        code.signature = to_hex(org_key.sign(code.signed_text().as_bytes()).as_ref());
+        Ok(code)
     }
 
     /// Checks the signature and the organisation (not expiry or reuse: those need the relay's
@@ -366,12 +452,14 @@ impl EnrollmentCode {
         if self.org_fingerprint != org.fingerprint {
             return Err(WireError::WrongOrganisation);
         }
-        let canonical = Self::canonical(
-            &self.code_id,
-            &self.org_fingerprint,
-            self.expires_at,
-            self.role,
-        );
+        if self
+            .relay_url
+            .as_deref()
+            .is_some_and(|u| !is_valid_relay_url(u))
+        {
+            return Err(WireError::Malformed("relay_url"));
+        }
+        let canonical = self.signed_text();
         verify_ed25519(
             &org.signing_key_bytes()?,
             canonical.as_bytes(),
@@ -581,6 +669,39 @@ mod tests {
         let mut altered = code.clone();
         altered.role = DeviceRole::Hq;
         assert_eq!(altered.verify(&org), Err(WireError::BadSignature));
+        // The relay URL is signed: stripped, swapped or added, the code no longer verifies.
+        let with = EnrollmentCode::issue_for_relay(
+            &key,
+            &org.fingerprint,
+            100,
+            DeviceRole::Field,
+            "https://relay.example.org/",
+        )
+        .unwrap();
+        assert_eq!(with.relay_url.as_deref(), Some("https://relay.example.org"));
+        with.verify(&org).unwrap();
+        let mut stripped = with.clone();
+        stripped.relay_url = None;
+        assert_eq!(stripped.verify(&org), Err(WireError::BadSignature));
+        let mut swapped = with.clone();
+        swapped.relay_url = Some("https://evil.example.org".into());
+        assert_eq!(swapped.verify(&org), Err(WireError::BadSignature));
+        let mut added = code.clone();
+        added.relay_url = Some("https://relay.example.org".into());
+        assert_eq!(added.verify(&org), Err(WireError::BadSignature));
+        let mut newline = with.clone();
+        newline.relay_url = Some("https://a.example\nfield".into());
+        assert_eq!(newline.verify(&org), Err(WireError::Malformed("relay_url")));
+        for bad in ["ftp://relay.example.org", "https://a b.example", "http://x"] {
+            assert!(EnrollmentCode::issue_for_relay(
+                &key,
+                &org.fingerprint,
+                1,
+                DeviceRole::Field,
+                bad
+            )
+            .is_err());
+        }
         let r = Revocation::issue(&key, &org.fingerprint, "dev", 5);
         r.verify(&org).unwrap();
         let r2 = Revocation::issue(&other, &org.fingerprint, "dev", 5);

@@ -43,13 +43,15 @@ fn names_are_frozen() {
             names::REQUEST_V1,
             names::ENROLL_V1,
             names::REVOKE_V1,
-            names::ORG_V
+            names::ORG_V,
+            names::ENROLL_RELAY_V1
         ],
         [
             "AMANAT-REQUEST-V1",
             "AMANAT-ENROLL-V1",
             "AMANAT-REVOKE-V1",
-            "AMANAT-ORG-V"
+            "AMANAT-ORG-V",
+            "AMANAT-ENROLL-RELAY-V1"
         ]
     );
     assert_eq!(
@@ -139,6 +141,7 @@ fn enrollment_statement() {
         org_fingerprint: org.fingerprint.clone(),
         expires_at: 1_800_000_000_000,
         role: DeviceRole::Hq,
+        relay_url: None,
         signature: to_hex(
             org_key()
                 .sign(
@@ -155,6 +158,44 @@ fn enrollment_statement() {
     };
     assert_eq!(code.signature, VECTOR_ENROLL_SIGNATURE);
     code.verify(&org).unwrap();
+}
+
+#[test]
+fn enrollment_statement_with_relay_url() {
+    let org = org();
+    let canonical = EnrollmentCode::canonical_with_relay(
+        "code-1",
+        &org.fingerprint,
+        1_800_000_000_000,
+        DeviceRole::Field,
+        "https://relay.example.org:8443",
+    );
+    assert_eq!(
+        canonical,
+        format!(
+            "AMANAT-ENROLL-RELAY-V1\ncode-1\n{VECTOR_ORG_FINGERPRINT}\n1800000000000\nfield\nhttps://relay.example.org:8443"
+        )
+    );
+    let code = EnrollmentCode {
+        code_id: "code-1".into(),
+        org_fingerprint: org.fingerprint.clone(),
+        expires_at: 1_800_000_000_000,
+        role: DeviceRole::Field,
+        relay_url: Some("https://relay.example.org:8443".into()),
+        signature: to_hex(org_key().sign(canonical.as_bytes()).as_ref()),
+    };
+    assert_eq!(code.signature, VECTOR_ENROLL_RELAY_SIGNATURE);
+    code.verify(&org).unwrap();
+    // The JSON of a code carries `relay_url` only when set, so old codes keep their exact JSON.
+    let json = serde_json::to_string(&code).unwrap();
+    assert!(json.contains("\"relay_url\":\"https://relay.example.org:8443\""));
+    let old: EnrollmentCode = serde_json::from_str(&format!(
+        "{{\"code_id\":\"code-1\",\"org_fingerprint\":\"{VECTOR_ORG_FINGERPRINT}\",\"expires_at\":1800000000000,\"role\":\"hq\",\"signature\":\"{VECTOR_ENROLL_SIGNATURE}\"}}"
+    ))
+    .unwrap();
+    assert_eq!(old.relay_url, None);
+    old.verify(&org).unwrap();
+    assert!(!serde_json::to_string(&old).unwrap().contains("relay_url"));
 }
 
 #[test]
@@ -181,3 +222,4 @@ const VECTOR_ORG_FINGERPRINT: &str =
     "dea78538c0d0186e8ad88543bc096886f25703f2f14a3aa5eb1979b850f303d8";
 const VECTOR_ENROLL_SIGNATURE: &str = "82c29563eebda330e5266438db0cbcda5e8bebf8ae744ac315272e5b18b11322b951189abbfb8515a61bdb7a528143b59154bc98334fe488a50c3613f85edf07";
 const VECTOR_REVOKE_SIGNATURE: &str = "0b15d17f78e022df61a6b35ac172c3be7ca678781892cb421132d471b5f45fbafd3e9a0edba5f343147031e2c53ef42a45c27fa764c2674f6f5094e52e966803";
+const VECTOR_ENROLL_RELAY_SIGNATURE: &str = "0ab378913d2398d29a20724049b6631b436dff3486408193162987d0aed015197ced52c275619e2109ae552cfdf2916179464adcaa0584405ba02775cc2adb03";

@@ -3,7 +3,8 @@
 //! At this stage: create a vault, store, lock, reopen, a wrong passcode refused, the right one
 //! accepted, a blind-index lookup; a case with consent and a screening interview in Uzbek
 //! (validation error caught, consent gate, submit, amendment chain, audit log); a scan proving no
-//! plaintext reached the disk; a duress unlock. Everything printed is synthetic demo data.
+//! plaintext reached the disk; sync through a relay on loopback between two enrolled devices and
+//! HQ's routing (`demo_sync`); a duress unlock. Everything printed is synthetic demo data.
 
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::journal::audit;
@@ -229,6 +230,12 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
 
     step(
         8,
+        "Sync: an organisation, a relay on loopback, two enrolled devices, HQ's routing",
+    );
+    let synced = crate::demo_sync::run(&base)?;
+
+    step(
+        9,
         "Set a duress passcode, lock, and unlock with it (as if under coercion)",
     );
     vault.set_duress_passcode(&Passcode::from(PASSCODE), &Passcode::from(DURESS))?;
@@ -256,6 +263,10 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
         RECORDS.len()
     );
     println!("         an Uzbek screening interview validated, submitted, amended and verified,");
+    println!(
+        "         sync: {} envelopes pushed by A, {} applied on B, {} routed to HQ, custody clean,",
+        synced.pushed, synced.pulled_by_b, synced.at_hq
+    );
     println!("         0 plaintext hits on disk, duress passcode shredded the vault.");
     Ok(())
 }

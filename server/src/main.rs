@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod demo;
+mod demo_sync;
+mod device;
 
 /// Amanat: encrypted, offline-first interview records for anti-trafficking field work.
 #[derive(Parser)]
@@ -62,7 +64,8 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
-    /// Device enrollment codes and revocations (HQ only; signed by the organisation key).
+    /// Device enrollment codes and revocations (HQ; signed by the organisation key), and `join`
+    /// (the device side of enrollment).
     Device {
         #[command(subcommand)]
         command: DeviceCommand,
@@ -100,6 +103,27 @@ enum DeviceCommand {
         /// Enroll an HQ installation (pulls envelopes addressed to `hq`).
         #[arg(long)]
         hq: bool,
+        /// The relay the device must enroll with (`https://host[:port]`), signed into the code so
+        /// the device needs nothing else and cannot be pointed at another relay.
+        #[arg(long)]
+        relay: Option<String>,
+    },
+    /// Enroll this machine's vault as a device (the device side; a phone uses the app instead).
+    /// The passcode comes from AMANAT_PASSCODE or the first line of stdin, the code from
+    /// --code-file or the next line of stdin.
+    Join {
+        /// The device's vault directory (created if it holds no vault).
+        #[arg(long)]
+        vault: PathBuf,
+        /// The software key provider's key file (default: `<vault>.device-key`).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// File holding the enrollment code (default: read from stdin).
+        #[arg(long)]
+        code_file: Option<PathBuf>,
+        /// Relay URL, for a code issued without --relay (must match when the code has one).
+        #[arg(long)]
+        relay: Option<String>,
     },
     /// Print an org-signed revocation of DEVICE_ID (JSON, to POST to /v1/revocations).
     Revoke {
@@ -157,7 +181,20 @@ fn main() -> ExitCode {
                 passphrase_file,
                 expires_in,
                 hq,
-            } => org::run_enroll(dir, passphrase_file, expires_in, hq).map_err(Into::into),
+                relay,
+            } => org::run_enroll(dir, passphrase_file, expires_in, hq, relay).map_err(Into::into),
+            DeviceCommand::Join {
+                vault,
+                key_file,
+                code_file,
+                relay,
+            } => device::run_join(device::JoinOptions {
+                vault,
+                key_file,
+                code_file,
+                relay,
+            })
+            .map_err(Into::into),
             DeviceCommand::Revoke {
                 org: dir,
                 passphrase_file,

@@ -143,14 +143,29 @@ pub fn enroll_code(
     expires_in: u64,
     role: DeviceRole,
 ) -> Result<EnrollmentCode, String> {
+    enroll_code_for(dir, pass, expires_in, role, None)
+}
+
+/// Issues a one-time enrollment code; with `relay`, the relay URL is signed into it.
+pub fn enroll_code_for(
+    dir: &Path,
+    pass: &SecretString,
+    expires_in: u64,
+    role: DeviceRole,
+    relay: Option<&str>,
+) -> Result<EnrollmentCode, String> {
     let (org, key) = load_signing(dir, pass)?;
-    EnrollmentCode::issue(
-        &key,
-        &org.fingerprint,
-        now_s().saturating_add(expires_in),
-        role,
-    )
-    .map_err(|e| e.to_string())
+    let expires_at = now_s().saturating_add(expires_in);
+    match relay {
+        None => EnrollmentCode::issue(&key, &org.fingerprint, expires_at, role),
+        Some(url) => EnrollmentCode::issue_for_relay(&key, &org.fingerprint, expires_at, role, url),
+    }
+    .map_err(|e| match e {
+        amanat_protocol::WireError::Malformed("relay_url") => {
+            "the relay URL must be http(s)://host[:port] (12–256 characters, no spaces)".to_owned()
+        }
+        e => e.to_string(),
+    })
 }
 
 /// Issues an org-signed revocation of `device_id`.
@@ -183,6 +198,7 @@ pub fn run_enroll(
     passphrase_file: Option<PathBuf>,
     expires_in: u64,
     hq: bool,
+    relay: Option<String>,
 ) -> Result<(), String> {
     let pass = read_passphrase(passphrase_file.as_deref())?;
     let role = if hq {
@@ -190,7 +206,7 @@ pub fn run_enroll(
     } else {
         DeviceRole::Field
     };
-    let code = enroll_code(&dir, &pass, expires_in, role)?;
+    let code = enroll_code_for(&dir, &pass, expires_in, role, relay.as_deref())?;
     println!(
         "{}",
         serde_json::to_string(&code).map_err(|e| e.to_string())?

@@ -29,6 +29,23 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
         "{stdout}"
     );
     assert!(stdout.contains("camera file left behind: no"), "{stdout}");
+    // The sync story: two devices enrolled with codes carrying the relay URL, A → relay → B, HQ's
+    // routing, custody verified on both devices; counts only, no record content.
+    assert!(
+        stdout.contains("relay listening on http://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("devices enrolled: A "), "{stdout}");
+    assert!(
+        stdout.contains("quarantined 0; interview on B has A's hash: yes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sync B: pulled and applied 3,"), "{stdout}");
+    for kind in ["audit ", "case 1", "consent 1", "interview 1"] {
+        assert!(stdout.contains(kind), "{kind}: {stdout}");
+    }
+    assert_eq!(stdout.matches(", 0 failures").count(), 2, "{stdout}");
+    assert!(!stdout.contains("bad signature"), "{stdout}");
     // The data directory is kept and holds a vault; running again wipes the old demo vault first.
     assert!(tmp.path().join("vault/keyslots.json").exists());
     let again = Command::new(env!("CARGO_BIN_EXE_amanat"))

@@ -954,6 +954,28 @@ async fn enrollment_codes_checked(b: Backend) {
     let mut promoted = r.org.code(DeviceRole::Field, 600);
     promoted.role = DeviceRole::Hq;
     assert_eq!(r.enroll_with(&Device::new(), promoted).await.0, 403);
+    // A code carrying the relay URL (signed): accepted; the URL stripped or swapped breaks the
+    // signature; a URL that is not one (a second line smuggled in) is malformed before any check.
+    let exp = relay::now_ms() / 1000 + 600;
+    let with_url = EnrollmentCode::issue_for_relay(
+        &r.org.key,
+        &r.org.public.fingerprint,
+        exp,
+        DeviceRole::Field,
+        "https://relay.example.org",
+    )
+    .unwrap();
+    let mut stripped = with_url.clone();
+    stripped.relay_url = None;
+    assert_eq!(r.enroll_with(&Device::new(), stripped).await.0, 403);
+    let mut swapped = with_url.clone();
+    swapped.relay_url = Some("https://other.example.org".into());
+    assert_eq!(r.enroll_with(&Device::new(), swapped).await.0, 403);
+    let mut smuggled = with_url.clone();
+    smuggled.relay_url = Some("https://relay.example.org\nhq".into());
+    let (s, out) = r.enroll_with(&Device::new(), smuggled).await;
+    assert_eq!((s, out["error"].as_str()), (400, Some("malformed_body")));
+    assert_eq!(r.enroll_with(&Device::new(), with_url).await.0, 200);
     // Another organisation's valid code.
     let (s, out) = r
         .enroll_with(&Device::new(), other_org.code(DeviceRole::Field, 600))

@@ -8,6 +8,7 @@ mod pg;
 
 use age::secrecy::SecretString;
 use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::journal::outbox::EntryKind;
 use amanat_core::records::cases;
 use amanat_core::records::consent::{self, Scope};
 use amanat_core::records::interviews;
@@ -359,16 +360,18 @@ fn a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_dup
         first.interrupted,
         Some(sync::Interruption::Transport(TransportError::Io))
     );
+    // Three data entries and the two audit entries of the audited actions (case creation,
+    // consent) that travel with them.
     assert_eq!(
         (first.pushed, first.pending),
-        (0, 3),
+        (0, 5),
         "nothing leaves without an ack"
     );
     let second = sync::sync_once(&v, &lossy).unwrap();
     assert_eq!(second.interrupted, None);
     assert_eq!(
         (second.pushed, second.duplicates, second.pending),
-        (3, 3, 0)
+        (5, 5, 0)
     );
     let pushes = lossy.pushes();
     assert_eq!(pushes.len(), 2);
@@ -379,7 +382,7 @@ fn a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_dup
         .into_iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.len(), 5);
     assert!(
         ids.iter().all(|id| id.as_bytes()[14] == b'7'),
         "UUIDv7: {ids:?}"
@@ -412,13 +415,24 @@ fn a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_
     cases::set_identity_field(&v, case.id, "name", "Гульнара").unwrap();
     let report = sync::sync_once(&v, &w.http).unwrap();
     assert_eq!(report.interrupted, None);
-    assert_eq!((report.pushed, report.withheld, report.pending), (3, 1, 0));
+    assert_eq!((report.withheld, report.pending), (1, 0));
 
     let legal = w.group_identity("legal");
     let research = w.group_identity("research");
     let caseworkers = w.group_identity("caseworkers");
     let law = w.group_identity("law_enforcement");
-    let envs = w.hq_envelopes(&hq);
+    // Audit entries and withdrawal notices (HQ-only kinds, tests/tests/custody.rs) set aside.
+    let data_envelopes = || {
+        w.hq_envelopes(&hq)
+            .into_iter()
+            .filter(|(_, p)| {
+                envelope::open(p, &caseworkers)
+                    .map_or(true, |r| r.kind != "audit" && r.kind != "withdrawal")
+            })
+            .collect::<Vec<_>>()
+    };
+    let envs = data_envelopes();
+    assert_eq!(report.pushed as usize, w.hq_envelopes(&hq).len());
     assert_eq!(
         envs.len(),
         3,
@@ -451,8 +465,8 @@ fn a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_
     consent::withdraw(&v, case.id, "worker-17", "ru", &[Scope::ShareResearch]).unwrap();
     cases::set_field(&v, case.id, "status", "referred").unwrap();
     let report = sync::sync_once(&v, &w.http).unwrap();
-    assert_eq!(report.pushed, 2);
-    let envs = w.hq_envelopes(&hq);
+    assert_eq!(report.pending, 0);
+    let envs = data_envelopes();
     assert_eq!(envs.len(), 5);
     let kinds: Vec<String> = envs[3..]
         .iter()
@@ -477,7 +491,7 @@ fn a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_
     .unwrap();
     cases::set_identity_field(&v, case.id, "name", "Гульнара").unwrap();
     sync::sync_once(&v, &w.http).unwrap();
-    let envs = w.hq_envelopes(&hq);
+    let envs = data_envelopes();
     let identity = &envs.last().unwrap().1;
     let r = open_as(identity, &caseworkers).expect("caseworkers open the identity");
     assert_eq!(r.kind, "identity");
@@ -509,15 +523,20 @@ fn an_envelope_the_relay_refuses_is_wedged_with_its_reason_and_does_not_block_th
     assert_eq!(report.interrupted, None);
     // Envelopes snapshot the record when prepared: both entries of the big case (its creation
     // and the notes) carry the notes and are refused; the small case goes through.
-    assert_eq!((report.pushed, report.wedged, report.pending), (1, 2, 2));
+    // (The two cases' creations are audited: their audit entries go through too.)
+    assert_eq!((report.pushed, report.wedged, report.pending), (3, 2, 2));
     let wedged = sync::wedged(&v).unwrap();
     assert_eq!(
         wedged
             .iter()
-            .map(|w| (w.seq, w.reason.as_str()))
+            .map(|w| (w.kind, w.reason.as_str()))
             .collect::<Vec<_>>(),
-        [(1, "envelope_too_large"), (2, "envelope_too_large")]
+        [
+            (EntryKind::Case, "envelope_too_large"),
+            (EntryKind::Case, "envelope_too_large")
+        ]
     );
+    let (first, second) = (wedged[0].seq, wedged[1].seq);
     // A wedged entry is not retried by itself, and later entries still go.
     cases::set_field(&v, small.id, "status", "open").unwrap();
     let again = sync::sync_once(&v, &w.http).unwrap();
@@ -526,9 +545,9 @@ fn an_envelope_the_relay_refuses_is_wedged_with_its_reason_and_does_not_block_th
     assert_eq!(sync::retry_wedged(&v).unwrap(), 2);
     let retried = sync::sync_once(&v, &w.http).unwrap();
     assert_eq!((retried.pushed, retried.wedged), (0, 2));
-    assert!(sync::discard_wedged(&v, 1).unwrap());
-    assert!(sync::discard_wedged(&v, 2).unwrap());
-    assert!(!sync::discard_wedged(&v, 2).unwrap());
+    assert!(sync::discard_wedged(&v, first).unwrap());
+    assert!(sync::discard_wedged(&v, second).unwrap());
+    assert!(!sync::discard_wedged(&v, second).unwrap());
     assert_eq!(sync::pending(&v).unwrap(), 0);
 }
 
@@ -595,8 +614,10 @@ fn a_forged_revocation_wipes_nothing() {
         assert!(vault_files_exist(&w.tmp.path().join("a")));
         assert_eq!(cases::get_case(&v, case.id).unwrap().code, case.code);
     }
-    // And the real relay still works afterwards.
-    assert_eq!(sync::sync_once(&v, &w.http).unwrap().pushed, 1);
+    // And the real relay still works afterwards (the case and its audit entries).
+    let report = sync::sync_once(&v, &w.http).unwrap();
+    assert!(report.pushed >= 1);
+    assert_eq!(report.pending, 0);
 }
 
 #[test]
@@ -614,8 +635,9 @@ fn a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails() {
     // C shares a case of its own with B, but B never registered C.
     let c_case = cases::create_case(&c).unwrap();
     sync::share_case(&c, c_case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
-    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pushed, 3);
-    assert_eq!(sync::sync_once(&c, &w.http).unwrap().pushed, 1);
+    // Three data envelopes each with the audit entries of the audited actions (case, consent).
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pushed, 5);
+    assert_eq!(sync::sync_once(&c, &w.http).unwrap().pushed, 2);
 
     // The relay (or the network) alters the first envelope B pulls.
     let tamper = Double::new(&w.http, |req, mut resp| {

@@ -28,8 +28,11 @@ fn connections_dropped_mid_push_and_mid_pull_and_truncated_answers_lose_and_dupl
     let (a, ea) = net.enrolled("a");
     let (b, eb) = net.enrolled("b");
     trust(&b, &ea);
-    // 60 cases: 120 entries, two push batches (100 + 20), two pull pages on B.
+    // 60 cases: 120 entries for B (plus the audit entries for HQ), two push batches, two pull
+    // pages on B (100 + 20).
     write_cases(&a, &eb, 60);
+    let total = sync::pending(&a).unwrap();
+    assert!(total > 100 && total <= 200, "{total}");
 
     // Push: the request cut after 300 bytes (the relay never saw it whole); the answer lost
     // after the relay stored the batch; the answer's body truncated; then clean.
@@ -74,7 +77,7 @@ fn connections_dropped_mid_push_and_mid_pull_and_truncated_answers_lose_and_dupl
         );
         assert_eq!(
             (r.pushed, r.pending),
-            (0, 120),
+            (0, total),
             "nothing leaves without an ack"
         );
         // The retry schedule doubles with each consecutive failure and is persisted.
@@ -91,11 +94,12 @@ fn connections_dropped_mid_push_and_mid_pull_and_truncated_answers_lose_and_dupl
     let last = &reports[3];
     assert_eq!(
         (last.pushed, last.pending, last.retry_after_ms),
-        (120, 0, None)
+        (total, 0, None)
     );
     // The first batch was stored twice over (lost answer, truncated answer): the relay said so.
     assert_eq!(last.duplicates, 100, "{last:?}");
-    assert_hq_holds_exactly(&net, &hq, &ea.device_id, 120);
+    assert_hq_holds_exactly(&net, &hq, &ea.device_id, total as usize);
+    assert_eq!(entries_written(&a), total as usize);
 
     // Pull on B: the first page arrives; the second page's answer is cut mid-body, then lost,
     // then its request cut; then clean. Each page applies with its cursor or not at all.
@@ -144,13 +148,14 @@ fn answers_delayed_beyond_the_transport_timeout_are_retried_without_duplicates()
         first.interrupted,
         Some(Interruption::Transport(TransportError::Timeout))
     );
-    assert_eq!((first.pushed, first.pending), (0, 10));
+    let total = sync::pending(&a).unwrap();
+    assert_eq!((first.pushed, first.pending), (0, total));
     let second = sync::sync_once(&a, &impatient).unwrap();
     assert_eq!(
         (second.pushed, second.duplicates, second.pending),
-        (10, 10, 0)
+        (total, total, 0)
     );
-    assert_hq_holds_exactly(&net, &hq, &ea.device_id, 10);
+    assert_hq_holds_exactly(&net, &hq, &ea.device_id, total as usize);
     // A slow pull likewise: the page is not applied, the next run applies it once.
     net.proxy.fault(
         "GET",
@@ -171,7 +176,8 @@ fn answers_delayed_beyond_the_transport_timeout_are_retried_without_duplicates()
     net.proxy
         .fault_every(Some(Fault::Delay(Duration::from_millis(100))));
     cases::set_field(&a, cases::list_cases(&a).unwrap()[0].id, "status", "closed").unwrap();
-    assert_eq!(sync::sync_once(&a, &impatient).unwrap().pushed, 1);
+    let queued = sync::pending(&a).unwrap();
+    assert_eq!(sync::sync_once(&a, &impatient).unwrap().pushed, queued);
     assert_eq!(sync::sync_once(&b, &impatient).unwrap().pulled, 1);
     assert_replica(&a, &b);
 }
@@ -227,7 +233,8 @@ fn relay_killed_and_restarted_mid_sync_loses_and_duplicates_nothing() {
         let ra = sync_until_done(&a, t, 10);
         sync_until_done(&b, t, 10);
         assert_eq!(ra.last().unwrap().pending, 0, "round {round}");
-        assert_hq_holds_exactly(&net, &hq, &ea.device_id, written * 2);
+        assert_eq!(case_entries(&a), written * 2);
+        assert_hq_holds_exactly(&net, &hq, &ea.device_id, entries_written(&a));
         assert_replica(&a, &b);
     }
     eprintln!("{interrupted} runs cut by the relay's death");
@@ -319,9 +326,17 @@ fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_lose
         "{lines:?}"
     );
 
+    // (The process checked its outbox was empty before printing `drained`.) Opening the vault
+    // here audits the unlock, which queues one entry of its own: sent too, then counted.
     let a = net.open("a");
     assert_eq!(cases::list_cases(&a).unwrap().len(), TOTAL);
-    assert_eq!(sync::pending(&a).unwrap(), 0, "the outbox drained");
+    assert_eq!(
+        sync::pending(&a).unwrap(),
+        1,
+        "only this unlock's audit entry"
+    );
+    sync_until_done(&a, &net.http, 3);
+    assert_eq!(sync::pending(&a).unwrap(), 0);
     // At the relay: each change exactly once (a resend of an acknowledged change under a new id
     // would be one more; resends of the same id are only ever answered `duplicate: true`).
     let entries = entries_written(&a);
@@ -332,7 +347,8 @@ fn a_device_killed_at_random_points_resends_nothing_acknowledged_as_new_and_lose
         .map(|r| r.pulled)
         .sum::<u64>();
     assert_eq!(
-        b_pulled, entries as u64,
+        b_pulled,
+        case_entries(&a) as u64,
         "each envelope applied once on the peer"
     );
     assert_replica(&a, &b);
@@ -371,6 +387,7 @@ fn a_relay_asking_to_wait_longer_than_the_schedule_is_heard_within_the_cap() {
     let net = Net::new();
     let (a, _) = net.enrolled("a");
     cases::create_case(&a).unwrap();
+    let queued = sync::pending(&a).unwrap();
     let run = |status, retry_after| {
         let t = Busy {
             inner: &net.http,
@@ -400,7 +417,7 @@ fn a_relay_asking_to_wait_longer_than_the_schedule_is_heard_within_the_cap() {
     assert_eq!(sync::backoff(&a).unwrap().consecutive_failures, 6);
     // The real relay takes it: reset.
     let r = sync::sync_once(&a, &net.http).unwrap();
-    assert_eq!((r.pushed, r.retry_after_ms), (1, None));
+    assert_eq!((r.pushed, r.pending, r.retry_after_ms), (queued, 0, None));
     assert_eq!(sync::backoff(&a).unwrap(), sync::Backoff::default());
 }
 
@@ -410,6 +427,7 @@ fn a_captive_portal_redirect_interrupts_the_run_and_wedges_nothing() {
     let (a, _) = net.enrolled("a");
     cases::create_case(&a).unwrap();
     cases::create_case(&a).unwrap();
+    let queued = sync::pending(&a).unwrap();
     // Village Wi-Fi answering every request with a redirect to its login page: no relay says
     // that, so it is the network in between, not a refusal of these entries.
     for status in [302, 307, 301] {
@@ -420,10 +438,10 @@ fn a_captive_portal_redirect_interrupts_the_run_and_wedges_nothing() {
         };
         let r = sync::sync_once(&a, &portal).unwrap();
         assert_eq!(r.interrupted, Some(Interruption::Server { status }));
-        assert_eq!((r.pushed, r.wedged, r.pending), (0, 0, 2), "{status}");
+        assert_eq!((r.pushed, r.wedged, r.pending), (0, 0, queued), "{status}");
         assert!(r.retry_after_ms.is_some());
         assert!(sync::wedged(&a).unwrap().is_empty());
     }
     let r = sync::sync_once(&a, &net.http).unwrap();
-    assert_eq!((r.pushed, r.pending), (2, 0));
+    assert_eq!((r.pushed, r.pending), (queued, 0));
 }

@@ -133,7 +133,8 @@ pub fn entry_hash(
 }
 
 /// Appends an entry inside the caller's transaction, so the action and its audit entry commit
-/// together.
+/// together, and queues it for HQ (outbox kind `audit`) in the same transaction: the chain of
+/// custody travels with the data it describes.
 pub fn append(
     tx: &mut Tx<'_>,
     kind: AuditKind,
@@ -155,7 +156,8 @@ pub fn append(
         prev_hash: prev,
         hash: hash.clone(),
     };
-    tx.insert_json(AUDIT, &entry)?;
+    let id = tx.insert_json(AUDIT, &entry)?;
+    crate::journal::outbox::enqueue(tx, crate::journal::outbox::EntryKind::Audit, AUDIT, id)?;
     let new_head = Head { seq, hash };
     match head {
         Some((_, version)) => {
@@ -177,20 +179,28 @@ pub fn record(
 
 /// Every entry, in sequence order.
 pub fn entries(store: &Store) -> Result<Vec<AuditEntry>, StoreError> {
-    store.read(|tx| {
-        let mut out = Vec::new();
-        for id in tx.list(AUDIT)? {
-            out.push(tx.require_json::<AuditEntry>(AUDIT, id)?.0);
-        }
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
-    })
+    store.read(entries_in)
+}
+
+/// [`entries`] inside the caller's transaction.
+pub fn entries_in(tx: &mut Tx<'_>) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut out = Vec::new();
+    for id in tx.list(AUDIT)? {
+        out.push(tx.require_json::<AuditEntry>(AUDIT, id)?.0);
+    }
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
 }
 
 /// Checks the whole chain; returns the number of entries on success.
 pub fn verify(store: &Store) -> Result<u64, AuditError> {
-    let list = entries(store)?;
-    let head: Option<(Head, u64)> = store.read(|tx| tx.get_json(AUDIT_HEAD, HEAD_ID))?;
+    store.read(verify_in)
+}
+
+/// [`verify`] inside the caller's transaction (custody verification walks it with the others).
+pub fn verify_in(tx: &mut Tx<'_>) -> Result<u64, AuditError> {
+    let list = entries_in(tx)?;
+    let head: Option<(Head, u64)> = tx.get_json(AUDIT_HEAD, HEAD_ID)?;
     verify_entries(&list, head.map(|(h, _)| (h.seq, h.hash)))
 }
 

@@ -32,28 +32,41 @@ pub enum EntryKind {
     Consent,
     /// A submitted interview or amendment (drafts never travel).
     Interview,
+    /// An audit chain entry: travels to HQ only, encrypted to the `caseworkers` group (ids and
+    /// times, never survivor content), so HQ holds each device's chain of custody.
+    Audit,
+    /// The withdrawal notice of a consent version that withdraws scopes (the entry references the
+    /// consent version): to HQ only, encrypted to every group, so the groups that lost consent
+    /// learn they must act on what they already hold.
+    Withdrawal,
 }
 
 impl EntryKind {
     /// Stable name (signed into every envelope; never change an existing one).
     pub fn as_str(self) -> &'static str {
+        use crate::names::kinds;
         match self {
-            EntryKind::Case => "case",
-            EntryKind::Identity => "identity",
-            EntryKind::Consent => "consent",
-            EntryKind::Interview => "interview",
+            EntryKind::Case => kinds::CASE,
+            EntryKind::Identity => kinds::IDENTITY,
+            EntryKind::Consent => kinds::CONSENT,
+            EntryKind::Interview => kinds::INTERVIEW,
+            EntryKind::Audit => kinds::AUDIT,
+            EntryKind::Withdrawal => kinds::WITHDRAWAL,
         }
     }
 
     /// Parses [`EntryKind::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "case" => Some(EntryKind::Case),
-            "identity" => Some(EntryKind::Identity),
-            "consent" => Some(EntryKind::Consent),
-            "interview" => Some(EntryKind::Interview),
-            _ => None,
-        }
+        [
+            EntryKind::Case,
+            EntryKind::Identity,
+            EntryKind::Consent,
+            EntryKind::Interview,
+            EntryKind::Audit,
+            EntryKind::Withdrawal,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -187,6 +200,8 @@ mod tests {
             EntryKind::Identity,
             EntryKind::Consent,
             EntryKind::Interview,
+            EntryKind::Audit,
+            EntryKind::Withdrawal,
         ] {
             assert_eq!(EntryKind::parse(k.as_str()), Some(k));
         }

@@ -131,6 +131,11 @@ fn append_version(
     };
     audit::append(tx, kind, Some(case_id))?;
     outbox::enqueue(tx, EntryKind::Consent, CONSENTS, id)?;
+    if !consent.withdrawn.is_empty() {
+        // The signed notice to HQ, in the same transaction: HQ (every group, whatever was
+        // withdrawn) learns it must act on what was already delivered.
+        outbox::enqueue(tx, EntryKind::Withdrawal, CONSENTS, id)?;
+    }
     Ok(consent)
 }
 

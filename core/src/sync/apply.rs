@@ -36,6 +36,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, Stor
         EntryKind::Identity => apply_identity(tx, id, &rec.content),
         EntryKind::Consent => apply_consent(tx, id, &rec.content),
         EntryKind::Interview => apply_interview(tx, id, &rec.content),
+        // Routed to HQ only; HQ-side handling arrives with the HQ issue. A device that is handed
+        // one (a re-routing relay) keeps it quarantined rather than guessing.
+        EntryKind::Audit | EntryKind::Withdrawal => Ok(Err("hq_only")),
     }
 }
 

@@ -24,15 +24,58 @@ pub(super) fn normalize_url(url: &str) -> Result<String, SyncError> {
 
 /// Enrolls this device with the relay at `relay_url` using the org-signed `code_json` (the line
 /// `amanat device enroll` prints).
+///
+/// A code issued with `--relay` names its relay under the organisation's signature: then
+/// `relay_url` must be the same relay (after normalisation), else [`SyncError::RelayUrlMismatch`]
+/// and nothing is sent. [`enroll_with_code`] takes the URL from the code alone.
 pub fn enroll(
     vault: &Vault,
     code_json: &str,
     relay_url: &str,
     transport: &dyn Transport,
 ) -> Result<Enrollment, SyncError> {
+    enroll_inner(vault, code_json, Some(relay_url), transport)
+}
+
+/// Enrolls with the relay the org-signed code names (codes from `amanat device enroll --relay`);
+/// [`SyncError::NoRelayUrl`] for a code without one.
+pub fn enroll_with_code(
+    vault: &Vault,
+    code_json: &str,
+    transport: &dyn Transport,
+) -> Result<Enrollment, SyncError> {
+    enroll_inner(vault, code_json, None, transport)
+}
+
+/// The relay to enroll with: the signed one if the code has it (a separately given one must
+/// match), else the given one.
+pub(super) fn choose_relay(
+    code: &EnrollmentCode,
+    given: Option<&str>,
+) -> Result<String, SyncError> {
+    match (&code.relay_url, given) {
+        (Some(signed), Some(given)) => {
+            let signed = normalize_url(signed)?;
+            if normalize_url(given)? != signed {
+                return Err(SyncError::RelayUrlMismatch);
+            }
+            Ok(signed)
+        }
+        (Some(signed), None) => normalize_url(signed),
+        (None, Some(given)) => normalize_url(given),
+        (None, None) => Err(SyncError::NoRelayUrl),
+    }
+}
+
+fn enroll_inner(
+    vault: &Vault,
+    code_json: &str,
+    relay_url: Option<&str>,
+    transport: &dyn Transport,
+) -> Result<Enrollment, SyncError> {
     let code: EnrollmentCode =
         serde_json::from_str(code_json.trim()).map_err(|_| SyncError::BadCode)?;
-    let base = normalize_url(relay_url)?;
+    let base = choose_relay(&code, relay_url)?;
     let store = vault.store()?;
     let (enrolled, age_recipient) = store.write(|tx| {
         let enrolled = tx.get(SYNC_STATE, STATE_ID)?.is_some();

@@ -16,6 +16,7 @@
 
 mod apply;
 mod backoff;
+pub mod custody;
 mod enroll;
 pub mod envelope;
 mod prepare;
@@ -28,7 +29,11 @@ pub mod transport;
 pub use backoff::{
     backoff, backoff_ceiling_ms, backoff_delay_ms, Backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
 };
-pub use enroll::enroll;
+pub use custody::{
+    verify_custody, verify_custody_in, CustodyFailure, CustodyItem, CustodyReason, CustodyReport,
+};
+pub use enroll::{enroll, enroll_with_code};
+pub use prepare::WithdrawalNotice;
 pub use state::{
     discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, wedged, Enrollment,
     Peer, Quarantined, WedgedEntry,
@@ -87,6 +92,14 @@ pub enum SyncError {
     /// The relay URL is not `http(s)://host[:port]`.
     #[error("invalid relay URL")]
     InvalidRelayUrl,
+    /// The code names a relay (org-signed) and the URL given separately is another one. Refused
+    /// rather than silently preferring either: a URL typed or scanned beside the code may be a
+    /// lure, and the signed one may be a mistake the worker should report. Nothing was sent.
+    #[error("the relay URL differs from the one signed into the enrollment code")]
+    RelayUrlMismatch,
+    /// No relay URL: the code does not carry one and none was given.
+    #[error("the enrollment code names no relay; give the relay URL")]
+    NoRelayUrl,
     /// The relay returned an organisation whose fingerprint or signature does not match the code:
     /// a substituted `org.pub`. Nothing was stored.
     #[error("the relay's organisation key does not match the enrollment code")]

@@ -44,38 +44,66 @@ pub(super) fn chain_id(kind: EntryKind, record: &str) -> RecordId {
     RecordId::from_bytes(id)
 }
 
-/// Builds the envelope of one outbox entry (or none, when consent allows nobody).
-pub(super) fn prepare_entry(
+/// What HQ receives when consent is withdrawn (kind `withdrawal`): which case, which consent
+/// version, what was withdrawn and what remains. No survivor content: it is encrypted to every
+/// organisation group whatever was withdrawn, so the groups that lost consent learn they must act
+/// on data they already hold (delivered ciphertext cannot be recalled).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalNotice {
+    /// The case (hex id).
+    pub case_id: String,
+    /// The consent version record that withdrew (hex id; it travels as kind `consent` too).
+    pub consent_id: String,
+    /// That version's number.
+    pub consent_version: u32,
+    /// Scopes withdrawn by it.
+    pub withdrawn: BTreeSet<Scope>,
+    /// Scopes still granted after it.
+    pub scopes: BTreeSet<Scope>,
+}
+
+type Packed = (String, Vec<age::x25519::Recipient>, Vec<String>);
+
+/// Recipients of an HQ-only record: this device and the named organisation groups; route `hq`.
+fn hq_only(
+    tx: &mut Tx<'_>,
+    state: &State,
+    content: String,
+    groups: &[&str],
+) -> Result<Packed, SyncError> {
+    let mut recipients = vec![attachments::device_identity(tx)?.to_public()];
+    for group in groups {
+        if let Some(text) = state.org.groups.get(*group) {
+            recipients
+                .push(age::x25519::Recipient::from_str(text).map_err(|_| SyncError::Envelope)?);
+        }
+    }
+    Ok((content, recipients, vec![HQ_RECIPIENT.to_string()]))
+}
+
+/// Recipients of a case record: what the case's current consent allows, the author device, the
+/// team devices. `None` when the record must not travel (identity without caseworker consent).
+fn case_recipients(
     tx: &mut Tx<'_>,
     entry: &Entry,
     state: &State,
-    key: &Ed25519KeyPair,
-) -> Result<Vec<Envelope>, SyncError> {
-    let (Some(collection), Some(record_id)) = (
-        collection_named(&entry.collection),
-        RecordId::parse(&entry.record),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let Some(record) = tx.get(collection, record_id)? else {
-        return Ok(Vec::new()); // the record is gone: nothing to send
-    };
-    let content =
-        String::from_utf8(record.value.expose().to_vec()).map_err(|_| StoreError::Shape)?;
+    record_id: RecordId,
+    content: String,
+) -> Result<Option<Packed>, SyncError> {
     let case_id = match entry.kind {
-        EntryKind::Case | EntryKind::Identity => record_id,
         EntryKind::Consent | EntryKind::Interview => {
             let r: CaseRef = serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
             RecordId::parse(&r.case_id).ok_or(StoreError::Shape)?
         }
+        _ => record_id,
     };
-    // Recipients: what the case's current consent allows, the author device, the team devices.
     let scopes = consent::current_in(tx, case_id)?
         .map(|c| c.scopes)
         .unwrap_or_default();
     let caseworkers_ok = scopes.contains(&Scope::ShareCaseworkers);
     if entry.kind == EntryKind::Identity && !caseworkers_ok {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let mut recipients = vec![attachments::device_identity(tx)?.to_public()];
     for (group, scope) in GROUPS {
@@ -108,6 +136,47 @@ pub(super) fn prepare_entry(
     // stanza until its own; phones should find theirs first (HQ's servers can afford the rest).
     let peers = recipients.len() - before_peers;
     recipients.rotate_right(peers);
+    Ok(Some((content, recipients, route)))
+}
+
+/// Builds the envelope of one outbox entry (or none, when consent allows nobody).
+pub(super) fn prepare_entry(
+    tx: &mut Tx<'_>,
+    entry: &Entry,
+    state: &State,
+    key: &Ed25519KeyPair,
+) -> Result<Vec<Envelope>, SyncError> {
+    let (Some(collection), Some(record_id)) = (
+        collection_named(&entry.collection),
+        RecordId::parse(&entry.record),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let Some(record) = tx.get(collection, record_id)? else {
+        return Ok(Vec::new()); // the record is gone: nothing to send
+    };
+    let content =
+        String::from_utf8(record.value.expose().to_vec()).map_err(|_| StoreError::Shape)?;
+    let (content, recipients, route) = match entry.kind {
+        EntryKind::Audit => hq_only(tx, state, content, &["caseworkers"])?,
+        EntryKind::Withdrawal => {
+            let consent: consent::Consent =
+                serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
+            let notice = WithdrawalNotice {
+                case_id: consent.case_id,
+                consent_id: entry.record.clone(),
+                consent_version: consent.version,
+                withdrawn: consent.withdrawn,
+                scopes: consent.scopes,
+            };
+            let content = serde_json::to_string(&notice).map_err(|_| StoreError::Shape)?;
+            hq_only(tx, state, content, &GROUPS.map(|(g, _)| g))?
+        }
+        _ => match case_recipients(tx, entry, state, record_id, content)? {
+            Some(r) => r,
+            None => return Ok(Vec::new()),
+        },
+    };
     // The per-record chain: each envelope names the content hash of the previous one.
     let chain = chain_id(entry.kind, &entry.record);
     let head: Option<(ChainHead, u64)> = tx.get_json(SYNC_CHAIN, chain)?;

@@ -3,30 +3,30 @@
 
 use super::*;
 
-/// Decrypts, verifies and applies one pulled envelope inside the page's transaction; returns the
-/// quarantine reason if it is refused.
+/// Decrypts, verifies, checks the chain and applies one pulled envelope inside the page's
+/// transaction; returns what to keep of it, or the quarantine reason if it is refused.
 pub(super) fn receive(
     tx: &mut Tx<'_>,
     state: &State,
     identity: &age::x25519::Identity,
     env: &amanat_protocol::PulledEnvelope,
-) -> Result<Option<&'static str>, SyncError> {
+) -> Result<Result<custody::AppliedRecord, &'static str>, SyncError> {
     let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
         Ok(p) => p,
-        Err(_) => return Ok(Some(OpenError::Malformed.code())),
+        Err(_) => return Ok(Err(OpenError::Malformed.code())),
     };
     let record = match envelope::open(&payload, identity) {
         Ok(r) => r,
-        Err(e) => return Ok(Some(e.code())),
+        Err(e) => return Ok(Err(e.code())),
     };
     if let Err(e) = envelope::verify(&record) {
-        return Ok(Some(e.code()));
+        return Ok(Err(e.code()));
     }
     if record.envelope_id != env.id {
-        return Ok(Some(OpenError::WrongEnvelopeId.code()));
+        return Ok(Err(OpenError::WrongEnvelopeId.code()));
     }
     if record.author != env.sender {
-        return Ok(Some(OpenError::WrongAuthor.code()));
+        return Ok(Err(OpenError::WrongAuthor.code()));
     }
     // Trusted authors: this device itself, and team devices it registered ([`share_case`]).
     let trusted = record.author == state.device_id || {
@@ -38,9 +38,28 @@ pub(super) fn receive(
         }
     };
     if !trusted {
-        return Ok(Some(OpenError::UnknownAuthor.code()));
+        return Ok(Err(OpenError::UnknownAuthor.code()));
     }
-    Ok(apply::apply(tx, &record)?.err())
+    // The per-record chain from this author (custody module: gap ≠ fork).
+    let chain_key = custody::recv_chain_id(&record.author, &record.kind, &record.record_id);
+    let held: Option<(custody::RecvChain, u64)> = tx.get_json(SYNC_CHAIN, chain_key)?;
+    let mut chain = held.as_ref().map(|(c, _)| c.clone()).unwrap_or_default();
+    let prev = record.prev_hash.as_deref();
+    let link = match custody::link(&chain, prev, &record.content_hash) {
+        Ok(l) => l,
+        Err(code) => return Ok(Err(code)),
+    };
+    if let Err(code) = apply::apply(tx, &record)? {
+        return Ok(Err(code));
+    }
+    custody::advance(&mut chain, prev, &record.content_hash, link);
+    match held {
+        Some((_, version)) => {
+            tx.update_json(SYNC_CHAIN, chain_key, version, &chain)?;
+        }
+        None => tx.insert_json_with_id(SYNC_CHAIN, chain_key, &chain)?,
+    }
+    Ok(Ok(custody::AppliedRecord::new(&record, env.seq, link)))
 }
 
 /// Record id of a quarantined envelope: the first 16 bytes of SHA-256(id ‖ 0 ‖ payload), so the
@@ -98,12 +117,14 @@ pub(super) fn pull_all(
                             continue; // at-least-once delivery (or a replay): already applied
                         }
                         match receive(tx, &state, &identity, env)? {
-                            None => {
-                                tx.insert_with_id(SYNC_APPLIED, applied_id, b"1")?;
+                            Ok(applied) => {
+                                // Kept for custody verification: the signed fields, not the
+                                // content.
+                                tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
                                 pulled += 1;
                                 continue;
                             }
-                            Some(reason) => reason,
+                            Err(reason) => reason,
                         }
                     }
                     Err(_) => OpenError::Malformed.code(),

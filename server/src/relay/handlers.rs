@@ -58,6 +58,9 @@ fn check_enroll_format(req: &EnrollRequest) -> Result<(), ApiError> {
         && validate::is_lower_hex(&c.org_fingerprint, 64, 64)
         && c.expires_at <= validate::MAX_INTEGER
         && validate::is_signature(&c.signature)
+        && c.relay_url
+            .as_deref()
+            .is_none_or(amanat_protocol::is_valid_relay_url)
         && validate::is_lower_hex(&req.signing_public_key, 64, 64)
         && validate::is_age_recipient(&req.age_recipient);
     if ok {

@@ -331,11 +331,19 @@ pub fn assert_hq_holds_exactly(
     assert!(envs.iter().all(|(_, s, _)| s == author));
 }
 
-/// Outbox entries the author's writes made: one per case created, one per status set.
-pub fn entries_written(author: &Vault) -> usize {
+/// Outbox entries the author's case writes made (what a team device receives): one per case
+/// created, one per status set.
+pub fn case_entries(author: &Vault) -> usize {
     cases::list_cases(author)
         .unwrap()
         .iter()
         .map(|c| 1 + usize::from(c.fields.contains_key("status")))
         .sum()
+}
+
+/// Every outbox entry the author ever queued (what HQ's routing receives): its case writes plus
+/// one per audit-chain entry (each audit entry travels to HQ, queued in its own transaction).
+pub fn entries_written(author: &Vault) -> usize {
+    let store = author.store().unwrap();
+    case_entries(author) + amanat_core::journal::audit::entries(&store).unwrap().len()
 }
