@@ -10,15 +10,16 @@
 //!    is a child process (this binary re-executed with `--device`) so its peak RSS is its own;
 //!    the peak is reset (`/proc/self/clear_refs`) before the sync so it measures the sync alone.
 //!
-//! `cargo bench -p amanat-tests --bench sync`; `AMANAT_BENCH_APPLY=N` (default 20,000) and
-//! `AMANAT_BENCH_INTERVIEWS=N` (default 100,000) change the sizes. Results: docs/BENCHMARKS.md.
+//! `cargo bench -p amanat-tests --bench sync`; `AMANAT_BENCH_APPLY=N` (default 20,000),
+//! `AMANAT_BENCH_INTERVIEWS=N` (default 100,000) and `AMANAT_BENCH_ATTACH_MIB=N` (default 1024,
+//! in 16 MiB files) change the sizes. Results: docs/BENCHMARKS.md.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use age::secrecy::SecretString;
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::records::consent::{self, Scope};
-use amanat_core::records::{cases, interviews};
+use amanat_core::records::{attachments, cases, interviews};
 use amanat_core::sync::{self, Request, Response, Transport, TransportError};
 use amanat_core::testing::{create_vault, PASSCODE};
 use amanat_core::{Passcode, SoftwareKeyProvider, Vault};
@@ -111,18 +112,56 @@ fn http() -> HttpTransport {
     HttpTransport::new(Duration::from_secs(120))
 }
 
-/// Writes a case with interview consent and `n` submitted interviews, `WRITE_BATCH` per
-/// transaction (the same `…_in` calls the single-item API makes).
-fn fill(vault: &Vault, n: usize) -> amanat_core::RecordId {
+/// Size of each attachment in the end-to-end run.
+const ATTACHMENT_MIB: usize = 16;
+
+/// Streams `mib` MiB of pseudo-random bytes (xorshift; age does not compress, so content does not
+/// matter) as the narrative audio of a new interview, then submits it. One 64 KiB buffer.
+fn record_attachment(vault: &Vault, case: amanat_core::RecordId, seed: u64, mib: usize) {
+    let i = interviews::start(vault, case, "trafficking_screening", 1, "en").unwrap();
+    let mut w = attachments::AttachmentWriter::open(
+        vault,
+        &i.id,
+        "narrative_audio",
+        "audio/ogg",
+        attachments::DEFAULT_MAX_BYTES,
+    )
+    .unwrap();
+    let mut x = seed | 1;
+    let mut buf = vec![0u8; 64 * 1024];
+    for _ in 0..mib * 16 {
+        for chunk in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+        }
+        w.write(&buf).unwrap();
+    }
+    w.finish().unwrap();
+    interviews::save_answers(vault, &i.id, &answers(seed as usize)).unwrap();
+    interviews::submit(vault, &i.id).unwrap();
+}
+
+/// Writes a case with interview (and audio) consent, `attach_mib` MiB of attachments in
+/// [`ATTACHMENT_MIB`] files each on its own interview, and submitted interviews up to `n` in
+/// all, `WRITE_BATCH` per transaction (the same `…_in` calls the single-item API makes, audit
+/// entries included).
+fn fill(vault: &Vault, n: usize, attach_mib: usize) -> amanat_core::RecordId {
     let case = cases::create_case(vault).unwrap();
     consent::record_consent(
         vault,
         case.id,
         "worker-1",
         "en",
-        &[Scope::Interview, Scope::ShareCaseworkers],
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
     )
     .unwrap();
+    let files = attach_mib / ATTACHMENT_MIB;
+    for k in 0..files {
+        record_attachment(vault, case.id, k as u64 + 1, ATTACHMENT_MIB);
+    }
+    let n = n.saturating_sub(files);
     let store = vault.store().unwrap();
     let mut written = 0;
     while written < n {
@@ -199,11 +238,30 @@ impl Transport for Recorder<'_> {
     }
 }
 
-/// Answers pull requests from the recorded pages; no network.
+/// Answers pull requests from the recorded pages, and acknowledges pushes (the unlock's own audit
+/// entry); no network.
 struct Replay(HashMap<String, Vec<u8>>);
 
 impl Transport for Replay {
     fn send(&self, request: &Request) -> Result<Response, TransportError> {
+        if request.method == "POST" && request.path == "/v1/envelopes" {
+            let push: amanat_protocol::PushRequest = serde_json::from_slice(&request.body).unwrap();
+            let acks = push
+                .envelopes
+                .iter()
+                .enumerate()
+                .map(|(i, e)| amanat_protocol::PushAck {
+                    id: e.id.clone(),
+                    seq: 1_000_000_000 + i as u64,
+                    duplicate: false,
+                })
+                .collect();
+            return Ok(Response {
+                status: 200,
+                headers: Vec::new(),
+                body: serde_json::to_vec(&amanat_protocol::PushResponse { acks }).unwrap(),
+            });
+        }
         match self.0.get(&request.path) {
             Some(body) if request.method == "GET" => Ok(Response {
                 status: 200,
@@ -276,7 +334,7 @@ fn apply_bench(n: usize) {
     let b = create_vault(&b_dir).unwrap();
     let ea = sync::enroll(&a, &w.code(), &w.url, &http()).unwrap();
     let eb = sync::enroll(&b, &w.code(), &w.url, &http()).unwrap();
-    let case = fill(&a, n);
+    let case = fill(&a, n, 0);
     sync::share_case(&a, case, &eb.signing_public_key, &eb.age_recipient).unwrap();
     sync::share_case(&b, case, &ea.signing_public_key, &ea.age_recipient).unwrap();
     let pushed = sync_all(&a, &http());
@@ -400,9 +458,10 @@ fn device(args: &[String]) {
         }
         "push" => {
             let n: usize = args[3].parse().unwrap();
+            let attach_mib: usize = args[6].parse().unwrap();
             let v = open_vault(dir);
             let start = Instant::now();
-            let case = fill(&v, n);
+            let case = fill(&v, n, attach_mib);
             sync::share_case(&v, case, &args[4], &args[5]).unwrap();
             println!("write_s={:.2}", start.elapsed().as_secs_f64());
             println!("write_rss_kib={}", peak_rss_kib());
@@ -428,9 +487,26 @@ fn device(args: &[String]) {
             println!("quarantined={}", r.quarantined);
             println!("bytes_down={}", r.bytes_down);
             println!("interviews={}", count_interviews(&v));
+            let (files, bytes) = attachment_files(&v);
+            println!("attachment_files={files}");
+            println!("attachment_bytes={bytes}");
         }
         other => panic!("unknown device mode {other}"),
     }
+}
+
+/// Attachment files (`.age`) in the vault and their total size.
+fn attachment_files(v: &Vault) -> (usize, u64) {
+    let mut out = (0, 0);
+    if let Ok(dir) = std::fs::read_dir(v.dir().join("attachments")) {
+        for e in dir.flatten() {
+            if e.path().extension().is_some_and(|x| x == "age") {
+                out.0 += 1;
+                out.1 += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    out
 }
 
 fn run_device(args: &[&str]) -> HashMap<String, String> {
@@ -454,8 +530,11 @@ fn run_device(args: &[&str]) -> HashMap<String, String> {
         .collect()
 }
 
-fn e2e_bench(n: usize) {
-    println!("== end to end: {n} submitted interviews, device A → relay → device B ==");
+fn e2e_bench(n: usize, attach_mib: usize) {
+    println!(
+        "== end to end: {n} submitted interviews ({} with a {ATTACHMENT_MIB} MiB attachment), device A → relay → device B ==",
+        attach_mib / ATTACHMENT_MIB
+    );
     let w = World::new();
     let dir = |name: &str| w.tmp.path().join(name).to_string_lossy().into_owned();
     let code_file = |name: &str| {
@@ -466,7 +545,16 @@ fn e2e_bench(n: usize) {
     let a = run_device(&["enroll", &dir("a"), &w.url, &code_file("a")]);
     let b = run_device(&["enroll", &dir("b"), &w.url, &code_file("b")]);
     let n_text = n.to_string();
-    let push = run_device(&["push", &dir("a"), &w.url, &n_text, &b["signing"], &b["age"]]);
+    let attach_text = attach_mib.to_string();
+    let push = run_device(&[
+        "push",
+        &dir("a"),
+        &w.url,
+        &n_text,
+        &b["signing"],
+        &b["age"],
+        &attach_text,
+    ]);
     let pull = run_device(&[
         "pull",
         &dir("b"),
@@ -477,6 +565,11 @@ fn e2e_bench(n: usize) {
     ]);
     assert_eq!(pull["interviews"], n_text, "every interview arrived");
     assert_eq!(pull["quarantined"], "0");
+    assert_eq!(
+        pull["attachment_files"],
+        (attach_mib / ATTACHMENT_MIB).to_string(),
+        "every attachment arrived"
+    );
     let secs = |m: &HashMap<String, String>| m["sync_s"].parse::<f64>().unwrap();
     let mib = |m: &HashMap<String, String>, k: &str| m[k].parse::<f64>().unwrap() / 1024.0;
     println!(
@@ -489,8 +582,10 @@ fn e2e_bench(n: usize) {
         mib(&push, "sync_rss_kib")
     );
     println!(
-        "device B: pulled and applied {} envelopes, {:.1} MiB, in {:.2} s, peak RSS {:.1} MiB",
+        "device B: pulled and applied {} envelopes and {} attachments ({:.0} MiB of .age), {:.1} MiB received, in {:.2} s, peak RSS {:.1} MiB",
         pull["pulled"],
+        pull["attachment_files"],
+        pull["attachment_bytes"].parse::<f64>().unwrap() / 1048576.0,
         pull["bytes_down"].parse::<f64>().unwrap() / 1048576.0,
         secs(&pull),
         mib(&pull, "sync_rss_kib")
@@ -508,5 +603,8 @@ fn main() {
         return device(&args[1..]);
     }
     apply_bench(env_usize("AMANAT_BENCH_APPLY", 20_000));
-    e2e_bench(env_usize("AMANAT_BENCH_INTERVIEWS", 100_000));
+    e2e_bench(
+        env_usize("AMANAT_BENCH_INTERVIEWS", 100_000),
+        env_usize("AMANAT_BENCH_ATTACH_MIB", 1024),
+    );
 }
