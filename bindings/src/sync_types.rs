@@ -122,6 +122,10 @@ pub struct SyncReport {
     pub pending: u64,
     /// Set when the run stopped early; `null` when it completed.
     pub interrupted: Option<SyncInterruption>,
+    /// After a transient failure: how long to wait before the next run (ms; 0.5 s doubling per
+    /// consecutive failure to 15 min, with jitter, or the relay's `Retry-After` if longer).
+    /// `null` after a completed or cancelled run. Schedule the retry with it.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Kind of a queued change.

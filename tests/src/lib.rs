@@ -23,3 +23,6 @@ pub fn attachment_content(n: u64) -> Vec<u8> {
         .map(|i| (i as u64 ^ n.wrapping_mul(31)) as u8)
         .collect()
 }
+
+/// TCP fault-injection proxy between a device and the relay.
+pub mod proxy;

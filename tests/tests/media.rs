@@ -1045,3 +1045,71 @@ fn metadata_from_a_lying_team_device_is_refused_by_reason_and_blocks_nothing() {
     assert_eq!((again.interrupted, again.quarantined), (None, 0));
     assert_eq!(sync::pending_downloads(&b).unwrap(), 1);
 }
+
+/// Through the TCP fault proxy (`amanat_tests::proxy`), counting bytes at the proxy: the answer
+/// to the second chunk upload is dropped (the relay stored the chunk), the second ranged download
+/// is truncated mid-body. Each run stops `interrupted`; the next resumes, and the chunk bodies
+/// that crossed the proxy add up to one blob each way (plus request/response headers) — no
+/// finished chunk crossed twice.
+#[test]
+fn through_the_fault_proxy_an_attachment_resumes_both_ways_without_resending_chunks() {
+    use amanat_tests::proxy::{Fault, Proxy};
+    let w = World::new();
+    let relay_addr: std::net::SocketAddr = w.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = Proxy::start(relay_addr).unwrap();
+    let (a, ea) = w.enrolled_via("a", &proxy.url());
+    let (b, eb) = w.enrolled_via("b", &proxy.url());
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(3 * 1024 * 1024 + 321, 17);
+    let info = record(&a, &interview, &data);
+    let blob_len = std::fs::metadata(stored_file(&a, &info.id)).unwrap().len();
+    let chunks = blob_len.div_ceil(BLOB_CHUNK);
+    // Headers of one request or answer through the proxy, generously.
+    const HEADERS: u64 = 1024;
+
+    proxy.fault("PUT", "/v1/blobs/", 1, 1, Fault::DropResponseAfter(0));
+    let report = sync::sync_once(&a, &w.http).unwrap();
+    assert!(report.interrupted.is_some(), "{report:?}");
+    assert_eq!(proxy.pending_rules(), 0, "the fault fired");
+    let report = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(
+        (report.interrupted.clone(), report.pending),
+        (None, 0),
+        "{report:?}"
+    );
+    let puts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PUT")
+        .collect();
+    assert_eq!(puts.len() as u64, chunks, "every chunk crossed once");
+    let up: u64 = puts.iter().map(|s| s.up).sum();
+    assert!(
+        up >= blob_len && up <= blob_len + chunks * HEADERS,
+        "{up} bytes up for a {blob_len}-byte blob"
+    );
+
+    proxy.clear();
+    proxy.fault("GET", "/v1/blobs/", 1, 1, Fault::TruncateBody(1000));
+    let before = proxy.seen().len();
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert!(report.interrupted.is_some(), "{report:?}");
+    assert_eq!(proxy.pending_rules(), 0, "the fault fired");
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    let gets: Vec<_> = proxy.seen()[before..]
+        .iter()
+        .filter(|s| {
+            s.method == "GET" && s.path.starts_with("/v1/blobs/") && !s.path.ends_with("/status")
+        })
+        .cloned()
+        .collect();
+    // One truncated answer (1000 body bytes) and each chunk once.
+    assert_eq!(gets.len() as u64, chunks + 1);
+    let down: u64 = gets.iter().map(|s| s.down).sum();
+    assert!(
+        down >= blob_len && down <= blob_len + 1000 + (chunks + 1) * HEADERS,
+        "{down} bytes down for a {blob_len}-byte blob"
+    );
+    assert!(read_plain(&b, &info.id) == data);
+}

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod pg;
+
 use age::secrecy::SecretString;
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::journal::outbox::EntryKind;
@@ -16,9 +18,12 @@ use amanat_core::testing::create_vault;
 use amanat_core::Vault;
 use amanat_protocol::{DeviceRole, EnrollRequest, OrgPublic, PullResponse};
 use amanat_server::org;
-use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig, RunningRelay};
+use amanat_server::relay::{
+    self, postgres::PgStorage, sqlite::SqliteStorage, RelayConfig, RunningRelay,
+};
 use amanat_transport::HttpTransport;
 use base64::Engine as _;
+use pg::Backend;
 use ring::signature::KeyPair;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -56,15 +61,22 @@ impl World {
             .build()
             .unwrap();
         std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
-        let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
-        let running = rt
-            .block_on(relay::start(
-                "127.0.0.1:0".parse().unwrap(),
-                org.clone(),
-                config,
-                storage,
-            ))
-            .unwrap();
+        // The relay's backend: SQLite, or PostgreSQL in the `postgres::` twins (tests/tests/pg).
+        let listen = "127.0.0.1:0".parse().unwrap();
+        let running = match pg::backend() {
+            Backend::Sqlite => {
+                let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
+                rt.block_on(relay::start(listen, org.clone(), config, storage))
+            }
+            Backend::Postgres => {
+                let url = pg::fresh_database();
+                rt.block_on(async {
+                    let storage = PgStorage::connect(&url, 8).await.unwrap();
+                    relay::start(listen, org.clone(), config, storage).await
+                })
+            }
+        }
+        .unwrap();
         let url = format!("http://{}", running.addr);
         Self {
             tmp,
@@ -1017,3 +1029,14 @@ fn a_consent_withdrawal_on_one_device_wins_over_a_concurrent_grant_on_another() 
         assert!(!current.scopes.contains(&Scope::ShareLegal));
     }
 }
+
+// The same tests with the relay on PostgreSQL (skipped without a database; see tests/tests/pg).
+postgres_variants!(
+    enrolls_against_the_real_relay_with_an_org_init_organisation,
+    a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_duplicate,
+    a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_cuts_new_envelopes,
+    an_envelope_the_relay_refuses_is_wedged_with_its_reason_and_does_not_block_the_rest,
+    a_verified_revocation_wipes_the_device,
+    a_forged_revocation_wipes_nothing,
+    a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails,
+);

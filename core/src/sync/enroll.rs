@@ -129,6 +129,8 @@ fn enroll_inner(
         cursor: 0,
         last_ack_seq: 0,
         last_success_ms: None,
+        failures: 0,
+        retry_at_ms: None,
     };
     store.write(|tx| {
         attachments::set_org_recipients_in(tx, &org.groups)?;

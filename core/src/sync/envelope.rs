@@ -5,8 +5,8 @@
 //! id, record kind, record id, record version, HLC, author device id, author key, previous
 //! version's hash and content hash, each length-prefixed (or fixed width), so no two different
 //! records share signed bytes. The content itself is bound through its hash
-//! (`SHA-256(amanat/v1/sync-content\0 ‖ content)`). Documented in docs/PROTOCOL.md; frozen test
-//! vectors for it are still to be written (docs/SYNC.md).
+//! (`SHA-256(amanat/v1/sync-content\0 ‖ content)`). Documented in docs/PROTOCOL.md; frozen by the
+//! test vectors in `core/tests/sync_vectors.rs`.
 
 use crate::journal::hlc::Hlc;
 use crate::names::labels;

@@ -15,6 +15,7 @@
 //!   the vault; one that does not verify under the enrolled organisation key is ignored.
 
 mod apply;
+mod backoff;
 mod clashes;
 #[cfg(test)]
 mod convergence_tests;
@@ -29,6 +30,9 @@ mod relay;
 mod state;
 pub mod transport;
 
+pub use backoff::{
+    backoff, backoff_ceiling_ms, backoff_delay_ms, Backoff, BACKOFF_BASE_MS, BACKOFF_CAP_MS,
+};
 pub use clashes::{clashes, resolve_clash, Choice, Clash, ClashError, ClashValue, ClashedRecord};
 pub use custody::{
     verify_custody, verify_custody_in, CustodyFailure, CustodyItem, CustodyReason, CustodyReport,
@@ -145,7 +149,8 @@ pub enum SyncError {
 pub enum Interruption {
     /// No answer from the relay (network, timeout, connection lost).
     Transport(TransportError),
-    /// The relay answered 5xx.
+    /// The relay answered 5xx or 408, or something between answered what no relay does (1xx,
+    /// 3xx: a captive portal's redirect).
     Server {
         /// The status.
         status: u16,
@@ -250,6 +255,10 @@ pub struct SyncReport {
     pub pending: u64,
     /// Set when the run stopped on a transient failure; everything not acknowledged stays queued.
     pub interrupted: Option<Interruption>,
+    /// After a transient failure: how long the shell should wait before the next run (ms; 0.5 s
+    /// doubling per consecutive failure to 15 min, with jitter, or the relay's `Retry-After` if
+    /// longer; see [`backoff()`]). `None` after a finished or cancelled run.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// One sync run: prepare, push, pull, apply. Blocking; the shell schedules it (the core never
@@ -280,6 +289,7 @@ pub fn sync_with(
         control,
         bytes_up: std::cell::Cell::new(0),
         bytes_down: std::cell::Cell::new(0),
+        retry_hint_ms: std::cell::Cell::new(None),
     };
     let mut report = SyncReport::default();
     // Order (docs/SYNC.md "Attachments"): an attachment's metadata is pushed only after the relay
@@ -305,15 +315,10 @@ pub fn sync_with(
     if report.interrupted.is_none() {
         report.interrupted = media::download_all(&ctx, &mut report)?;
     }
-    if report.interrupted.is_none() {
-        let now = vault.clock().now_ms();
-        store.write(|tx| {
-            let (mut st, version) = load_state(tx)?;
-            st.last_success_ms = Some(now);
-            tx.update_json(SYNC_STATE, STATE_ID, version, &st)?;
-            Ok::<_, SyncError>(())
-        })?;
-    }
+    let now = vault.clock().now_ms();
+    let hint = ctx.retry_hint_ms.get();
+    report.retry_after_ms =
+        store.write(|tx| backoff::record_outcome(tx, report.interrupted.as_ref(), now, hint))?;
     report.bytes_up = ctx.bytes_up.get();
     report.bytes_down = ctx.bytes_down.get();
     report.pending = pending(vault)?;

@@ -80,6 +80,18 @@ pub(super) fn receive(
     )))
 }
 
+/// Record id of a quarantined envelope: the first 16 bytes of SHA-256(id ‖ 0 ‖ payload), so the
+/// same envelope delivered again maps to the same record.
+fn quarantine_key(env: &amanat_protocol::PulledEnvelope) -> RecordId {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(env.id.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(env.payload.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    RecordId::from_bytes(id)
+}
+
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
 /// cursor advance.
 pub(super) fn pull_all(
@@ -104,7 +116,9 @@ pub(super) fn pull_all(
         };
         let page: PullResponse =
             serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
-        if page.next_after < cursor {
+        // A cursor going backwards, or `more` without the cursor moving, would have the device
+        // re-read or loop forever at a hostile relay's bidding: refused, nothing applied.
+        if page.next_after < cursor || (page.more && page.next_after == cursor) {
             return Err(SyncError::UnexpectedResponse);
         }
         let (pulled, quarantined, clashes) = ctx.store.write(|tx| {
@@ -112,34 +126,46 @@ pub(super) fn pull_all(
             let (mut state, version) = load_state(tx)?;
             let (mut pulled, mut quarantined, mut clashes) = (0u64, 0u64, 0u64);
             for env in &page.envelopes {
-                let Some(uuid) = uuid::Uuid::parse_str(&env.id).ok() else {
-                    return Err(SyncError::UnexpectedResponse);
+                // An id that is no UUID cannot be the one its author signed: quarantined like
+                // any other bad envelope, so it cannot stall the page (and every later sync).
+                let reason = match uuid::Uuid::parse_str(&env.id) {
+                    Ok(uuid) => {
+                        let applied_id = RecordId::from_bytes(*uuid.as_bytes());
+                        if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
+                            continue; // at-least-once delivery (or a replay): already applied
+                        }
+                        match receive(tx, &state, &identity, env)? {
+                            Ok((applied, new_clashes)) => {
+                                // Kept for custody verification: the signed fields, not the
+                                // content.
+                                tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
+                                pulled += 1;
+                                clashes += new_clashes;
+                                continue;
+                            }
+                            Err(reason) => reason,
+                        }
+                    }
+                    Err(_) => OpenError::Malformed.code(),
                 };
-                let applied_id = RecordId::from_bytes(*uuid.as_bytes());
-                if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
-                    continue; // at-least-once delivery: already applied
+                // Kept once per (id, bytes): a relay replaying what was refused adds nothing
+                // (other bytes under the same id are another envelope, judged on their own).
+                let key = quarantine_key(env);
+                if tx.get(SYNC_QUARANTINE, key)?.is_some() {
+                    continue;
                 }
-                match receive(tx, &state, &identity, env)? {
-                    Ok((applied, new_clashes)) => {
-                        // Kept for custody verification: the signed fields, not the content.
-                        tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
-                        pulled += 1;
-                        clashes += new_clashes;
-                    }
-                    Err(reason) => {
-                        tx.insert_json(
-                            SYNC_QUARANTINE,
-                            &Quarantined {
-                                envelope_id: env.id.clone(),
-                                seq: env.seq,
-                                sender: env.sender.clone(),
-                                reason: reason.to_string(),
-                                payload: env.payload.clone(),
-                            },
-                        )?;
-                        quarantined += 1;
-                    }
-                }
+                tx.insert_json_with_id(
+                    SYNC_QUARANTINE,
+                    key,
+                    &Quarantined {
+                        envelope_id: env.id.clone(),
+                        seq: env.seq,
+                        sender: env.sender.clone(),
+                        reason: reason.to_string(),
+                        payload: env.payload.clone(),
+                    },
+                )?;
+                quarantined += 1;
             }
             state.cursor = page.next_after;
             tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;

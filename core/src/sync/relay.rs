@@ -67,7 +67,10 @@ pub(super) fn classify(result: Result<Response, TransportError>) -> Result<Answe
     Ok(match resp.status {
         200..=299 => Answer::Ok(resp.body),
         429 => Answer::Transient(Interruption::RateLimited),
-        408 | 500..=599 => Answer::Transient(Interruption::Server {
+        // 1xx/3xx: no relay answers so (it never redirects); something between device and relay
+        // does, e.g. a captive portal's redirect to its login page. Transient, like a 5xx: a
+        // refusal would wedge every entry for a network's whim.
+        408 | 500..=599 | 100..=199 | 300..=399 => Answer::Transient(Interruption::Server {
             status: resp.status,
         }),
         status => {
@@ -116,6 +119,28 @@ pub(super) struct Ctx<'a> {
     pub(super) bytes_up: std::cell::Cell<u64>,
     /// Response body bytes received so far in this run.
     pub(super) bytes_down: std::cell::Cell<u64>,
+    /// The largest `Retry-After` (ms, capped) a 429 or 503 answer asked for in this run.
+    pub(super) retry_hint_ms: std::cell::Cell<Option<u64>>,
+}
+
+/// `Retry-After` of a 429 or 503 answer in seconds (the relay's form), as ms capped at
+/// [`BACKOFF_CAP_MS`] (a relay must not silence a device for longer than the schedule would);
+/// the HTTP-date form and anything else are ignored.
+pub(super) fn retry_after_ms(resp: &Response) -> Option<u64> {
+    if resp.status != 429 && resp.status != 503 {
+        return None;
+    }
+    let value = resp
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    if value.is_empty() || value.len() > 12 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: u64 = value.parse().ok()?;
+    Some(secs.saturating_mul(1000).min(BACKOFF_CAP_MS))
 }
 
 impl Ctx<'_> {
@@ -146,6 +171,10 @@ impl Ctx<'_> {
         if let Ok(resp) = &result {
             self.bytes_down
                 .set(self.bytes_down.get() + resp.body.len() as u64);
+            if let Some(ms) = retry_after_ms(resp) {
+                self.retry_hint_ms
+                    .set(Some(self.retry_hint_ms.get().unwrap_or(0).max(ms)));
+            }
         }
         classify(result)
     }

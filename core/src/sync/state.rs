@@ -75,6 +75,12 @@ pub(super) struct State {
     pub(super) cursor: u64,
     pub(super) last_ack_seq: u64,
     pub(super) last_success_ms: Option<u64>,
+    /// Consecutive transient failures (reset by a finished run); drives [`super::backoff()`].
+    #[serde(default)]
+    pub(super) failures: u32,
+    /// When the next attempt is due after a transient failure (ms, vault clock).
+    #[serde(default)]
+    pub(super) retry_at_ms: Option<u64>,
 }
 
 pub(super) fn load_state(tx: &mut Tx<'_>) -> Result<(State, u64), SyncError> {

@@ -222,6 +222,7 @@ class SyncTest {
         assertTrue(session.isCancelled())
         val r = session.run(RecordingObserver())
         assertEquals(SyncInterruption.Cancelled, r.interrupted)
+        assertNull(r.retryAfterMs, "a cancelled run asks for no wait")
         assertEquals(0uL, r.pushed)
         assertEquals(queued, r.pending)
         // A cancelled session stays cancelled.
@@ -264,6 +265,7 @@ class SyncTest {
         val bad = ThrowingTransport()
         val r = a.sync(bad, null)
         assertEquals(SyncInterruption.Transport(TransportErrorKind.OTHER), r.interrupted)
+        assertNotNull(r.retryAfterMs, "the core says how long to wait")
         assertEquals(1, bad.calls.get())
         assertEquals(0uL, r.pushed)
         assertEquals(queued, r.pending)
@@ -288,6 +290,7 @@ class SyncTest {
         val obs = ThrowingObserver()
         val ok = a.sync(null, obs)
         assertNull(ok.interrupted, "$ok")
+        assertNull(ok.retryAfterMs)
         assertEquals(queued, ok.pushed)
         assertTrue(obs.calls.get() > 2, "the observer kept being called")
         a.destroy()
