@@ -147,8 +147,18 @@ fn record_attachment(vault: &Vault, case: amanat_core::RecordId, seed: u64, mib:
 /// [`ATTACHMENT_MIB`] files each on its own interview, and submitted interviews up to `n` in
 /// all, `WRITE_BATCH` per transaction (the same `…_in` calls the single-item API makes, audit
 /// entries included).
-fn fill(vault: &Vault, n: usize, attach_mib: usize) -> amanat_core::RecordId {
+/// `peer` (signing key, age recipient): the team device the case is shared with before anything
+/// is written, so attachments are encrypted to it at capture.
+fn fill(
+    vault: &Vault,
+    n: usize,
+    attach_mib: usize,
+    peer: Option<(&str, &str)>,
+) -> amanat_core::RecordId {
     let case = cases::create_case(vault).unwrap();
+    if let Some((signing, age)) = peer {
+        sync::share_case(vault, case.id, signing, age).unwrap();
+    }
     consent::record_consent(
         vault,
         case.id,
@@ -334,8 +344,12 @@ fn apply_bench(n: usize) {
     let b = create_vault(&b_dir).unwrap();
     let ea = sync::enroll(&a, &w.code(), &w.url, &http()).unwrap();
     let eb = sync::enroll(&b, &w.code(), &w.url, &http()).unwrap();
-    let case = fill(&a, n, 0);
-    sync::share_case(&a, case, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    let case = fill(
+        &a,
+        n,
+        0,
+        Some((eb.signing_public_key.as_str(), eb.age_recipient.as_str())),
+    );
     sync::share_case(&b, case, &ea.signing_public_key, &ea.age_recipient).unwrap();
     let pushed = sync_all(&a, &http());
     println!("device A pushed {} envelopes", pushed.pushed);
@@ -461,8 +475,12 @@ fn device(args: &[String]) {
             let attach_mib: usize = args[6].parse().unwrap();
             let v = open_vault(dir);
             let start = Instant::now();
-            let case = fill(&v, n, attach_mib);
-            sync::share_case(&v, case, &args[4], &args[5]).unwrap();
+            let case = fill(
+                &v,
+                n,
+                attach_mib,
+                Some((args[4].as_str(), args[5].as_str())),
+            );
             println!("write_s={:.2}", start.elapsed().as_secs_f64());
             println!("write_rss_kib={}", peak_rss_kib());
             println!("case={case}");
