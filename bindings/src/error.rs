@@ -18,7 +18,7 @@ use amanat_core::records::attachments::AttachmentError;
 use amanat_core::records::cases::CaseError;
 use amanat_core::records::consent::ConsentError;
 use amanat_core::records::interviews::InterviewError;
-use amanat_core::sync::SyncError;
+use amanat_core::sync::{ClashError, SyncError};
 use amanat_core::{KeyProviderError, StoreError, VaultError};
 
 use crate::remote::{AnswerReason, ConsentScope, TemplateReason};
@@ -761,6 +761,21 @@ impl From<AttachmentError> for AmanatError {
     }
 }
 
+impl From<ClashError> for AmanatError {
+    fn from(e: ClashError) -> Self {
+        match e {
+            ClashError::NotFound => AmanatError::NotFound {
+                what: "clash".to_string(),
+                detail: e.to_string(),
+            },
+            ClashError::BadChoice => AmanatError::invalid("choice", e.to_string()),
+            ClashError::Case(c) => c.into(),
+            ClashError::Vault(v) => v.into(),
+            ClashError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<SyncError> for AmanatError {
     fn from(e: SyncError) -> Self {
         let detail = e.to_string();
@@ -936,6 +951,27 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn clash_errors_map_to_not_found_and_invalid_input_and_clash_values_stay_out_of_debug() {
+        let e: AmanatError = ClashError::NotFound.into();
+        assert!(matches!(&e, AmanatError::NotFound { what, .. } if what == "clash"));
+        let e: AmanatError = ClashError::BadChoice.into();
+        assert!(matches!(&e, AmanatError::InvalidInput { field, .. } if field == "choice"));
+        let e: AmanatError = ClashError::Store(StoreError::Integrity).into();
+        assert_eq!(e.code_str(), "integrity");
+        let value = crate::sync_types::SyncClashValue {
+            value: Some("Гульнара".into()),
+            author: "device-a".into(),
+            written_at_ms: 1,
+        };
+        let choice = crate::sync_types::ClashChoice::Value {
+            value: "Гульнара".into(),
+        };
+        for text in [format!("{value:?}"), format!("{choice:?}")] {
+            assert!(!text.contains("Гульнара"), "{text}");
+        }
     }
 
     #[test]

@@ -61,8 +61,9 @@ pub use sync::{
     TransportFfiError,
 };
 pub use sync_types::{
-    DeviceRole, Enrollment, QuarantinedEnvelope, SyncEntryKind, SyncInterruption, SyncPhase,
-    SyncProgress, SyncReport, SyncStatus, TeamDevice, TransportErrorKind, WedgedEntry,
+    ClashChoice, ClashedRecord, DeviceRole, Enrollment, QuarantinedEnvelope, SyncClash,
+    SyncClashValue, SyncEntryKind, SyncInterruption, SyncPhase, SyncProgress, SyncReport,
+    SyncStatus, TeamDevice, TransportErrorKind, WedgedEntry,
 };
 pub use types::{
     AnswerValue, Case, CaseField, CaseIdentity, Consent, Constraints, Interview, LocalizedChoice,

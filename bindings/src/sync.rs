@@ -25,7 +25,8 @@ use amanat_core::RecordId;
 use crate::domain::record_id;
 use crate::error::{guard, AmanatError, AmanatResult};
 use crate::sync_types::{
-    Enrollment, QuarantinedEnvelope, SyncProgress, SyncReport, SyncStatus, TeamDevice,
+    ClashChoice, Enrollment, QuarantinedEnvelope, SyncClash, SyncProgress, SyncReport, SyncStatus,
+    TeamDevice,
 };
 use crate::vault::Vault;
 
@@ -374,6 +375,31 @@ impl Vault {
     /// Pulled envelopes that failed verification, in arrival order (never applied).
     pub fn quarantined(&self) -> AmanatResult<Vec<QuarantinedEnvelope>> {
         guard(|| Ok(core_sync::quarantined(&self.inner)?))
+    }
+
+    /// Every clash (a field two devices edited concurrently), case fields then identity fields.
+    /// Values are survivor data: show them only on the unlocked, `FLAG_SECURE` screen.
+    pub fn clashes(&self) -> AmanatResult<Vec<SyncClash>> {
+        guard(|| {
+            Ok(core_sync::clashes(&self.inner)?
+                .into_iter()
+                .map(SyncClash::from)
+                .collect())
+        })
+    }
+
+    /// Resolves the clash `clash_id` (from `clashes()`) by keeping one of its values, writing a
+    /// new one or clearing the field: an ordinary local edit that travels with the next sync and
+    /// ends the clash on every device. A clash resolved or changed by a sync since it was listed
+    /// is `NotFound{what: "clash"}`; an index outside `values` is `InvalidInput{field: "choice"}`.
+    pub fn resolve_clash(&self, clash_id: String, choice: ClashChoice) -> AmanatResult<()> {
+        guard(|| {
+            Ok(core_sync::resolve_clash(
+                &self.inner,
+                &clash_id,
+                choice.into(),
+            )?)
+        })
     }
 
     /// Shares `case_id` with a team device given its signing key (hex) and age recipient (from

@@ -6,7 +6,9 @@
 //! gives the generated type a name that says "sync" in a flat Kotlin/Swift/Python namespace.
 //! None of these holds survivor data: ids, counts, reason codes, ciphertext.
 //!
-//! Mirrored: [`TeamDevice`] (the core's `Peer` holds a set, which uniffi cannot carry).
+//! Mirrored: [`TeamDevice`] (the core's `Peer` holds a set, which uniffi cannot carry), and the
+//! clash types [`SyncClash`], [`SyncClashValue`], [`ClashChoice`] (they carry survivor data, so
+//! their `Debug` here is redacted like the core's, and ids cross as hex text).
 
 use std::collections::BTreeSet;
 
@@ -243,6 +245,118 @@ impl From<amanat_core::sync::Peer> for TeamDevice {
             signing_public_key,
             age_recipient,
             cases: cases.into_iter().collect(),
+        }
+    }
+}
+
+/// Which record of a case a clashing field belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ClashedRecord {
+    /// The case's narrative fields.
+    Case,
+    /// The case's identity record (names, contacts).
+    Identity,
+}
+
+/// One value of a clash: what was written (or that the field was cleared), by which device,
+/// when. `Debug` redacts the value (survivor data).
+#[derive(Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncClashValue {
+    /// The value written; `null` when that write cleared the field.
+    pub value: Option<String>,
+    /// The writing device's id, or `clock:<hex>` when its envelopes were never seen here.
+    pub author: String,
+    /// When it was written (the hybrid logical clock's milliseconds since the Unix epoch).
+    pub written_at_ms: u64,
+}
+
+impl std::fmt::Debug for SyncClashValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SyncClashValue(<redacted>, cleared: {}, {}, {})",
+            self.value.is_none(),
+            self.author,
+            self.written_at_ms
+        )
+    }
+}
+
+/// A case or identity field two devices edited concurrently: every value is kept until a person
+/// chooses (`Vault.resolveClash`). The first value is the one every replica shows meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncClash {
+    /// Names this exact clash; a sync that changes its values changes the id, so a stale choice
+    /// is refused (`NotFound{what: "clash"}`).
+    pub id: String,
+    /// The case (hex id).
+    pub case_id: String,
+    /// Narrative or identity field.
+    pub record: ClashedRecord,
+    /// The field name.
+    pub field: String,
+    /// At least two values, the one shown meanwhile first.
+    pub values: Vec<SyncClashValue>,
+}
+
+impl From<amanat_core::sync::Clash> for SyncClash {
+    fn from(c: amanat_core::sync::Clash) -> Self {
+        SyncClash {
+            id: c.id,
+            case_id: c.case_id.to_string(),
+            record: match c.record {
+                amanat_core::sync::ClashedRecord::Case => ClashedRecord::Case,
+                amanat_core::sync::ClashedRecord::Identity => ClashedRecord::Identity,
+            },
+            field: c.field,
+            values: c
+                .values
+                .into_iter()
+                .map(|v| SyncClashValue {
+                    value: v.value,
+                    author: v.author,
+                    written_at_ms: v.hlc.ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How to resolve a clash. `Debug` redacts a new value.
+#[derive(Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ClashChoice {
+    /// Keep the value at `index` of `SyncClash.values`.
+    Keep {
+        /// Position in `values`.
+        index: u32,
+    },
+    /// Write a new value instead.
+    Value {
+        /// The new value (survivor data).
+        value: String,
+    },
+    /// Clear the field.
+    Clear,
+}
+
+impl std::fmt::Debug for ClashChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClashChoice::Keep { index } => write!(f, "Keep({index})"),
+            ClashChoice::Value { .. } => f.write_str("Value(<redacted>)"),
+            ClashChoice::Clear => f.write_str("Clear"),
+        }
+    }
+}
+
+impl From<ClashChoice> for amanat_core::sync::Choice {
+    fn from(c: ClashChoice) -> Self {
+        match c {
+            ClashChoice::Keep { index } => {
+                amanat_core::sync::Choice::Keep(usize::try_from(index).unwrap_or(usize::MAX))
+            }
+            ClashChoice::Value { value } => amanat_core::sync::Choice::Value(value),
+            ClashChoice::Clear => amanat_core::sync::Choice::Clear,
         }
     }
 }

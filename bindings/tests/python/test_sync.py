@@ -15,6 +15,8 @@ import urllib.request
 
 from amanat_ffi import (
     AmanatError,
+    ClashChoice,
+    ClashedRecord,
     ConsentScope,
     DeviceRole,
     HttpHeader,
@@ -192,6 +194,42 @@ class SyncTest(SyncBase):
         self.assertEqual(b.sync(None, None).pushed, b_queued)
         self.assertEqual(a.sync(None, None).pulled, 1)
         self.assertEqual(a.get_case(case.id).fields["next_step"].value, "referral")
+
+    def test_a_same_field_edit_on_two_devices_is_a_clash_listed_on_both_and_resolved_once(self):
+        a, ea = self.enrolled("a")
+        b, eb = self.enrolled("b")
+        case = self.case_with_consent(a)
+        a.share_case(case.id, eb.signing_public_key, eb.age_recipient)
+        b.share_case(case.id, ea.signing_public_key, ea.age_recipient)
+        a.sync(None, None)
+        b.sync(None, None)
+        self.assertEqual(a.clashes(), [])
+        # Offline on both, the same field: neither saw the other's value.
+        a.set_case_field(case.id, "district", "north")
+        b.set_case_field(case.id, "district", "south")
+        a.sync(None, None)
+        self.assertEqual(b.sync(None, None).clashes, 1)
+        self.assertEqual(a.sync(None, None).clashes, 1)
+        on_a, on_b = a.clashes(), b.clashes()
+        self.assertEqual(len(on_a), 1, on_a)
+        self.assertEqual(on_a, on_b)
+        clash = on_a[0]
+        self.assertEqual((clash.case_id, clash.record, clash.field), (case.id, ClashedRecord.CASE, "district"))
+        self.assertEqual({v.value for v in clash.values}, {"north", "south"})
+        self.assertEqual({v.author for v in clash.values}, {ea.device_id, eb.device_id})
+        with self.assertRaises(AmanatError.InvalidInput) as bad:
+            a.resolve_clash(clash.id, ClashChoice.KEEP(7))
+        self.assertEqual(bad.exception.field, "choice")
+        with self.assertRaises(AmanatError.NotFound) as stale:
+            a.resolve_clash("not-a-clash", ClashChoice.CLEAR())
+        self.assertEqual(stale.exception.what, "clash")
+        # Keep A's value, resolved on A; after both sync the clash is gone on both.
+        keep = [i for i, v in enumerate(clash.values) if v.value == "north"][0]
+        a.resolve_clash(clash.id, ClashChoice.KEEP(keep))
+        a.sync(None, None)
+        b.sync(None, None)
+        self.assertEqual((a.clashes(), b.clashes()), ([], []))
+        self.assertEqual(b.get_case(case.id).fields["district"].value, "north")
 
     def test_cancel_before_sync_and_from_another_thread(self):
         a, _ = self.enrolled("a")

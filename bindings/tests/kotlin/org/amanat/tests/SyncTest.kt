@@ -198,6 +198,55 @@ class SyncTest {
     }
 
     @Test
+    fun aSameFieldEditOnTwoDevicesIsAClashListedOnBothAndResolvedOnce() = cleanup {
+        val (a, ea) = enrolled("a")
+        val (b, eb) = enrolled("b")
+        val case = caseWithConsent(a, ConsentScope.INTERVIEW)
+        a.shareCase(case.id, eb.signingPublicKey, eb.ageRecipient)
+        b.shareCase(case.id, ea.signingPublicKey, ea.ageRecipient)
+        a.sync(null, null)
+        b.sync(null, null)
+        assertEquals(emptyList<SyncClash>(), a.clashes())
+
+        // Offline on both, the same field: neither saw the other's value.
+        a.setCaseField(case.id, "district", "north")
+        b.setCaseField(case.id, "district", "south")
+        a.sync(null, null)
+        assertEquals(1uL, b.sync(null, null).clashes)
+        assertEquals(1uL, a.sync(null, null).clashes)
+        val onA = a.clashes()
+        val onB = b.clashes()
+        assertEquals(1, onA.size, "$onA")
+        assertEquals(onA, onB, "the same clash, same id, on both devices")
+        val clash = onA[0]
+        assertEquals(case.id, clash.caseId)
+        assertEquals(ClashedRecord.CASE, clash.record)
+        assertEquals("district", clash.field)
+        assertEquals(setOf("north", "south"), clash.values.map { it.value }.toSet())
+        assertEquals(setOf(ea.deviceId, eb.deviceId), clash.values.map { it.author }.toSet())
+
+        // A bad index and a stale id are typed and change nothing.
+        val bad = assertFailsWith<AmanatException.InvalidInput> {
+            a.resolveClash(clash.id, ClashChoice.Keep(7u))
+        }
+        assertEquals("choice", bad.field)
+        val stale = assertFailsWith<AmanatException.NotFound> {
+            a.resolveClash("not-a-clash", ClashChoice.Clear)
+        }
+        assertEquals("clash", stale.what)
+
+        // Resolved on B with a new value; after both sync the clash is gone everywhere.
+        b.resolveClash(clash.id, ClashChoice.Value("east"))
+        assertEquals(emptyList<SyncClash>(), b.clashes())
+        b.sync(null, null)
+        a.sync(null, null)
+        assertEquals(emptyList<SyncClash>(), a.clashes())
+        assertEquals("east", a.getCase(case.id).fields["district"]?.value)
+        assertEquals("east", b.getCase(case.id).fields["district"]?.value)
+        a.destroy(); b.destroy()
+    }
+
+    @Test
     fun aShellTransportCarriesEnrollmentAndSync() = cleanup {
         val jdk = JdkTransport()
         val (a, _) = enrolled("a", jdk)
