@@ -171,6 +171,10 @@ pub struct SyncStatus {
     pub last_success_ms: Option<u64>,
     /// Whether this device is enrolled (if not, a sync fails with `NotEnrolled`).
     pub enrolled: bool,
+    /// Transient failures in a row since the last finished run (the backoff's step).
+    pub consecutive_failures: u32,
+    /// When the backoff says to try again (ms since epoch, vault clock), after a failed run.
+    pub next_attempt_ms: Option<u64>,
 }
 
 /// The role the organisation signed into an enrollment code.

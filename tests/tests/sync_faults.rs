@@ -415,10 +415,23 @@ fn a_relay_asking_to_wait_longer_than_the_schedule_is_heard_within_the_cap() {
         assert!((ceiling / 2..=ceiling).contains(&d), "{odd}: {d}");
     }
     assert_eq!(sync::backoff(&a).unwrap().consecutive_failures, 6);
+    // The status screen shows the same schedule.
+    let status = sync::status(&a).unwrap();
+    assert_eq!(status.consecutive_failures, 6);
+    assert_eq!(
+        status.next_attempt_ms,
+        sync::backoff(&a).unwrap().next_attempt_ms
+    );
+    assert!(status.next_attempt_ms.is_some());
     // The real relay takes it: reset.
     let r = sync::sync_once(&a, &net.http).unwrap();
     assert_eq!((r.pushed, r.pending, r.retry_after_ms), (queued, 0, None));
     assert_eq!(sync::backoff(&a).unwrap(), sync::Backoff::default());
+    let status = sync::status(&a).unwrap();
+    assert_eq!(
+        (status.consecutive_failures, status.next_attempt_ms),
+        (0, None)
+    );
 }
 
 #[test]

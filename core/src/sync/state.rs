@@ -229,9 +229,14 @@ pub struct SyncStatus {
     pub last_success_ms: Option<u64>,
     /// Whether this device is enrolled (if not, `sync` fails with `NotEnrolled`).
     pub enrolled: bool,
+    /// Transient failures in a row since the last finished run (the backoff's step).
+    pub consecutive_failures: u32,
+    /// When the backoff says to try again (ms since epoch, vault clock), after a failed run.
+    pub next_attempt_ms: Option<u64>,
 }
 
-/// The sync screen's status: pending count, wedged entries, last success, enrollment. Works
+/// The sync screen's status: pending count, wedged entries, last success, enrollment, and the
+/// backoff (what the scheduler needs to pick the next attempt). Works
 /// before enrollment too (changes queue from the first write).
 pub fn status(vault: &Vault) -> Result<SyncStatus, SyncError> {
     let store = vault.store()?;
@@ -252,6 +257,8 @@ pub fn status(vault: &Vault) -> Result<SyncStatus, SyncError> {
                 .collect(),
             last_success_ms: state.as_ref().and_then(|(s, _)| s.last_success_ms),
             enrolled: state.is_some(),
+            consecutive_failures: state.as_ref().map_or(0, |(s, _)| s.failures),
+            next_attempt_ms: state.as_ref().and_then(|(s, _)| s.retry_at_ms),
         })
     })
 }
