@@ -1040,3 +1040,78 @@ postgres_variants!(
     a_forged_revocation_wipes_nothing,
     a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails,
 );
+
+/// Wraps an identity and counts the stanzas age asks it to try: each is one X25519.
+struct CountingIdentity {
+    inner: age::x25519::Identity,
+    tries: std::sync::atomic::AtomicUsize,
+}
+
+impl age::Identity for CountingIdentity {
+    fn unwrap_stanza(
+        &self,
+        stanza: &age_core::format::Stanza,
+    ) -> Option<Result<age_core::format::FileKey, age::DecryptError>> {
+        self.tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.unwrap_stanza(stanza)
+    }
+}
+
+#[test]
+fn a_team_device_finds_its_stanza_first_whatever_groups_the_consent_adds() {
+    let w = World::new();
+    let hq = w.hq();
+    let (v, _) = w.enrolled("a");
+    let case = cases::create_case(&v).unwrap();
+    // Every group the consent can name: four group stanzas and the author's besides the team's.
+    consent::record_consent(
+        &v,
+        case.id,
+        "worker-17",
+        "ru",
+        &[
+            Scope::Interview,
+            Scope::ShareCaseworkers,
+            Scope::ShareLegal,
+            Scope::ShareLawEnforcement,
+            Scope::ShareResearch,
+        ],
+    )
+    .unwrap();
+    let team = age::x25519::Identity::generate();
+    let team_key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    sync::share_case(
+        &v,
+        case.id,
+        &amanat_protocol::to_hex(team_key.public_key().as_ref()),
+        &team.to_public().to_string(),
+    )
+    .unwrap();
+    cases::set_field(&v, case.id, "status", "open").unwrap();
+    assert!(sync::sync_once(&v, &w.http).unwrap().pushed > 0);
+    let counting = CountingIdentity {
+        inner: team,
+        tries: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let mut opened = 0;
+    for (_, payload) in w.hq_envelopes(&hq) {
+        counting.tries.store(0, std::sync::atomic::Ordering::SeqCst);
+        let Ok(d) = age::Decryptor::new_buffered(&payload[..]) else {
+            continue;
+        };
+        let Ok(mut r) = d.decrypt(std::iter::once(&counting as &dyn age::Identity)) else {
+            continue; // audit and withdrawal envelopes are not for team devices
+        };
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut plain).unwrap();
+        assert_eq!(
+            counting.tries.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the team device's stanza comes first"
+        );
+        opened += 1;
+    }
+    assert!(opened >= 3, "case, consent, field change: {opened}");
+}
