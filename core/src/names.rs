@@ -79,9 +79,18 @@ pub mod collections {
     /// Attachments announced by a verified envelope whose blob is not downloaded and checked yet,
     /// id = the attachment id (`sync::media`).
     pub const SYNC_DOWNLOADS: Collection = Collection::new("sync_downloads");
+    /// HQ only: organisation group identities this installation holds (age secret keys), id =
+    /// derived from the group name (`hq`).
+    pub const HQ_IDENTITIES: Collection = Collection::new("hq_identities");
+    /// HQ only: every pulled envelope exactly as the relay delivered it (the evidentiary
+    /// original, still encrypted and signed), id = the envelope's UUID (`hq`).
+    pub const HQ_ORIGINALS: Collection = Collection::new("hq_originals");
+    /// HQ only: records that travel to HQ alone (audit entries, withdrawal notices), decrypted
+    /// and verified, id = the envelope's UUID (`hq`).
+    pub const HQ_RECEIVED: Collection = Collection::new("hq_received");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 21] = [
+    pub const ALL: [Collection; 24] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -103,6 +112,9 @@ pub mod collections {
         SYNC_CHAIN,
         SYNC_UPLOADS,
         SYNC_DOWNLOADS,
+        HQ_IDENTITIES,
+        HQ_ORIGINALS,
+        HQ_RECEIVED,
     ];
 }
 
@@ -269,6 +281,9 @@ mod tests {
                 "sync_chain",
                 "sync_uploads",
                 "sync_downloads",
+                "hq_identities",
+                "hq_originals",
+                "hq_received",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();

@@ -23,8 +23,9 @@ fn parse<T: serde::de::DeserializeOwned>(content: &str) -> Result<T, &'static st
     serde_json::from_str(content).map_err(|_| "malformed_content")
 }
 
-/// Applies `rec` (already verified and trusted) inside the caller's transaction.
-pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, StoreError> {
+/// Applies `rec` (already verified and trusted) inside the caller's transaction; `hq` when this
+/// vault is an HQ installation (which also keeps the records that travel to HQ alone).
+pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord, hq: bool) -> Result<Applied, StoreError> {
     let Some(kind) = EntryKind::parse(&rec.kind) else {
         return Ok(Err("unknown_kind"));
     };
@@ -37,8 +38,9 @@ pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, Stor
         EntryKind::Identity => apply_identity(tx, id, &rec.content),
         EntryKind::Consent => apply_consent(tx, id, &rec.content),
         EntryKind::Interview => apply_interview(tx, id, &rec.content),
-        // Routed to HQ only; HQ-side handling arrives with the HQ issue. A device that is handed
-        // one (a re-routing relay) keeps it quarantined rather than guessing.
+        // Routed to HQ only: HQ keeps them (`sync::hq`). A device that is handed one (a
+        // re-routing relay) keeps it quarantined rather than guessing.
+        EntryKind::Audit | EntryKind::Withdrawal if hq => super::hq::keep_received(tx, rec),
         EntryKind::Audit | EntryKind::Withdrawal => Ok(Err("hq_only")),
         // Handled by `sync::media::receive_meta` before apply: it needs the envelope (for a later
         // quarantine) and records a pending download, not the attachment itself.

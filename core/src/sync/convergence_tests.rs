@@ -126,7 +126,7 @@ fn snapshot(v: &Vault, case: RecordId, known: &Known) -> Snapshot {
 fn deliver(v: &Vault, snap: &Snapshot, known: &mut Known) -> Result<(), TestCaseError> {
     let store = v.store().unwrap();
     for rec in &snap.records {
-        let applied = store.write(|tx| apply::apply(tx, rec)).unwrap();
+        let applied = store.write(|tx| apply::apply(tx, rec, false)).unwrap();
         prop_assert!(applied.is_ok(), "refused: {applied:?}");
     }
     for (field, seen) in &snap.known {

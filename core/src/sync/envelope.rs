@@ -188,11 +188,20 @@ pub fn seal(r: &SignedRecord, recipients: &[age::x25519::Recipient]) -> Result<V
 
 /// Decrypts a payload with `identity` and parses the signed record (not yet verified).
 pub fn open(payload: &[u8], identity: &age::x25519::Identity) -> Result<SignedRecord, OpenError> {
+    open_any(payload, std::slice::from_ref(identity))
+}
+
+/// [`open`] with whichever of `identities` opens the payload: a device passes its own identity,
+/// HQ also the group identities it holds.
+pub fn open_any(
+    payload: &[u8],
+    identities: &[age::x25519::Identity],
+) -> Result<SignedRecord, OpenError> {
     // Buffered: the unbuffered reader re-parses the header as it grows (a large share of the
     // receive cost with several stanzas).
     let decryptor = age::Decryptor::new_buffered(payload).map_err(|_| OpenError::Undecryptable)?;
     let mut reader = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .decrypt(identities.iter().map(|i| i as &dyn age::Identity))
         .map_err(|_| OpenError::Undecryptable)?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());
     reader

@@ -566,9 +566,9 @@ fn download_one(
 /// Whether the age header at the start of `path` (a partial download) holds a stanza for this
 /// device. Anything but a clear "no matching key" counts as yes: the full checks come at the end.
 fn has_key(ctx: &Ctx<'_>, path: &Path) -> Result<bool, SyncError> {
-    let identity = ctx.store.write(attachments::device_identity)?;
+    let identities = ctx.store.write(super::hq::receiving_identities)?;
     Ok(!matches!(
-        AttachmentReader::open_file(path, std::slice::from_ref(&identity)),
+        AttachmentReader::open_file(path, &identities),
         Err(AttachmentError::NoMatchingKey)
     ))
 }
@@ -587,14 +587,14 @@ fn verify_and_record(
         return Ok(Some("blob_hash_mismatch"));
     }
     // Decrypt as a stream (64 KiB at a time, nothing written) to check the plaintext hash.
-    let identity = ctx.store.write(attachments::device_identity)?;
-    let mut reader = match AttachmentReader::open_file(path, std::slice::from_ref(&identity)) {
+    let identities = ctx.store.write(super::hq::receiving_identities)?;
+    let mut reader = match AttachmentReader::open_file(path, &identities) {
         Ok(r) => r,
         Err(AttachmentError::NoMatchingKey) => return Ok(Some("attachment_undecryptable")),
         Err(AttachmentError::Io(kind)) => return Err(AttachmentError::Io(kind).into()),
         Err(_) => return Ok(Some("attachment_corrupt")),
     };
-    drop(identity);
+    drop(identities);
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = Zeroizing::new(vec![0u8; CHUNK_SIZE as usize]);
     let mut plain_len = 0u64;

@@ -22,6 +22,7 @@ mod convergence_tests;
 pub mod custody;
 mod enroll;
 pub mod envelope;
+pub mod hq;
 pub mod media;
 mod prepare;
 mod pull;

@@ -164,6 +164,9 @@ pub(super) fn prepare_entry(
     let content =
         String::from_utf8(record.value.expose().to_vec()).map_err(|_| StoreError::Shape)?;
     let (content, recipients, route) = match entry.kind {
+        // An HQ installation's own audit chain stays in its vault (`sync::hq`): sent, it would
+        // only come back to itself, a little more on every pull.
+        EntryKind::Audit if state.role == DeviceRole::Hq => return Ok(Vec::new()),
         EntryKind::Audit => hq_only(tx, state, content, &["caseworkers"])?,
         EntryKind::Withdrawal => {
             let consent: consent::Consent =

@@ -9,14 +9,14 @@ use super::*;
 pub(super) fn receive(
     tx: &mut Tx<'_>,
     state: &State,
-    identity: &age::x25519::Identity,
+    identities: &[age::x25519::Identity],
     env: &amanat_protocol::PulledEnvelope,
 ) -> Result<Result<(custody::AppliedRecord, u64), &'static str>, SyncError> {
     let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
         Ok(p) => p,
         Err(_) => return Ok(Err(OpenError::Malformed.code())),
     };
-    let record = match envelope::open(&payload, identity) {
+    let record = match envelope::open_any(&payload, identities) {
         Ok(r) => r,
         Err(e) => return Ok(Err(e.code())),
     };
@@ -29,7 +29,13 @@ pub(super) fn receive(
     if record.author != env.sender {
         return Ok(Err(OpenError::WrongAuthor.code()));
     }
-    // Trusted authors: this device itself, and team devices it registered ([`share_case`]).
+    // Trusted authors: this device itself, and team devices it registered ([`share_case`]). HQ
+    // receives from every device of the organisation: it pins each author's key on first sight
+    // (`hq::pin_author`; docs/HQ.md, "Which devices HQ trusts").
+    let hq = state.role == DeviceRole::Hq;
+    if hq && record.author != state.device_id {
+        hq::pin_author(tx, &record.author, &record.author_key)?;
+    }
     let peer = match RecordId::parse(&record.author) {
         Some(id) if record.author != state.device_id => tx
             .get_json::<Peer>(SYNC_PEERS, id)?
@@ -56,7 +62,7 @@ pub(super) fn receive(
             None => 0,
         }
     } else {
-        match apply::apply(tx, &record)? {
+        match apply::apply(tx, &record, hq)? {
             Ok(n) => n,
             Err(code) => return Ok(Err(code)),
         }
@@ -122,8 +128,9 @@ pub(super) fn pull_all(
             return Err(SyncError::UnexpectedResponse);
         }
         let (pulled, quarantined, clashes) = ctx.store.write(|tx| {
-            let identity = attachments::device_identity(tx)?;
             let (mut state, version) = load_state(tx)?;
+            let hq = state.role == DeviceRole::Hq;
+            let identities = hq::receiving_identities(tx)?;
             let (mut pulled, mut quarantined, mut clashes) = (0u64, 0u64, 0u64);
             for env in &page.envelopes {
                 // An id that is no UUID cannot be the one its author signed: quarantined like
@@ -131,19 +138,53 @@ pub(super) fn pull_all(
                 let reason = match uuid::Uuid::parse_str(&env.id) {
                     Ok(uuid) => {
                         let applied_id = RecordId::from_bytes(*uuid.as_bytes());
-                        if tx.get(SYNC_APPLIED, applied_id)?.is_some() {
-                            continue; // at-least-once delivery (or a replay): already applied
+                        let applied_before = tx.get(SYNC_APPLIED, applied_id)?.is_some();
+                        // HQ keeps every envelope as delivered, first (the evidentiary original):
+                        // the same bytes again are a redelivery; other bytes under a kept id are
+                        // judged, and whatever fails is quarantined (evidence of tampering), the
+                        // original untouched. A device keeps no originals: an id it applied is
+                        // skipped, whatever the bytes (at-least-once delivery, or a replay).
+                        let kept = if hq {
+                            hq::keep_original(tx, applied_id, env)?
+                        } else if applied_before {
+                            continue;
+                        } else {
+                            // Judged like other bytes: undecryptable is a quarantine on a device.
+                            hq::Kept::Other
+                        };
+                        if kept == hq::Kept::Again {
+                            continue;
                         }
-                        match receive(tx, &state, &identity, env)? {
+                        match receive(tx, &state, &identities, env)? {
+                            // Re-sealed bytes of a record HQ applied already: nothing new.
+                            Ok(_) if applied_before => continue,
                             Ok((applied, new_clashes)) => {
                                 // Kept for custody verification: the signed fields, not the
                                 // content.
                                 tx.insert_json_with_id(SYNC_APPLIED, applied_id, &applied)?;
+                                if hq {
+                                    hq::mark(tx, applied_id, hq::OriginalStatus::Applied)?;
+                                }
                                 pulled += 1;
                                 clashes += new_clashes;
                                 continue;
                             }
-                            Err(reason) => reason,
+                            // At HQ an envelope for groups this installation holds no identity
+                            // of is expected (separation of duties): kept encrypted, counted,
+                            // not quarantined.
+                            Err(reason)
+                                if kept == hq::Kept::New
+                                    && reason == OpenError::Undecryptable.code() =>
+                            {
+                                hq::mark(tx, applied_id, hq::OriginalStatus::Held)?;
+                                continue;
+                            }
+                            Err(reason) => {
+                                if hq {
+                                    hq::mark(tx, applied_id, hq::OriginalStatus::Quarantined)?;
+                                }
+                                reason
+                            }
                         }
                     }
                     Err(_) => OpenError::Malformed.code(),

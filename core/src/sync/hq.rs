@@ -1,0 +1,411 @@
+//! The HQ side of receiving: an HQ installation is a vault enrolled with an `hq` code. It runs the
+//! same sync as a device ([`super::sync_with`]), and differs in four ways, all decided here:
+//!
+//! * **Identities**: besides its own age identity it holds the organisation group identities its
+//!   operator was given ([`import_group_identity`]), and opens envelopes with any of them. An
+//!   operator given only `research` decrypts only what consent shared with research.
+//! * **Originals**: every pulled envelope is kept exactly as the relay delivered it (signed and
+//!   encrypted) in `hq_originals`, before it is judged, with what became of it
+//!   ([`OriginalStatus`]): the evidentiary original stays apart from the working copy.
+//! * **Held, not quarantined**: an envelope none of its identities opens is the normal case of
+//!   separation of duties; it stays stored, encrypted, and is counted ([`HqSummary::held`]).
+//! * **Authors**: HQ receives from every device of the organisation. It accepts an author whose
+//!   signature verifies under the key its device id is derived from, that the relay
+//!   authenticated as the sender, and pins that key ([`pin_author`]); the chain rule and custody
+//!   then hold it to every later envelope. What this does not prove (that the key was enrolled
+//!   with an org-signed code) is in docs/HQ.md, "Which devices HQ trusts".
+//! * **HQ-only kinds**: audit entries and withdrawal notices are kept decrypted in `hq_received`
+//!   ([`received`]). The installation's own audit chain is not sent (it would only come back to
+//!   itself): it stays in its vault.
+
+use super::apply::Applied;
+use super::*;
+use crate::names::collections::{HQ_IDENTITIES, HQ_ORIGINALS, HQ_RECEIVED};
+use age::secrecy::ExposeSecret;
+use amanat_protocol::PulledEnvelope;
+
+/// Errors of the HQ installation's key handling and queries.
+#[derive(Debug, thiserror::Error)]
+pub enum HqError {
+    /// The vault is not enrolled as an HQ installation.
+    #[error("this vault is not an HQ installation")]
+    NotHq,
+    /// The group is not one of the organisation's recipient groups.
+    #[error("unknown recipient group")]
+    UnknownGroup,
+    /// The text is not an age X25519 identity.
+    #[error("not an age identity")]
+    BadIdentity,
+    /// The identity is not the organisation's key for that group (its public key differs from
+    /// the one in the enrolled `org.pub`).
+    #[error("the identity is not this organisation's key for that group")]
+    WrongIdentity,
+    /// Reading the sync state failed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// The vault is not usable.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of a kept original.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginalStatus {
+    /// Being judged (only inside the pull transaction; never seen after it commits).
+    Received,
+    /// Verified and applied (its record is in the working store).
+    Applied,
+    /// No identity held here opens it: kept encrypted.
+    Held,
+    /// Opened but refused (bad signature, chain fork, rule): also in the quarantine list.
+    Quarantined,
+}
+
+/// An envelope exactly as the relay delivered it. `Debug` omits the payload.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Original {
+    /// Envelope id (UUIDv7 text).
+    pub envelope_id: String,
+    /// The relay's sequence number.
+    pub seq: u64,
+    /// The sender the relay authenticated.
+    pub sender: String,
+    /// The payload as delivered (base64 of the age file): unchanged, still encrypted and signed.
+    pub payload: String,
+    /// What became of it.
+    pub status: OriginalStatus,
+}
+
+impl std::fmt::Debug for Original {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Original")
+            .field("envelope_id", &self.envelope_id)
+            .field("seq", &self.seq)
+            .field("sender", &self.sender)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record that travels to HQ alone (audit entry or withdrawal notice), verified and decrypted.
+/// `Debug` omits the content.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Received {
+    /// The envelope it came in.
+    pub envelope_id: String,
+    /// `audit` or `withdrawal`.
+    pub kind: String,
+    /// The record id (hex) on the author device.
+    pub record_id: String,
+    /// Author device id.
+    pub author: String,
+    /// The author's HLC when it was prepared.
+    pub hlc: Hlc,
+    /// Content hash (what the author signed).
+    pub content_hash: String,
+    /// The record as JSON text.
+    pub content: String,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("envelope_id", &self.envelope_id)
+            .field("kind", &self.kind)
+            .field("record_id", &self.record_id)
+            .field("author", &self.author)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts over what an HQ installation holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HqSummary {
+    /// Originals kept (every envelope pulled).
+    pub originals: u64,
+    /// Of those, verified and applied.
+    pub applied: u64,
+    /// Of those, kept encrypted: no identity held here opens them.
+    pub held: u64,
+    /// Of those, refused and quarantined.
+    pub quarantined: u64,
+    /// Audit entries received.
+    pub audit_entries: u64,
+    /// Withdrawal notices received.
+    pub withdrawals: u64,
+    /// Group identities held (names).
+    pub groups: Vec<String>,
+}
+
+/// Id under which a group's identity is stored.
+fn identity_id(group: &str) -> RecordId {
+    let d = ring::digest::digest(&ring::digest::SHA256, group.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d.as_ref()[..16]);
+    RecordId::from_bytes(id)
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeldIdentity {
+    group: String,
+    secret: String,
+}
+
+impl Drop for HeldIdentity {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+fn hq_state(tx: &mut Tx<'_>) -> Result<State, HqError> {
+    match load_state(tx) {
+        Ok((s, _)) if s.role == DeviceRole::Hq => Ok(s),
+        Ok(_) | Err(SyncError::NotEnrolled) => Err(HqError::NotHq),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stores the identity of organisation group `group` in this HQ installation (sealed in its
+/// vault, like every record), after checking it is the organisation's key for that group. Called
+/// again with the same group, replaces it (e.g. after a rotation the old one is kept under the
+/// rotated name by the caller).
+pub fn import_group_identity(vault: &Vault, group: &str, identity: &str) -> Result<(), HqError> {
+    let parsed =
+        age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
+    vault.store()?.write(|tx| {
+        let state = hq_state(tx)?;
+        let expected = state.org.groups.get(group).ok_or(HqError::UnknownGroup)?;
+        if parsed.to_public().to_string() != *expected {
+            return Err(HqError::WrongIdentity);
+        }
+        let held = HeldIdentity {
+            group: group.to_string(),
+            secret: parsed.to_string().expose_secret().to_string(),
+        };
+        let id = identity_id(group);
+        match tx.get(HQ_IDENTITIES, id)? {
+            Some(r) => {
+                tx.update_json(HQ_IDENTITIES, id, r.version, &held)?;
+            }
+            None => tx.insert_json_with_id(HQ_IDENTITIES, id, &held)?,
+        }
+        Ok(())
+    })
+}
+
+/// Stores `identity` as whichever organisation group it is the key of (found by its public key in
+/// the enrolled `org.pub`) and returns the group's name: an identity file handed to an operator
+/// (`amanat org export-group`) needs no label that could be wrong.
+pub fn import_identity(vault: &Vault, identity: &str) -> Result<String, HqError> {
+    let parsed =
+        age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
+    let public = parsed.to_public().to_string();
+    let group = vault.store()?.read(|tx| {
+        let state = hq_state(tx)?;
+        state
+            .org
+            .groups
+            .iter()
+            .find(|(_, r)| **r == public)
+            .map(|(g, _)| g.clone())
+            .ok_or(HqError::WrongIdentity)
+    })?;
+    import_group_identity(vault, &group, identity)?;
+    Ok(group)
+}
+
+/// The group identities held, with their group names.
+pub(super) fn identities_in(
+    tx: &mut Tx<'_>,
+) -> Result<Vec<(String, age::x25519::Identity)>, StoreError> {
+    let mut out = Vec::new();
+    for id in tx.list(HQ_IDENTITIES)? {
+        let held: HeldIdentity = tx.require_json(HQ_IDENTITIES, id)?.0;
+        let identity =
+            age::x25519::Identity::from_str(&held.secret).map_err(|_| StoreError::Shape)?;
+        out.push((held.group.clone(), identity));
+    }
+    Ok(out)
+}
+
+/// The identities this vault opens envelopes and attachment blobs with: its own, and at HQ also
+/// the group identities it holds.
+pub(super) fn receiving_identities(
+    tx: &mut Tx<'_>,
+) -> Result<Vec<age::x25519::Identity>, SyncError> {
+    let mut out = vec![attachments::device_identity(tx)?];
+    if load_state(tx)?.0.role == DeviceRole::Hq {
+        out.extend(identities_in(tx)?.into_iter().map(|(_, id)| id));
+    }
+    Ok(out)
+}
+
+/// Pins `author`'s signing key as a trusted sender (no case shared with it) when HQ sees it first.
+/// The id is derived from the key (checked by [`envelope::verify`] before this is called), so a
+/// pinned author cannot later appear under another key.
+pub(super) fn pin_author(
+    tx: &mut Tx<'_>,
+    author: &str,
+    author_key: &str,
+) -> Result<(), StoreError> {
+    let Some(id) = RecordId::parse(author) else {
+        return Ok(());
+    };
+    if tx.get(SYNC_PEERS, id)?.is_none() {
+        let peer = Peer {
+            device_id: author.to_string(),
+            signing_public_key: author_key.to_string(),
+            age_recipient: String::new(),
+            cases: BTreeSet::new(),
+            clocks: BTreeSet::new(),
+        };
+        tx.insert_json_with_id(SYNC_PEERS, id, &peer)?;
+    }
+    Ok(())
+}
+
+/// What [`keep_original`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kept {
+    /// A new envelope, now kept: judge it.
+    New,
+    /// The same bytes from the same sender again: judged already, skip.
+    Again,
+    /// Other bytes under an id already kept: judge them (any failure is a quarantine, never
+    /// "held"), the kept original does not change.
+    Other,
+}
+
+/// Keeps `env` as an original under `id`, unless one is kept already.
+pub(super) fn keep_original(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    env: &PulledEnvelope,
+) -> Result<Kept, StoreError> {
+    if let Some((held, _)) = tx.get_json::<Original>(HQ_ORIGINALS, id)? {
+        return Ok(
+            if held.payload == env.payload && held.sender == env.sender {
+                Kept::Again
+            } else {
+                Kept::Other
+            },
+        );
+    }
+    let original = Original {
+        envelope_id: env.id.clone(),
+        seq: env.seq,
+        sender: env.sender.clone(),
+        payload: env.payload.clone(),
+        status: OriginalStatus::Received,
+    };
+    tx.insert_json_with_id(HQ_ORIGINALS, id, &original)?;
+    Ok(Kept::New)
+}
+
+/// Records what became of the original under `id` — only of one this pull just kept (status
+/// [`OriginalStatus::Received`]): other bytes under a known id never change the original.
+pub(super) fn mark(
+    tx: &mut Tx<'_>,
+    id: RecordId,
+    status: OriginalStatus,
+) -> Result<(), StoreError> {
+    if let Some((mut o, version)) = tx.get_json::<Original>(HQ_ORIGINALS, id)? {
+        if o.status == OriginalStatus::Received {
+            o.status = status;
+            tx.update_json(HQ_ORIGINALS, id, version, &o)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps a verified HQ-only record. Idempotent; another content under the same record id from
+/// the same author is refused (`conflicting_version`).
+pub(super) fn keep_received(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, StoreError> {
+    // Keyed by author and record: two devices' record ids are independent.
+    let key = custody::recv_chain_id(&rec.author, &rec.kind, &rec.record_id);
+    if let Some((held, _)) = tx.get_json::<Received>(HQ_RECEIVED, key)? {
+        return Ok(if held.content_hash == rec.content_hash {
+            Ok(0)
+        } else {
+            Err("conflicting_version")
+        });
+    }
+    let received = Received {
+        envelope_id: rec.envelope_id.clone(),
+        kind: rec.kind.clone(),
+        record_id: rec.record_id.clone(),
+        author: rec.author.clone(),
+        hlc: rec.hlc,
+        content_hash: rec.content_hash.clone(),
+        content: rec.content.clone(),
+    };
+    tx.insert_json_with_id(HQ_RECEIVED, key, &received)?;
+    Ok(Ok(0))
+}
+
+/// Every original kept, in relay order.
+pub fn originals(vault: &Vault) -> Result<Vec<Original>, HqError> {
+    let store = vault.store()?;
+    let mut out = store.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(HQ_ORIGINALS)? {
+            out.push(tx.require_json::<Original>(HQ_ORIGINALS, id)?.0);
+        }
+        Ok::<_, HqError>(out)
+    })?;
+    out.sort_by_key(|o| o.seq);
+    Ok(out)
+}
+
+/// Every HQ-only record received (audit entries, withdrawal notices), in author HLC order.
+pub fn received(vault: &Vault) -> Result<Vec<Received>, HqError> {
+    let store = vault.store()?;
+    let mut out = store.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(HQ_RECEIVED)? {
+            out.push(tx.require_json::<Received>(HQ_RECEIVED, id)?.0);
+        }
+        Ok::<_, HqError>(out)
+    })?;
+    out.sort_by(|a, b| (&a.author, a.hlc).cmp(&(&b.author, b.hlc)));
+    Ok(out)
+}
+
+/// What this installation holds, counted.
+pub fn summary(vault: &Vault) -> Result<HqSummary, HqError> {
+    let mut s = HqSummary::default();
+    for o in originals(vault)? {
+        s.originals += 1;
+        match o.status {
+            OriginalStatus::Applied => s.applied += 1,
+            OriginalStatus::Held => s.held += 1,
+            OriginalStatus::Quarantined => s.quarantined += 1,
+            OriginalStatus::Received => {}
+        }
+    }
+    for r in received(vault)? {
+        match EntryKind::parse(&r.kind) {
+            Some(EntryKind::Audit) => s.audit_entries += 1,
+            Some(EntryKind::Withdrawal) => s.withdrawals += 1,
+            _ => {}
+        }
+    }
+    s.groups = vault.store()?.read(|tx| {
+        Ok::<_, StoreError>(
+            identities_in(tx)?
+                .into_iter()
+                .map(|(g, _)| g)
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    s.groups.sort();
+    Ok(s)
+}
