@@ -2,7 +2,7 @@
 //! on the organisation's keys (`org init`, `device enroll`, `device revoke`).
 
 use amanat_server::relay::RelayConfig;
-use amanat_server::{org, serve};
+use amanat_server::{hq, org, serve};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// The HQ installation: set up, pull (docs/HQ.md).
+    Hq {
+        #[command(subcommand)]
+        command: HqCommand,
+    },
     /// Device enrollment codes and revocations (HQ; signed by the organisation key), and `join`
     /// (the device side of enrollment).
     Device {
@@ -84,6 +89,78 @@ enum OrgCommand {
         /// age scrypt work factor (log2 N); lower only for tests.
         #[arg(long, hide = true)]
         scrypt_log_n: Option<u8>,
+    },
+    /// Write one recipient group's identity to FILE under its holder's own passphrase, to hand
+    /// it to that holder alone (an operator holding only `research` decrypts nothing else).
+    ExportGroup {
+        /// The group (caseworkers, legal, research).
+        group: String,
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// Where to write the identity file (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+        /// File whose first line is the organisation passphrase (default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// File whose first line is the holder's passphrase (default: the next line of stdin).
+        #[arg(long)]
+        to_passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HqCommand {
+    /// Create an HQ installation in DATA (an encrypted vault), enroll it with the relay, and give
+    /// it group identities: from the organisation directory (--org, optionally --group …), or
+    /// from an HQ code (--code-file, from `device enroll --hq`) and identity files (--identity …,
+    /// from `org export-group`).
+    Init {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The relay URL.
+        #[arg(long)]
+        relay: String,
+        /// Organisation directory (signs a fresh HQ code, opens the group identities).
+        #[arg(long, conflicts_with_all = ["code_file", "identity"])]
+        org: Option<PathBuf>,
+        /// With --org: a group whose identity to hold (repeat; default: every group).
+        #[arg(long, requires = "org")]
+        group: Vec<String>,
+        /// An HQ enrollment code (JSON) in a file.
+        #[arg(long, required_unless_present = "org")]
+        code_file: Option<PathBuf>,
+        /// With --code-file: an identity file from `org export-group` (repeat).
+        #[arg(long, requires = "code_file")]
+        identity: Vec<PathBuf>,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Add group identity files (from `org export-group`) to an installation; each is checked
+    /// against the organisation's keys first.
+    AddIdentity {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Identity file (repeat).
+        #[arg(long, required = true)]
+        identity: Vec<PathBuf>,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Pull what devices sent to HQ: keep every envelope as delivered, decrypt and verify what the
+    /// identities held allow, keep the rest encrypted.
+    Pull {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -138,6 +215,12 @@ enum DeviceCommand {
     },
 }
 
+/// clap enforces `--org` or `--code-file` for `hq init`; kept total without a panic.
+fn unreachable_args() -> ! {
+    eprintln!("amanat: hq init needs --org or --code-file");
+    std::process::exit(2)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -175,6 +258,47 @@ fn main() -> ExitCode {
                     scrypt_log_n,
                 },
         } => org::run_init(dir, passphrase_file, scrypt_log_n).map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::ExportGroup {
+                    group,
+                    org: dir,
+                    to,
+                    passphrase_file,
+                    to_passphrase_file,
+                },
+        } => org::run_export_group(dir, group, to, passphrase_file, to_passphrase_file)
+            .map_err(Into::into),
+        Command::Hq { command } => match command {
+            HqCommand::Init {
+                data,
+                relay,
+                org,
+                group,
+                code_file,
+                identity,
+                passphrase_file,
+            } => {
+                let keys = match (org, code_file) {
+                    (Some(dir), _) => hq::Keys::Org { dir, groups: group },
+                    (None, Some(code_file)) => hq::Keys::Files {
+                        code_file,
+                        identities: identity,
+                    },
+                    (None, None) => unreachable_args(),
+                };
+                hq::run_init(data, relay, keys, passphrase_file).map_err(Into::into)
+            }
+            HqCommand::AddIdentity {
+                data,
+                identity,
+                passphrase_file,
+            } => hq::run_add_identities(data, identity, passphrase_file).map_err(Into::into),
+            HqCommand::Pull {
+                data,
+                passphrase_file,
+            } => hq::run_pull(data, passphrase_file).map_err(Into::into),
+        },
         Command::Device { command } => match command {
             DeviceCommand::Enroll {
                 org: dir,

@@ -168,6 +168,70 @@ pub fn enroll_code_for(
     })
 }
 
+/// The identity of recipient group `group`, decrypted with the organisation passphrase.
+pub fn group_identity(
+    dir: &Path,
+    pass: &SecretString,
+    group: &str,
+) -> Result<SecretString, String> {
+    if !RECIPIENT_GROUPS.contains(&group) {
+        return Err(format!(
+            "unknown group {group:?} (one of: {})",
+            RECIPIENT_GROUPS.join(", ")
+        ));
+    }
+    let ct = fs::read(dir.join("groups").join(format!("{group}.key.age")))
+        .map_err(|e| format!("cannot read the {group} identity: {}", e.kind()))?;
+    let plain = zeroize::Zeroizing::new(decrypt(pass, &ct)?);
+    let text = std::str::from_utf8(&plain).map_err(|_| "damaged identity file".to_owned())?;
+    Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// Decrypts an identity file written by [`export_group`] (or a `groups/*.key.age` of `org init`)
+/// with its holder's passphrase.
+pub fn read_identity_file(path: &Path, pass: &SecretString) -> Result<SecretString, String> {
+    let ct = fs::read(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let plain = zeroize::Zeroizing::new(decrypt(pass, &ct)?);
+    let text = std::str::from_utf8(&plain).map_err(|_| "damaged identity file".to_owned())?;
+    Ok(SecretString::from(text.trim().to_owned()))
+}
+
+/// `amanat org export-group`: writes group `group`'s identity to `to`, encrypted under the
+/// holder's own passphrase (`to_pass`), so it can be handed to that holder alone (separation of
+/// duties: docs/HQ.md). Refuses to overwrite a file.
+pub fn export_group(
+    dir: &Path,
+    pass: &SecretString,
+    group: &str,
+    to: &Path,
+    to_pass: &SecretString,
+    scrypt_log_n: Option<u8>,
+) -> Result<(), String> {
+    let identity = group_identity(dir, pass, group)?;
+    let ct = encrypt(to_pass, identity.expose_secret().as_bytes(), scrypt_log_n)?;
+    write_new(to, &ct)
+}
+
+/// `amanat org export-group`: the organisation passphrase is the first line of
+/// `passphrase_file` (or stdin), the holder's the first line of `to_passphrase_file` (or the next
+/// stdin line).
+pub fn run_export_group(
+    dir: PathBuf,
+    group: String,
+    to: PathBuf,
+    passphrase_file: Option<PathBuf>,
+    to_passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let pass = read_passphrase(passphrase_file.as_deref())?;
+    let to_pass = read_passphrase(to_passphrase_file.as_deref())?;
+    export_group(&dir, &pass, &group, &to, &to_pass, None)?;
+    println!(
+        "the {group} identity is in {}, encrypted under its holder's passphrase",
+        to.display()
+    );
+    Ok(())
+}
+
 /// Issues an org-signed revocation of `device_id`.
 pub fn revoke(dir: &Path, pass: &SecretString, device_id: &str) -> Result<Revocation, String> {
     let (org, key) = load_signing(dir, pass)?;

@@ -491,3 +491,116 @@ fn a_quarantined_envelope_replayed_again_and_again_is_kept_once() {
         "open"
     );
 }
+
+/// HQ keeps every envelope as delivered before judging it. A relay that alters an envelope HQ
+/// already holds (other bytes under its id), forges one, or delivers the same one again cannot
+/// change the kept original: the redelivery is skipped, the others are quarantined with their
+/// reason and kept once as what they are.
+#[test]
+fn at_hq_the_original_is_kept_once_and_altered_or_forged_envelopes_never_replace_it() {
+    let s = scene(0);
+    let (hq, ehq) = s.net.hq_vault("hq", &["caseworkers", "legal"]);
+    // A grants legal consent so the case travels to HQ (consent, case and audit envelopes).
+    amanat_core::records::consent::record_consent(
+        &s.a,
+        s.case.id,
+        "worker-17",
+        "ru",
+        &[amanat_core::records::consent::Scope::ShareLegal],
+    )
+    .unwrap();
+    cases::set_field(&s.a, s.case.id, "status", "referred").unwrap();
+    push_everything(&s.a, &s.net);
+
+    let first: std::sync::Arc<Mutex<Vec<PulledEnvelope>>> = Default::default();
+    let kept = first.clone();
+    let honest_then_replayed = Liar::new(&s.net.http, move |page, _| {
+        *kept.lock().unwrap() = page.envelopes.clone();
+        // Every envelope delivered twice in the page: kept and applied once.
+        let again = page.envelopes.clone();
+        page.envelopes.extend(again);
+    });
+    let r = sync::sync_once(&hq, &honest_then_replayed).unwrap();
+    let delivered = first.lock().unwrap().clone();
+    assert!(delivered.len() >= 4, "{r:?}");
+    let held = sync::hq::originals(&hq).unwrap();
+    assert_eq!(held.len(), delivered.len());
+    // The case's first two envelopes predate any consent: sealed to A alone, kept encrypted.
+    let count = |st| held.iter().filter(|o| o.status == st).count();
+    assert_eq!(count(sync::hq::OriginalStatus::Held), 2);
+    assert_eq!(
+        (r.pulled as usize, r.quarantined),
+        (count(sync::hq::OriginalStatus::Applied), 0)
+    );
+    assert_eq!(r.pulled as usize + 2, delivered.len());
+    let applied_id = held
+        .iter()
+        .find(|o| o.status == sync::hq::OriginalStatus::Applied)
+        .unwrap()
+        .envelope_id
+        .clone();
+
+    // Now the relay sends, after the cursor: (1) the first envelope's id with its payload's
+    // bytes flipped, (2) a case forged under a new id by a key HQ never saw, sealed to the legal
+    // group, claiming A as author.
+    let victim = delivered
+        .iter()
+        .find(|e| e.id == applied_id)
+        .unwrap()
+        .clone();
+    let victim_payload = victim.payload.clone();
+    let legal = s.net.hq_vault_recipient("legal");
+    let forger = new_key();
+    let forged = forge(
+        &forger,
+        &fresh_id(0x51),
+        &s.case.id.to_string(),
+        forged_case_content(&s.case, "closed"),
+        &legal,
+        |r| r.author = s.ea.device_id.clone(),
+    );
+    let a_id = s.ea.device_id.clone();
+    let liar = Liar::new(&s.net.http, move |page, _| {
+        let mut altered = victim.clone();
+        let mut bytes = base64::engine::general_purpose::STANDARD
+            .decode(&altered.payload)
+            .unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        altered.payload = b64(&bytes);
+        altered.seq = page.next_after + 1;
+        page.envelopes.push(altered);
+        page.envelopes.push(PulledEnvelope {
+            seq: page.next_after + 2,
+            id: fresh_id(0x51),
+            sender: a_id.clone(),
+            payload: forged.clone(),
+        });
+        page.next_after += 2;
+    });
+    let r = sync::sync_once(&hq, &liar).unwrap();
+    assert_eq!((r.pulled, r.quarantined), (0, 2), "{r:?}");
+    let mut why = reasons(&hq);
+    why.sort();
+    assert_eq!(why, ["undecryptable", "wrong_author"], "{why:?}");
+    // The kept original of the altered id is untouched; the forgery is kept as quarantined.
+    let after = sync::hq::originals(&hq).unwrap();
+    let original = after.iter().find(|o| o.envelope_id == applied_id).unwrap();
+    assert_eq!(original.payload, victim_payload);
+    assert_eq!(original.status, sync::hq::OriginalStatus::Applied);
+    let forged_kept = after
+        .iter()
+        .find(|o| o.envelope_id == fresh_id(0x51))
+        .unwrap();
+    assert_eq!(forged_kept.status, sync::hq::OriginalStatus::Quarantined);
+    assert_eq!(after.len(), delivered.len() + 1);
+    // Nothing forged was applied.
+    assert_eq!(
+        cases::get_case(&hq, s.case.id).unwrap().fields["status"].value,
+        "referred"
+    );
+    assert_eq!(
+        sync::enrollment(&hq).unwrap().unwrap().device_id,
+        ehq.device_id
+    );
+}

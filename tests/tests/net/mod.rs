@@ -207,6 +207,34 @@ impl Net {
             .unwrap()
     }
 
+    /// An HQ installation's vault (`sync::hq`) enrolled through the proxy, holding the identities
+    /// of `groups`.
+    #[allow(dead_code)] // used by some of the test crates that include this module
+    pub fn hq_vault(&self, name: &str, groups: &[&str]) -> (Vault, sync::Enrollment) {
+        let v = self.open(name);
+        let code = serde_json::to_string(
+            &org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Hq).unwrap(),
+        )
+        .unwrap();
+        let e = sync::enroll(&v, &code, &self.proxy.url(), &self.http).unwrap();
+        for g in groups {
+            let id = org::group_identity(&self.org_dir, &pass(), g).unwrap();
+            use age::secrecy::ExposeSecret;
+            sync::hq::import_group_identity(&v, g, id.expose_secret()).unwrap();
+        }
+        (v, e)
+    }
+
+    /// The age recipient of an organisation group, from `org.pub`.
+    #[allow(dead_code)]
+    pub fn hq_vault_recipient(&self, group: &str) -> String {
+        let org = amanat_protocol::OrgPublic::from_json(
+            &std::fs::read(self.org_dir.join("org.pub")).unwrap(),
+        )
+        .unwrap();
+        org.groups[group].clone()
+    }
+
     /// Enrolls an HQ installation directly at the relay and returns its key.
     pub fn hq(&self) -> ring::signature::Ed25519KeyPair {
         let key = amanat_protocol::ed25519_from_pkcs8(

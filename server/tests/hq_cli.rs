@@ -1,0 +1,591 @@
+//! `amanat hq init`, `hq pull`, `hq add-identity` and `org export-group` through the real binary,
+//! against a relay on 127.0.0.1 and field devices (core vaults) that record and sync real
+//! interviews: what HQ keeps, what it decrypts, and what an operator holding one group's
+//! identity cannot read.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use age::secrecy::SecretString;
+use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::records::attachments::{self, AttachmentInfo, AttachmentReader, AttachmentWriter};
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::{cases, interviews};
+use amanat_core::sync::{self, envelope, hq as core_hq};
+use amanat_core::testing::create_vault;
+use amanat_core::{RecordId, Vault};
+use amanat_protocol::{DeviceRole, OrgPublic};
+use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig, RunningRelay};
+use amanat_server::{hq, org};
+use amanat_transport::HttpTransport;
+use base64::Engine as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_amanat");
+const ORG_PASS: &str = "correct horse battery staple";
+const RESEARCH_PASS: &str = "the researcher's own passphrase";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+/// An organisation made by the binary, a relay serving it, and passphrase files.
+struct World {
+    tmp: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    relay: Option<RunningRelay>,
+    url: String,
+    org_dir: PathBuf,
+    org_pass: PathBuf,
+    research_pass: PathBuf,
+    http: HttpTransport,
+}
+
+impl World {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let org_dir = tmp.path().join("org");
+        let org_pass = tmp.path().join("org-pass");
+        let research_pass = tmp.path().join("research-pass");
+        std::fs::write(&org_pass, format!("{ORG_PASS}\n")).unwrap();
+        std::fs::write(&research_pass, format!("{RESEARCH_PASS}\n")).unwrap();
+        ok(&run(&[
+            "org",
+            "init",
+            org_dir.to_str().unwrap(),
+            "--passphrase-file",
+            org_pass.to_str().unwrap(),
+            "--scrypt-log-n",
+            "10",
+        ]));
+        let org = OrgPublic::from_json(&std::fs::read(org_dir.join("org.pub")).unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
+        let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
+        let config = RelayConfig {
+            rate_per_sec: 10_000.0,
+            rate_burst: 10_000.0,
+            ..RelayConfig::default()
+        };
+        let running = rt
+            .block_on(relay::start(
+                "127.0.0.1:0".parse().unwrap(),
+                org,
+                config,
+                storage,
+            ))
+            .unwrap();
+        let url = format!("http://{}", running.addr);
+        Self {
+            tmp,
+            rt,
+            relay: Some(running),
+            url,
+            org_dir,
+            org_pass,
+            research_pass,
+            http: HttpTransport::new(Duration::from_secs(20)),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn s<'a>(&self, p: &'a Path) -> &'a str {
+        p.to_str().unwrap()
+    }
+
+    /// A field device enrolled with a code from the organisation's keys.
+    fn device(&self, name: &str) -> Vault {
+        let dir = self.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let v = create_vault(&dir).unwrap();
+        let pass = SecretString::from(ORG_PASS.to_owned());
+        let code = org::enroll_code(&self.org_dir, &pass, 3600, DeviceRole::Field).unwrap();
+        sync::enroll(
+            &v,
+            &serde_json::to_string(&code).unwrap(),
+            &self.url,
+            &self.http,
+        )
+        .unwrap();
+        v
+    }
+
+    /// `amanat hq init --org` holding every group.
+    fn hq_from_org(&self, name: &str) -> PathBuf {
+        let data = self.path(name);
+        let out = ok(&run(&[
+            "hq",
+            "init",
+            "--data",
+            self.s(&data),
+            "--relay",
+            &self.url,
+            "--org",
+            self.s(&self.org_dir),
+            "--passphrase-file",
+            self.s(&self.org_pass),
+        ]));
+        assert!(
+            out.contains("holds the identities of: caseworkers, law_enforcement, legal, research"),
+            "{out}"
+        );
+        data
+    }
+
+    fn pull(&self, data: &Path, pass: &Path) -> String {
+        ok(&run(&[
+            "hq",
+            "pull",
+            "--data",
+            self.s(data),
+            "--passphrase-file",
+            self.s(pass),
+        ]))
+    }
+
+    /// Opens an HQ installation in this process to look inside (what `hq` commands will print).
+    fn open(&self, data: &Path, pass: &str) -> Vault {
+        hq::open(data, &SecretString::from(pass.to_owned())).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(r) = self.relay.take() {
+            let _ = self.rt.block_on(r.stop());
+        }
+    }
+}
+
+fn answers() -> Answers {
+    [
+        ("interpreter_used", AnswerValue::YesNo(false)),
+        ("first_contact", AnswerValue::Choice("messaging_app".into())),
+        ("hours_per_day", AnswerValue::Integer(14)),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect()
+}
+
+/// A case with `scopes`, one submitted interview in Uzbek, with `audio` recorded into it if
+/// given; returns (case, interview id, the attachment).
+fn case_with_interview(
+    v: &Vault,
+    scopes: &[Scope],
+    audio: Option<&[u8]>,
+) -> (RecordId, String, Option<AttachmentInfo>) {
+    let case = cases::create_case(v).unwrap();
+    consent::record_consent(v, case.id, "worker-17", "uz", scopes).unwrap();
+    let i = interviews::start(v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    interviews::save_answers(v, &i.id, &answers()).unwrap();
+    let info = audio.map(|data| {
+        let mut w = AttachmentWriter::open(
+            v,
+            &i.id,
+            "narrative_audio",
+            "audio/ogg",
+            attachments::DEFAULT_MAX_BYTES,
+        )
+        .unwrap();
+        for piece in data.chunks(64 * 1024) {
+            w.write(piece).unwrap();
+        }
+        w.finish().unwrap()
+    });
+    let submitted = interviews::submit(v, &i.id).unwrap();
+    (case.id, submitted.id, info)
+}
+
+fn line_count(text: &str, pattern: &str) -> u64 {
+    // "kept N originals: A decrypted and verified, H kept encrypted …, Q refused"
+    let line = text.lines().find(|l| l.contains(pattern)).unwrap();
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    nums[0]
+}
+
+#[test]
+fn hq_pull_keeps_every_original_and_decrypts_only_what_the_held_identities_allow() {
+    let w = World::new();
+    let a = w.device("a");
+    // Case 1: consent for caseworkers and legal, not research. Case 2: research only.
+    let audio: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (case1, interview1, info) = case_with_interview(
+        &a,
+        &[
+            Scope::Interview,
+            Scope::Audio,
+            Scope::ShareCaseworkers,
+            Scope::ShareLegal,
+        ],
+        Some(&audio),
+    );
+    let info = info.unwrap();
+    let (case2, interview2, _) =
+        case_with_interview(&a, &[Scope::Interview, Scope::ShareResearch], None);
+    let report = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!((report.interrupted.clone(), report.pending), (None, 0));
+    let sent = report.pushed;
+    assert!(sent >= 6, "{report:?}");
+
+    // An installation holding every group decrypts and verifies everything sent to HQ.
+    let full = w.hq_from_org("hq-full");
+    let device_a = sync::enrollment(&a).unwrap().unwrap().device_id;
+    let out = w.pull(&full, &w.org_pass);
+    let total = line_count(&out, "applied");
+    assert!(
+        out.contains(&format!(
+            "kept {total} originals: {total} decrypted and verified, 0 kept encrypted"
+        )),
+        "{out}"
+    );
+    {
+        let v = w.open(&full, ORG_PASS);
+        assert_eq!(
+            interviews::get(&v, &interview1).unwrap().case_id,
+            case1.to_string()
+        );
+        assert_eq!(
+            interviews::get(&v, &interview2).unwrap().case_id,
+            case2.to_string()
+        );
+        // The audio came down too, checked against its signed hashes; the legal key opens it.
+        assert_eq!(attachments::info(&v, &info.id).unwrap(), info);
+        let pass_org = SecretString::from(ORG_PASS.to_owned());
+        let legal: age::x25519::Identity = {
+            use age::secrecy::ExposeSecret;
+            org::group_identity(&w.org_dir, &pass_org, "legal")
+                .unwrap()
+                .expose_secret()
+                .parse()
+                .unwrap()
+        };
+        let file = v.dir().join("attachments").join(format!("{}.age", info.id));
+        let mut back = Vec::new();
+        AttachmentReader::open_file(&file, &[legal])
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == audio, "the audio HQ holds is the recorded one");
+        let s = core_hq::summary(&v).unwrap();
+        assert!(s.audit_entries >= 4, "{s:?}"); // answer-saves and submits of both interviews
+        assert_eq!((s.applied, s.originals), (total, total));
+        // Every envelope device A sent, once (the installation's own audit chain stays home).
+        assert_eq!(total, sent);
+        // The originals are the signed ciphertext as delivered: each opens with a group identity
+        // and verifies under the id it was delivered with.
+        let pass = SecretString::from(ORG_PASS.to_owned());
+        let ids: Vec<age::x25519::Identity> = ["caseworkers", "legal", "research"]
+            .iter()
+            .map(|g| {
+                use age::secrecy::ExposeSecret;
+                org::group_identity(&w.org_dir, &pass, g)
+                    .unwrap()
+                    .expose_secret()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let originals = core_hq::originals(&v).unwrap();
+        for o in &originals {
+            assert_eq!(o.sender, device_a);
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(&o.payload)
+                .unwrap();
+            let r = envelope::open_any(&payload, &ids).unwrap();
+            envelope::verify(&r).unwrap();
+            assert_eq!(
+                (r.envelope_id.as_str(), r.author.as_str()),
+                (o.envelope_id.as_str(), o.sender.as_str())
+            );
+            assert_eq!(o.status, core_hq::OriginalStatus::Applied);
+        }
+        v.lock();
+    }
+    // Pulling again changes nothing: nothing new, nothing kept twice.
+    let again = w.pull(&full, &w.org_pass);
+    assert_eq!(line_count(&again, "applied"), 0, "{again}");
+    assert!(
+        again.contains(&format!("kept {total} originals")),
+        "{again}"
+    );
+
+    // Separation of duties: the research identity, exported under the researcher's own
+    // passphrase, installed with an HQ code from `device enroll --hq`.
+    let research_file = w.path("research.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "research",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    // Never overwritten.
+    let err = failed(&run(&[
+        "org",
+        "export-group",
+        "research",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("cannot create"), "{err}");
+    let code = ok(&run(&[
+        "device",
+        "enroll",
+        "--hq",
+        "--org",
+        w.s(&w.org_dir),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--relay",
+        &w.url,
+    ]));
+    let code_file = w.path("hq-code.json");
+    std::fs::write(&code_file, code).unwrap();
+    let research = w.path("hq-research");
+    // The org passphrase does not open the researcher's file.
+    let err = failed(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&research),
+        "--relay",
+        &w.url,
+        "--code-file",
+        w.s(&code_file),
+        "--identity",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(err.contains("wrong passphrase"), "{err}");
+    assert!(
+        !research.join("vault").exists(),
+        "nothing created, the code not spent"
+    );
+    let out = ok(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&research),
+        "--relay",
+        &w.url,
+        "--code-file",
+        w.s(&code_file),
+        "--identity",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(out.contains("holds the identities of: research\n"), "{out}");
+    let out = w.pull(&research, &w.research_pass);
+    let v = w.open(&research, RESEARCH_PASS);
+    let s = core_hq::summary(&v).unwrap();
+    assert_eq!(s.originals, sent, "{out}");
+    assert_eq!(s.applied + s.held, s.originals, "{s:?}");
+    // Case 2 (research consent): case, consent, interview decrypted. Case 1 and every audit entry
+    // (caseworkers only) stay encrypted.
+    assert_eq!(s.applied, 3, "{s:?}");
+    assert_eq!(s.audit_entries, 0, "{s:?}");
+    assert_eq!(
+        interviews::get(&v, &interview2).unwrap().case_id,
+        case2.to_string()
+    );
+    assert!(
+        interviews::get(&v, &interview1).is_err(),
+        "case 1 has no research consent"
+    );
+    assert!(cases::get_case(&v, case1).is_err());
+    assert!(
+        attachments::info(&v, &info.id).is_err(),
+        "no research consent, no audio"
+    );
+    let held: Vec<_> = core_hq::originals(&v)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.status == core_hq::OriginalStatus::Held)
+        .collect();
+    assert_eq!(held.len() as u64, s.held);
+    assert!(out.contains(&format!("{} kept encrypted", s.held)), "{out}");
+    v.lock();
+}
+
+#[test]
+fn hq_commands_refuse_a_wrong_passphrase_a_field_code_and_another_organisations_identity() {
+    let w = World::new();
+    let a = w.device("a");
+    case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+    let full = w.hq_from_org("hq");
+    // Wrong passphrase: refused, nothing pulled.
+    let err = failed(&run(&[
+        "hq",
+        "pull",
+        "--data",
+        w.s(&full),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("passcode"), "{err}");
+    {
+        let v = w.open(&full, ORG_PASS);
+        assert_eq!(core_hq::summary(&v).unwrap().originals, 0);
+        v.lock();
+    }
+    // A second init in the same directory is refused.
+    let err = failed(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&full),
+        "--relay",
+        &w.url,
+        "--org",
+        w.s(&w.org_dir),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(err.contains("already holds"), "{err}");
+
+    // A field device's code: refused before anything is created or spent.
+    let code = ok(&run(&[
+        "device",
+        "enroll",
+        "--org",
+        w.s(&w.org_dir),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--relay",
+        &w.url,
+    ]));
+    let code_file = w.path("field-code.json");
+    std::fs::write(&code_file, code).unwrap();
+    let other = w.path("hq-other");
+    let research_file = w.path("research.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "research",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    let err = failed(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&other),
+        "--relay",
+        &w.url,
+        "--code-file",
+        w.s(&code_file),
+        "--identity",
+        w.s(&research_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("not an HQ code"), "{err}");
+    assert!(!other.join("vault").exists());
+
+    // Another organisation's identity is refused by `add-identity`, and stores nothing.
+    let foreign_org = w.path("foreign-org");
+    ok(&run(&[
+        "org",
+        "init",
+        w.s(&foreign_org),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--scrypt-log-n",
+        "10",
+    ]));
+    let err = failed(&run(&[
+        "hq",
+        "add-identity",
+        "--data",
+        w.s(&full),
+        "--identity",
+        w.s(&foreign_org.join("groups").join("legal.key.age")),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(err.contains("not this organisation's key"), "{err}");
+    // The real one is accepted (already held: replaced by the same key).
+    let out = ok(&run(&[
+        "hq",
+        "add-identity",
+        "--data",
+        w.s(&full),
+        "--identity",
+        w.s(&w.org_dir.join("groups").join("legal.key.age")),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(out.contains("legal"), "{out}");
+    // Unknown group name.
+    let err = failed(&run(&[
+        "org",
+        "export-group",
+        "finance",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&w.path("finance.age")),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("unknown group"), "{err}");
+    // After all that, the installation still pulls.
+    let out = w.pull(&full, &w.org_pass);
+    assert!(out.contains(" 0 kept encrypted"), "{out}");
+    assert!(out.contains(" 0 refused"), "{out}");
+}
