@@ -2,6 +2,7 @@
 //! (`org init`, `device enroll`, `device revoke`), as a library so that tests and benchmarks drive
 //! the same code the binary runs.
 
+pub mod backup;
 pub mod hq;
 pub mod org;
 pub mod relay;

@@ -2,7 +2,7 @@
 //! on the organisation's keys (`org init`, `device enroll`, `device revoke`).
 
 use amanat_server::relay::RelayConfig;
-use amanat_server::{hq, org, serve};
+use amanat_server::{backup, hq, org, serve};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +89,38 @@ enum OrgCommand {
         /// age scrypt work factor (log2 N); lower only for tests.
         #[arg(long, hide = true)]
         scrypt_log_n: Option<u8>,
+    },
+    /// Split the organisation's secret keys into Shamir shares for trustees: any THRESHOLD of
+    /// SHARES rebuild them (`org restore`), fewer reveal nothing. One text file per share in OUT.
+    Backup {
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// Number of shares (2–255).
+        #[arg(long)]
+        shares: u8,
+        /// Shares needed to rebuild (2–SHARES).
+        #[arg(long)]
+        threshold: u8,
+        /// Directory to write `share-<i>-of-<n>.txt` into.
+        #[arg(long)]
+        out: PathBuf,
+        /// File whose first line is the organisation passphrase (default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Rebuild the organisation's keys from trustees' share files into a new directory, under a
+    /// new passphrase.
+    Restore {
+        /// Share files (at least the threshold).
+        #[arg(required = true)]
+        shares: Vec<PathBuf>,
+        /// New organisation directory.
+        #[arg(long)]
+        to: PathBuf,
+        /// File whose first line is the new passphrase (default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
     /// Write one recipient group's identity to FILE under its holder's own passphrase, to hand
     /// it to that holder alone (an operator holding only `research` decrypts nothing else).
@@ -184,6 +216,9 @@ enum DeviceCommand {
         /// the device needs nothing else and cannot be pointed at another relay.
         #[arg(long)]
         relay: Option<String>,
+        /// Do not draw the code as a QR code (drawn on standard error otherwise).
+        #[arg(long)]
+        no_qr: bool,
     },
     /// Enroll this machine's vault as a device (the device side; a phone uses the app instead).
     /// The passcode comes from AMANAT_PASSCODE or the first line of stdin, the code from
@@ -269,6 +304,24 @@ fn main() -> ExitCode {
                 },
         } => org::run_export_group(dir, group, to, passphrase_file, to_passphrase_file)
             .map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::Backup {
+                    org: dir,
+                    shares,
+                    threshold,
+                    out,
+                    passphrase_file,
+                },
+        } => backup::run_backup(dir, shares, threshold, out, passphrase_file).map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::Restore {
+                    shares,
+                    to,
+                    passphrase_file,
+                },
+        } => backup::run_restore(shares, to, passphrase_file).map_err(Into::into),
         Command::Hq { command } => match command {
             HqCommand::Init {
                 data,
@@ -306,7 +359,9 @@ fn main() -> ExitCode {
                 expires_in,
                 hq,
                 relay,
-            } => org::run_enroll(dir, passphrase_file, expires_in, hq, relay).map_err(Into::into),
+                no_qr,
+            } => org::run_enroll(dir, passphrase_file, expires_in, hq, relay, !no_qr)
+                .map_err(Into::into),
             DeviceCommand::Join {
                 vault,
                 key_file,

@@ -17,7 +17,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const SIGNING_KEY_FILE: &str = "org-signing.key.age";
+pub(crate) const SIGNING_KEY_FILE: &str = "org-signing.key.age";
 /// File name of the public configuration inside an organisation directory.
 pub const ORG_PUB_FILE: &str = "org.pub";
 
@@ -42,7 +42,11 @@ pub fn read_passphrase(file: Option<&Path>) -> Result<SecretString, String> {
     Ok(SecretString::from(pass))
 }
 
-fn encrypt(pass: &SecretString, plaintext: &[u8], log_n: Option<u8>) -> Result<Vec<u8>, String> {
+pub(crate) fn encrypt(
+    pass: &SecretString,
+    plaintext: &[u8],
+    log_n: Option<u8>,
+) -> Result<Vec<u8>, String> {
     let mut r = age::scrypt::Recipient::new(pass.clone());
     if let Some(n) = log_n {
         r.set_work_factor(n);
@@ -50,12 +54,12 @@ fn encrypt(pass: &SecretString, plaintext: &[u8], log_n: Option<u8>) -> Result<V
     age::encrypt(&r, plaintext).map_err(|e| format!("encryption failed: {e}"))
 }
 
-fn decrypt(pass: &SecretString, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn decrypt(pass: &SecretString, ciphertext: &[u8]) -> Result<Vec<u8>, String> {
     let id = age::scrypt::Identity::new(pass.clone());
     age::decrypt(&id, ciphertext).map_err(|_| "wrong passphrase or damaged key file".to_owned())
 }
 
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -263,6 +267,7 @@ pub fn run_enroll(
     expires_in: u64,
     hq: bool,
     relay: Option<String>,
+    qr: bool,
 ) -> Result<(), String> {
     let pass = read_passphrase(passphrase_file.as_deref())?;
     let role = if hq {
@@ -271,11 +276,24 @@ pub fn run_enroll(
         DeviceRole::Field
     };
     let code = enroll_code_for(&dir, &pass, expires_in, role, relay.as_deref())?;
-    println!(
-        "{}",
-        serde_json::to_string(&code).map_err(|e| e.to_string())?
-    );
+    let json = serde_json::to_string(&code).map_err(|e| e.to_string())?;
+    println!("{json}");
+    if qr {
+        // On standard error: standard output stays the one line of JSON scripts read.
+        eprintln!("{}", code_qr(&json)?);
+    }
     Ok(())
+}
+
+/// The enrollment code as a QR code drawn with Unicode half blocks (two modules per character,
+/// quiet zone included), for a phone's camera to scan off the terminal.
+pub fn code_qr(json: &str) -> Result<String, String> {
+    let code = qrcode::QrCode::with_error_correction_level(json.as_bytes(), qrcode::EcLevel::L)
+        .map_err(|e| format!("cannot draw the QR code: {e}"))?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build())
 }
 
 /// `amanat device revoke`: prints the revocation as one line of JSON (POST it to the relay).
