@@ -16,6 +16,7 @@
 //! | 4 | [`vault`] | key slots, unlock, lockout, wipe, on-disk layout |
 //! | 5 | [`records`] | cases, consent, interviews, attachments |
 //! | 6 | [`sync`] | enrollment, envelopes, push / pull / apply, revocation (through a [`sync::Transport`]) |
+//! | 7 | [`hq`] | HQ's work on what it received: export for one group, verification of an export |
 //!
 //! See `docs/ARCHITECTURE.md` and `docs/SECURITY.md` in the repository.
 
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod crypto;
 pub mod forms;
 mod fsutil;
+pub mod hq;
 pub mod journal;
 pub mod names;
 pub mod records;

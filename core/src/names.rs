@@ -88,9 +88,11 @@ pub mod collections {
     /// HQ only: records that travel to HQ alone (audit entries, withdrawal notices), decrypted
     /// and verified, id = the envelope's UUID (`hq`).
     pub const HQ_RECEIVED: Collection = Collection::new("hq_received");
+    /// HQ only: the org-signed certificate of this installation's signing key (`hq`).
+    pub const HQ_CERTIFICATE: Collection = Collection::new("hq_certificate");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 24] = [
+    pub const ALL: [Collection; 25] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -115,6 +117,7 @@ pub mod collections {
         HQ_IDENTITIES,
         HQ_ORIGINALS,
         HQ_RECEIVED,
+        HQ_CERTIFICATE,
     ];
 }
 
@@ -284,6 +287,7 @@ mod tests {
                 "hq_identities",
                 "hq_originals",
                 "hq_received",
+                "hq_certificate",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("vault", 4),
     ("records", 5),
     ("sync", 6),
+    ("hq", 7),
 ];
 
 /// Files outside the rule: the crate root (declares and re-exports) and test support.

@@ -39,6 +39,10 @@ pub mod names {
     pub const REVOKE_V1: &str = "AMANAT-REVOKE-V1";
     /// Prefix of the organisation fingerprint's canonical text (then the version number).
     pub const ORG_V: &str = "AMANAT-ORG-V";
+    /// First line of an HQ installation certificate's signed statement.
+    pub const HQ_CERT_V1: &str = "AMANAT-HQ-CERT-V1";
+    /// First line of the signed statement of an HQ export's manifest.
+    pub const EXPORT_V1: &str = "AMANAT-EXPORT-V1";
 }
 
 /// Header naming the device that signed the request (its [`device_id`]).
@@ -526,6 +530,84 @@ impl Revocation {
             return Err(WireError::WrongOrganisation);
         }
         let canonical = Self::canonical(&self.device_id, &self.org_fingerprint, self.revoked_at);
+        verify_ed25519(
+            &org.signing_key_bytes()?,
+            canonical.as_bytes(),
+            &self.signature,
+        )
+    }
+}
+
+/// An org-signed statement that an HQ installation's signing key belongs to the organisation:
+/// what an export's manifest signature rests on, so `amanat verify` can tell an export of this
+/// organisation from one re-signed by anyone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HqCertificate {
+    /// The installation's device id (derived from `signing_public_key`).
+    pub device_id: String,
+    /// The installation's Ed25519 public key, hex.
+    pub signing_public_key: String,
+    /// Fingerprint of the organisation.
+    pub org_fingerprint: String,
+    /// When it was issued, seconds since the Unix epoch.
+    pub issued_at: u64,
+    /// Ed25519 signature by the organisation over [`HqCertificate::canonical`], hex.
+    pub signature: String,
+}
+
+impl HqCertificate {
+    /// The signed bytes.
+    pub fn canonical(
+        device_id: &str,
+        signing_public_key: &str,
+        org_fingerprint: &str,
+        issued_at: u64,
+    ) -> String {
+        format!(
+            "{}\n{device_id}\n{signing_public_key}\n{org_fingerprint}\n{issued_at}",
+            names::HQ_CERT_V1
+        )
+    }
+
+    /// Issues a certificate for the installation whose public key is `signing_public_key` (hex).
+    pub fn issue(
+        org_key: &Ed25519KeyPair,
+        org_fingerprint: &str,
+        signing_public_key: &str,
+        issued_at: u64,
+    ) -> Result<Self, WireError> {
+        let key = from_hex(signing_public_key)
+            .filter(|k| k.len() == 32)
+            .ok_or(WireError::Malformed("signing_public_key"))?;
+        let device_id = device_id(&key);
+        let canonical = Self::canonical(&device_id, signing_public_key, org_fingerprint, issued_at);
+        Ok(Self {
+            device_id,
+            signing_public_key: signing_public_key.to_owned(),
+            org_fingerprint: org_fingerprint.to_owned(),
+            issued_at,
+            signature: to_hex(org_key.sign(canonical.as_bytes()).as_ref()),
+        })
+    }
+
+    /// Checks the organisation, the id ↔ key binding and the signature.
+    pub fn verify(&self, org: &OrgPublic) -> Result<(), WireError> {
+        if self.org_fingerprint != org.fingerprint {
+            return Err(WireError::WrongOrganisation);
+        }
+        let key = from_hex(&self.signing_public_key)
+            .filter(|k| k.len() == 32)
+            .ok_or(WireError::Malformed("signing_public_key"))?;
+        if device_id(&key) != self.device_id {
+            return Err(WireError::Malformed("device_id"));
+        }
+        let canonical = Self::canonical(
+            &self.device_id,
+            &self.signing_public_key,
+            &self.org_fingerprint,
+            self.issued_at,
+        );
         verify_ed25519(
             &org.signing_key_bytes()?,
             canonical.as_bytes(),

@@ -44,14 +44,18 @@ fn names_are_frozen() {
             names::ENROLL_V1,
             names::REVOKE_V1,
             names::ORG_V,
-            names::ENROLL_RELAY_V1
+            names::ENROLL_RELAY_V1,
+            names::HQ_CERT_V1,
+            names::EXPORT_V1,
         ],
         [
             "AMANAT-REQUEST-V1",
             "AMANAT-ENROLL-V1",
             "AMANAT-REVOKE-V1",
             "AMANAT-ORG-V",
-            "AMANAT-ENROLL-RELAY-V1"
+            "AMANAT-ENROLL-RELAY-V1",
+            "AMANAT-HQ-CERT-V1",
+            "AMANAT-EXPORT-V1",
         ]
     );
     assert_eq!(

@@ -74,6 +74,8 @@ pub struct InitOptions {
 pub struct Installed {
     /// The installation's device id at the relay.
     pub device_id: String,
+    /// Its signing key (hex): what `amanat org certify-hq --key` certifies.
+    pub signing_public_key: String,
     /// Groups whose identity it holds.
     pub groups: Vec<String>,
 }
@@ -143,6 +145,12 @@ pub fn init(opts: &InitOptions) -> Result<Installed, String> {
         if e.role != DeviceRole::Hq {
             return Err(NOT_HQ_CODE.to_owned());
         }
+        // Installed from the organisation directory: certified at once (the org key is open).
+        if let Keys::Org { dir, .. } = &opts.keys {
+            let (_, key) = hq::signing_public_key(&vault).map_err(|e| e.to_string())?;
+            let cert = org::certify_hq(dir, &opts.passphrase, &key)?;
+            hq::set_certificate(&vault, &cert).map_err(|e| e.to_string())?;
+        }
         let mut groups = Vec::new();
         for id in &identities {
             groups.push(
@@ -157,6 +165,7 @@ pub fn init(opts: &InitOptions) -> Result<Installed, String> {
         groups.sort();
         Ok(Installed {
             device_id: e.device_id,
+            signing_public_key: e.signing_public_key,
             groups,
         })
     });
@@ -245,6 +254,7 @@ pub fn run_init(
     })?;
     println!("HQ installation enrolled in {}", data.display());
     println!("device {}", i.device_id);
+    println!("signing key {}", i.signing_public_key);
     println!("holds the identities of: {}", i.groups.join(", "));
     Ok(())
 }
@@ -284,4 +294,199 @@ pub fn run_pull(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), S
         ));
     }
     Ok(())
+}
+
+/// `amanat hq certify`: stores the organisation's certificate of this installation (from
+/// `amanat org certify-hq`), checked against the organisation and the installation's key.
+pub fn run_certify(
+    data: PathBuf,
+    certificate: PathBuf,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let text = std::fs::read_to_string(&certificate)
+        .map_err(|e| format!("cannot read {}: {}", certificate.display(), e.kind()))?;
+    let cert: amanat_protocol::HqCertificate =
+        serde_json::from_str(text.trim()).map_err(|_| "the certificate is malformed".to_owned())?;
+    let vault = open(&data, &pass)?;
+    let result = hq::set_certificate(&vault, &cert).map_err(|e| e.to_string());
+    vault.lock();
+    result?;
+    println!("certificate stored: exports from this installation are signed for the organisation");
+    Ok(())
+}
+
+/// A progress bar on standard error for long exports.
+struct Bar;
+
+impl amanat_core::hq::ExportProgress for Bar {
+    fn progress(&self, done: u64, total: u64) {
+        let width = 30u64;
+        let filled = (done * width).checked_div(total).unwrap_or(width);
+        eprint!(
+            "\rexporting [{}{}] {done}/{total}",
+            "#".repeat(filled as usize),
+            ".".repeat((width - filled) as usize)
+        );
+        if done == total {
+            eprintln!();
+        }
+    }
+}
+
+/// Parses `--since`: a date (`YYYY-MM-DD`, UTC midnight) or milliseconds since the epoch.
+pub fn parse_since(text: &str) -> Result<u64, String> {
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    let bad = || format!("--since {text:?}: expected YYYY-MM-DD or milliseconds");
+    let parts: Vec<&str> = text.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, d): (i64, i64, i64) = (
+        y.parse().map_err(|_| bad())?,
+        m.parse().map_err(|_| bad())?,
+        d.parse().map_err(|_| bad())?,
+    );
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian, UTC.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((days as u64) * 86_400_000)
+}
+
+/// `amanat export`: writes the group's export and prints what it holds.
+pub fn run_export(
+    data: PathBuf,
+    group: String,
+    out: PathBuf,
+    deidentified: bool,
+    since: Option<String>,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let since_ms = since.as_deref().map(parse_since).transpose()?;
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let vault = open(&data, &pass)?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let opts = amanat_core::hq::ExportOptions {
+        group: group.clone(),
+        deidentified,
+        since_ms,
+        now_ms,
+    };
+    let result =
+        amanat_core::hq::export(&vault, &out, &opts, Some(&Bar)).map_err(|e| e.to_string());
+    vault.lock();
+    let r = result?;
+    println!(
+        "exported for {group}: {} interview versions, {} attachments, {} cases into {}",
+        r.interviews,
+        r.attachments,
+        r.cases,
+        out.display()
+    );
+    println!(
+        "{} versions held here were not exported (not shared with {group}, consent withdrawn, \
+         or before --since)",
+        r.not_shared
+    );
+    Ok(())
+}
+
+fn when(ms: Option<u64>) -> String {
+    match ms {
+        Some(ms) => format!("{ms} ms since 1970 (device clock)"),
+        None => "—".into(),
+    }
+}
+
+/// `amanat verify`: prints the custody report (or JSON); fails naming every failed item.
+pub fn run_verify(dir: PathBuf, json: bool, org_pub: Option<PathBuf>) -> Result<(), String> {
+    let expected = org_pub.as_deref().map(org::load_public).transpose()?;
+    let report =
+        amanat_core::hq::verify_export(&dir, expected.as_ref()).map_err(|e| e.to_string())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        println!("Custody report for {}", dir.display());
+        println!("organisation {}", report.organisation);
+        println!(
+            "exported for group {}{} by installation {}",
+            report.group,
+            if report.deidentified {
+                " (de-identified)"
+            } else {
+                ""
+            },
+            report.hq_device
+        );
+        println!("{} files checked", report.files);
+        for i in &report.interviews {
+            println!();
+            println!(
+                "interview {} — case {} — {}",
+                i.interview_id,
+                i.case_code,
+                if i.verified { "VERIFIED" } else { "FAILED" }
+            );
+            println!("  recorded on device {}", i.device);
+            if let Some(w) = &i.worker {
+                println!("  consent recorded by {w}");
+            }
+            println!("  template {} in {}", i.template, i.language);
+            println!("  started {}", when(Some(i.started_at_ms)));
+            println!("  submitted {}", when(i.submitted_at_ms));
+            match &i.amends {
+                None => println!("  original version"),
+                Some(p) => println!(
+                    "  amendment {} of version {p}; changed: {}",
+                    i.amendment,
+                    if i.amended_questions.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        i.amended_questions.join(", ")
+                    }
+                ),
+            }
+            println!("  attachments checked: {}", i.attachments);
+        }
+        println!();
+        if report.ok() {
+            println!("RESULT: every signature, hash and chain holds");
+        } else {
+            println!("RESULT: {} problems", report.findings.len());
+            for f in &report.findings {
+                println!("  {}: {}", f.item, f.reason);
+            }
+        }
+    }
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(format!(
+            "verification failed: {}",
+            report
+                .findings
+                .iter()
+                .map(|f| f.item.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
 }

@@ -69,6 +69,40 @@ enum Command {
         #[command(subcommand)]
         command: HqCommand,
     },
+    /// Export what one recipient group may read from an HQ installation: readable interviews,
+    /// a CSV summary, decrypted attachments, the signed records and originals, a signed manifest.
+    Export {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The recipient group.
+        #[arg(long)]
+        group: String,
+        /// Output directory (new or empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Leave out identity questions' answers.
+        #[arg(long)]
+        deidentified: bool,
+        /// Only versions submitted since this date (YYYY-MM-DD, UTC) or time (ms).
+        #[arg(long)]
+        since: Option<String>,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Re-check an export: every signature, hash chain and attachment hash; print a custody
+    /// report. Exits non-zero, naming each failed item, if anything fails.
+    Verify {
+        /// The export directory.
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The organisation the export must come from (its org.pub).
+        #[arg(long)]
+        org_pub: Option<PathBuf>,
+    },
     /// Device enrollment codes and revocations (HQ; signed by the organisation key), and `join`
     /// (the device side of enrollment).
     Device {
@@ -89,6 +123,19 @@ enum OrgCommand {
         /// age scrypt work factor (log2 N); lower only for tests.
         #[arg(long, hide = true)]
         scrypt_log_n: Option<u8>,
+    },
+    /// Certify an HQ installation's signing key (printed by `hq init`) as the organisation's,
+    /// so its exports verify (`hq certify` stores the certificate).
+    CertifyHq {
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// The installation's signing key (hex).
+        #[arg(long)]
+        key: String,
+        /// File whose first line is the organisation passphrase (default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
     },
     /// Split the organisation's secret keys into Shamir shares for trustees: any THRESHOLD of
     /// SHARES rebuild them (`org restore`), fewer reveal nothing. One text file per share in OUT.
@@ -167,6 +214,18 @@ enum HqCommand {
         /// With --code-file: an identity file from `org export-group` (repeat).
         #[arg(long, requires = "code_file")]
         identity: Vec<PathBuf>,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Store the organisation's certificate of this installation (from `org certify-hq`).
+    Certify {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The certificate file.
+        #[arg(long)]
+        certificate: PathBuf,
         /// File whose first line is the passphrase (default: read a line from stdin).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
@@ -322,6 +381,26 @@ fn main() -> ExitCode {
                     passphrase_file,
                 },
         } => backup::run_restore(shares, to, passphrase_file).map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::CertifyHq {
+                    org: dir,
+                    key,
+                    passphrase_file,
+                },
+        } => org::run_certify_hq(dir, key, passphrase_file).map_err(Into::into),
+        Command::Export {
+            data,
+            group,
+            out,
+            deidentified,
+            since,
+            passphrase_file,
+        } => hq::run_export(data, group, out, deidentified, since, passphrase_file)
+            .map_err(Into::into),
+        Command::Verify { dir, json, org_pub } => {
+            hq::run_verify(dir, json, org_pub).map_err(Into::into)
+        }
         Command::Hq { command } => match command {
             HqCommand::Init {
                 data,
@@ -342,6 +421,11 @@ fn main() -> ExitCode {
                 };
                 hq::run_init(data, relay, keys, passphrase_file).map_err(Into::into)
             }
+            HqCommand::Certify {
+                data,
+                certificate,
+                passphrase_file,
+            } => hq::run_certify(data, certificate, passphrase_file).map_err(Into::into),
             HqCommand::AddIdentity {
                 data,
                 identity,

@@ -236,6 +236,33 @@ pub fn run_export_group(
     Ok(())
 }
 
+/// Certifies an HQ installation's signing key (hex) as the organisation's: what its exports'
+/// signatures rest on (`amanat verify`).
+pub fn certify_hq(
+    dir: &Path,
+    pass: &SecretString,
+    signing_public_key: &str,
+) -> Result<amanat_protocol::HqCertificate, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    amanat_protocol::HqCertificate::issue(&key, &org.fingerprint, signing_public_key, now_s())
+        .map_err(|_| "the installation key must be 64 hex characters".to_owned())
+}
+
+/// `amanat org certify-hq`: prints the certificate as one line of JSON.
+pub fn run_certify_hq(
+    dir: PathBuf,
+    key: String,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let pass = read_passphrase(passphrase_file.as_deref())?;
+    let cert = certify_hq(&dir, &pass, key.trim())?;
+    println!(
+        "{}",
+        serde_json::to_string(&cert).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
 /// Issues an org-signed revocation of `device_id`.
 pub fn revoke(dir: &Path, pass: &SecretString, device_id: &str) -> Result<Revocation, String> {
     let (org, key) = load_signing(dir, pass)?;

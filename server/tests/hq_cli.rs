@@ -189,6 +189,8 @@ fn answers() -> Answers {
         ("interpreter_used", AnswerValue::YesNo(false)),
         ("first_contact", AnswerValue::Choice("messaging_app".into())),
         ("hours_per_day", AnswerValue::Integer(14)),
+        // In the template's identity section (`person`): withheld by `--deidentified`.
+        ("age_range", AnswerValue::Choice("25_34".into())),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.clone()))
@@ -588,4 +590,429 @@ fn hq_commands_refuse_a_wrong_passphrase_a_field_code_and_another_organisations_
     let out = w.pull(&full, &w.org_pass);
     assert!(out.contains(" 0 kept encrypted"), "{out}");
     assert!(out.contains(" 0 refused"), "{out}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+fn verify(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["verify", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn findings(dir: &Path) -> Vec<(String, String)> {
+    let out = verify(dir, &["--json"]);
+    assert!(!out.status.success(), "tampering must fail verification");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["item"].as_str().unwrap().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
+    let w = World::new();
+    let a = w.device("a");
+    let audio: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let (_, v0, info) = case_with_interview(
+        &a,
+        &[
+            Scope::Interview,
+            Scope::Audio,
+            Scope::ShareCaseworkers,
+            Scope::ShareLegal,
+        ],
+        Some(&audio),
+    );
+    let info = info.unwrap();
+    // An amendment: hours per day corrected.
+    let draft = interviews::amend(&a, &v0).unwrap();
+    let mut fix = Answers::new();
+    fix.insert("hours_per_day", AnswerValue::Integer(10));
+    interviews::save_answers(&a, &draft.id, &fix).unwrap();
+    let v1 = interviews::submit(&a, &draft.id).unwrap().id;
+    let (_, research_only, _) =
+        case_with_interview(&a, &[Scope::Interview, Scope::ShareResearch], None);
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+
+    let exp = w.path("export-legal");
+    let export = |group: &str, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--data",
+            w.s(&hq),
+            "--group",
+            group,
+            "--out",
+            out.to_str().unwrap(),
+            "--passphrase-file",
+            w.s(&w.org_pass),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = ok(&export("legal", &exp, &[]));
+    assert!(
+        out.contains("2 interview versions, 1 attachments, 1 cases"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 versions held here were not exported"),
+        "{out}"
+    );
+    assert!(exp.join("interviews").join(format!("{v0}.json")).exists());
+    assert!(exp.join("interviews").join(format!("{v1}.json")).exists());
+    assert!(!exp
+        .join("interviews")
+        .join(format!("{research_only}.json"))
+        .exists());
+    let back = std::fs::read(exp.join("attachments").join(format!("{}.ogg", info.id))).unwrap();
+    assert!(back == audio, "the decrypted audio is the recording");
+    let readable: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(exp.join("interviews").join(format!("{v0}.json"))).unwrap(),
+    )
+    .unwrap();
+    // Labels in the interview's language (Uzbek), not ids only.
+    let labels: Vec<&str> = readable["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.iter().all(|l| !l.is_empty()), "{labels:?}");
+    assert_eq!(readable["language"], "uz");
+    let csv = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    assert!(csv.starts_with("interview_id,case_code,"), "{csv}");
+    assert!(csv.lines().next().unwrap().ends_with(",verified"));
+    assert_eq!(
+        csv.lines().filter(|l| l.ends_with(",true")).count(),
+        2,
+        "{csv}"
+    );
+    // Never into a directory that holds something.
+    let err = failed(&export("legal", &exp, &[]));
+    assert!(err.contains("not empty"), "{err}");
+
+    // The untouched export verifies, with a report a lawyer reads.
+    let out = verify(&exp, &["--org-pub", w.s(&w.org_dir.join("org.pub"))]);
+    let report = ok(&out);
+    assert_eq!(report.matches("VERIFIED").count(), 2, "{report}");
+    assert!(report.contains("consent recorded by worker-17"), "{report}");
+    assert!(report.contains("amendment 1 of version"), "{report}");
+    assert!(report.contains("changed: hours_per_day"), "{report}");
+    assert!(
+        report.contains("RESULT: every signature, hash and chain holds"),
+        "{report}"
+    );
+
+    // De-identified: the identity section's answer is not in the files at all.
+    let deid = w.path("export-deid");
+    ok(&export("legal", &deid, &["--deidentified"]));
+    ok(&verify(&deid, &[]));
+    let text = std::fs::read_to_string(deid.join("interviews").join(format!("{v0}.json"))).unwrap();
+    assert!(
+        !text.contains("age_range") && !text.contains("25_34"),
+        "{text}"
+    );
+    assert!(text.contains("\"withheld_identity_answers\": 1"), "{text}");
+    // Research: only the case consented to research; the legal case is not in it.
+    let research = w.path("export-research");
+    let out = ok(&export("research", &research, &[]));
+    assert!(
+        out.contains("1 interview versions, 0 attachments, 1 cases"),
+        "{out}"
+    );
+    ok(&verify(&research, &[]));
+    // A future --since exports nothing.
+    let later = w.path("export-later");
+    let out = ok(&export("legal", &later, &["--since", "2999-01-01"]));
+    assert!(out.contains("0 interview versions"), "{out}");
+
+    let tampered = |name: &str, edit: &dyn Fn(&Path)| {
+        let dir = w.path(name);
+        copy_dir(&exp, &dir);
+        edit(&dir);
+        findings(&dir)
+    };
+    let v0_file = format!("interviews/{v0}.json");
+    let v1_file = format!("interviews/{v1}.json");
+    // A changed answer.
+    let f = tampered("t-answer", &|d| {
+        let p = d.join(&v0_file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"value\": 14"), "{text}");
+        std::fs::write(&p, text.replace("\"value\": 14", "\"value\": 4")).unwrap();
+    });
+    assert!(
+        f.contains(&(
+            v0_file.clone(),
+            "answer to hours_per_day differs from the signed one".into()
+        )),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == v0_file && r.contains("changed since export")),
+        "{f:?}"
+    );
+    // A swapped attachment.
+    let att_file = format!("attachments/{}.ogg", info.id);
+    let f = tampered("t-attachment", &|d| {
+        std::fs::write(d.join(&att_file), b"another recording").unwrap();
+    });
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == att_file && r.contains("not the recorded one")),
+        "{f:?}"
+    );
+    // A removed version.
+    let f = tampered("t-removed", &|d| {
+        std::fs::remove_file(d.join(&v0_file)).unwrap();
+    });
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == v1_file && r.contains("is missing")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|(i, r)| *i == v0_file && r == "missing"),
+        "{f:?}"
+    );
+    // A version presented out of order (its amendment number changed).
+    let f = tampered("t-reordered", &|d| {
+        let p = d.join(&v1_file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, text.replace("\"amendment\": 1", "\"amendment\": 0")).unwrap();
+    });
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == v1_file && r.contains("differs from the signed record")),
+        "{f:?}"
+    );
+    // A forged device signature.
+    let record = readable["record"].as_str().unwrap().to_string();
+    let record_file = format!("records/{record}.json");
+    let f = tampered("t-signature", &|d| {
+        let p = d.join(&record_file);
+        let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let sig = r["signature"].as_str().unwrap().to_string();
+        let flipped = format!(
+            "{}{}",
+            if sig.starts_with('0') { "1" } else { "0" },
+            &sig[1..]
+        );
+        r["signature"] = flipped.into();
+        std::fs::write(&p, serde_json::to_vec_pretty(&r).unwrap()).unwrap();
+    });
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == record_file && r.contains("signature does not hold")),
+        "{f:?}"
+    );
+    // A file slipped in.
+    let f = tampered("t-extra", &|d| {
+        std::fs::write(d.join("interviews").join("note.json"), b"{}").unwrap();
+    });
+    assert!(
+        f.iter()
+            .any(|(i, r)| i == "interviews/note.json" && r.contains("not in the manifest")),
+        "{f:?}"
+    );
+
+    // Re-signed by another organisation: its own certified installation signs a manifest that
+    // claims its organisation. Self-consistent — so verify says whose it is, and refuses it
+    // against the expected organisation.
+    let other_org = w.path("other-org");
+    ok(&run(&[
+        "org",
+        "init",
+        w.s(&other_org),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--scrypt-log-n",
+        "10",
+    ]));
+    let key_pkcs8 = amanat_protocol::generate_ed25519_pkcs8().unwrap();
+    let key = amanat_protocol::ed25519_from_pkcs8(&key_pkcs8).unwrap();
+    use ring::signature::KeyPair;
+    let key_hex = amanat_protocol::to_hex(key.public_key().as_ref());
+    let cert = ok(&run(&[
+        "org",
+        "certify-hq",
+        "--org",
+        w.s(&other_org),
+        "--key",
+        &key_hex,
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    let resigned = w.path("t-resigned");
+    copy_dir(&exp, &resigned);
+    let mut m: amanat_core::hq::format::Manifest =
+        serde_json::from_slice(&std::fs::read(resigned.join("manifest.json")).unwrap()).unwrap();
+    m.organisation =
+        OrgPublic::from_json(&std::fs::read(other_org.join("org.pub")).unwrap()).unwrap();
+    m.hq = serde_json::from_str(cert.trim()).unwrap();
+    m.signature = amanat_protocol::to_hex(
+        key.sign(&amanat_core::hq::format::manifest_signed_bytes(&m).unwrap())
+            .as_ref(),
+    );
+    std::fs::write(
+        resigned.join("manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    let claims = ok(&verify(&resigned, &[]));
+    assert!(
+        claims.contains(&format!("organisation {}", m.organisation.fingerprint)),
+        "{claims}"
+    );
+    let out = verify(&resigned, &["--org-pub", w.s(&w.org_dir.join("org.pub"))]);
+    let err = failed(&out);
+    assert!(err.contains("manifest"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not the expected"));
+    // Without a certificate an installation cannot export at all.
+    let code = ok(&run(&[
+        "device",
+        "enroll",
+        "--hq",
+        "--no-qr",
+        "--org",
+        w.s(&w.org_dir),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--relay",
+        &w.url,
+    ]));
+    let code_file = w.path("hq2-code.json");
+    std::fs::write(&code_file, code).unwrap();
+    let legal_file = w.path("legal.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "legal",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&legal_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    let hq2 = w.path("hq2");
+    let out = ok(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&hq2),
+        "--relay",
+        &w.url,
+        "--code-file",
+        w.s(&code_file),
+        "--identity",
+        w.s(&legal_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    let key2 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("signing key "))
+        .unwrap()
+        .to_string();
+    w.pull(&hq2, &w.research_pass);
+    let out2 = w.path("export-hq2");
+    let err = failed(&run(&[
+        "export",
+        "--data",
+        w.s(&hq2),
+        "--group",
+        "legal",
+        "--out",
+        w.s(&out2),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("certify-hq"), "{err}");
+    // Another organisation's certificate is refused; this organisation's is stored.
+    let cert_file = w.path("hq2-cert.json");
+    let other_cert = ok(&run(&[
+        "org",
+        "certify-hq",
+        "--org",
+        w.s(&other_org),
+        "--key",
+        &key2,
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    std::fs::write(&cert_file, other_cert).unwrap();
+    let err = failed(&run(&[
+        "hq",
+        "certify",
+        "--data",
+        w.s(&hq2),
+        "--certificate",
+        w.s(&cert_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("not this organisation's"), "{err}");
+    let good = ok(&run(&[
+        "org",
+        "certify-hq",
+        "--org",
+        w.s(&w.org_dir),
+        "--key",
+        &key2,
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    std::fs::write(&cert_file, good).unwrap();
+    ok(&run(&[
+        "hq",
+        "certify",
+        "--data",
+        w.s(&hq2),
+        "--certificate",
+        w.s(&cert_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    ok(&run(&[
+        "export",
+        "--data",
+        w.s(&hq2),
+        "--group",
+        "legal",
+        "--out",
+        w.s(&out2),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    ok(&verify(
+        &out2,
+        &["--org-pub", w.s(&w.org_dir.join("org.pub"))],
+    ));
 }

@@ -20,8 +20,9 @@
 
 use super::apply::Applied;
 use super::*;
-use crate::names::collections::{HQ_IDENTITIES, HQ_ORIGINALS, HQ_RECEIVED};
+use crate::names::collections::{HQ_CERTIFICATE, HQ_IDENTITIES, HQ_ORIGINALS, HQ_RECEIVED};
 use age::secrecy::ExposeSecret;
+use amanat_protocol::HqCertificate;
 use amanat_protocol::PulledEnvelope;
 
 /// Errors of the HQ installation's key handling and queries.
@@ -40,6 +41,9 @@ pub enum HqError {
     /// the one in the enrolled `org.pub`).
     #[error("the identity is not this organisation's key for that group")]
     WrongIdentity,
+    /// The certificate is not the organisation's signature over this installation's key.
+    #[error("the certificate is not this organisation's, for this installation")]
+    WrongCertificate,
     /// Reading the sync state failed.
     #[error(transparent)]
     Sync(#[from] SyncError),
@@ -408,4 +412,88 @@ pub fn summary(vault: &Vault) -> Result<HqSummary, HqError> {
     })?;
     s.groups.sort();
     Ok(s)
+}
+
+const CERTIFICATE_ID: RecordId = RecordId::from_bytes([0xCE; 16]);
+
+/// This installation's signing key (hex) and device id: what `amanat org certify-hq` certifies.
+pub fn signing_public_key(vault: &Vault) -> Result<(String, String), HqError> {
+    vault.store()?.read(|tx| {
+        let state = hq_state(tx)?;
+        let key = load_key(tx)?;
+        Ok((
+            state.device_id,
+            amanat_protocol::to_hex(key.public_key().as_ref()),
+        ))
+    })
+}
+
+/// Stores the organisation's certificate of this installation's key, after checking it is
+/// signed by the enrolled organisation and names this installation's key.
+pub fn set_certificate(vault: &Vault, cert: &HqCertificate) -> Result<(), HqError> {
+    vault.store()?.write(|tx| {
+        let state = hq_state(tx)?;
+        let key = load_key(tx)?;
+        if cert.verify(&state.org).is_err()
+            || cert.signing_public_key != amanat_protocol::to_hex(key.public_key().as_ref())
+            || cert.device_id != state.device_id
+        {
+            return Err(HqError::WrongCertificate);
+        }
+        match tx.get(HQ_CERTIFICATE, CERTIFICATE_ID)? {
+            Some(r) => {
+                tx.update_json(HQ_CERTIFICATE, CERTIFICATE_ID, r.version, cert)?;
+            }
+            None => tx.insert_json_with_id(HQ_CERTIFICATE, CERTIFICATE_ID, cert)?,
+        }
+        Ok(())
+    })
+}
+
+/// The installation's certificate, if it has one.
+pub fn certificate(vault: &Vault) -> Result<Option<HqCertificate>, HqError> {
+    vault.store()?.read(|tx| {
+        hq_state(tx)?;
+        Ok(tx
+            .get_json::<HqCertificate>(HQ_CERTIFICATE, CERTIFICATE_ID)?
+            .map(|(c, _)| c))
+    })
+}
+
+/// What an export needs from the installation, read in one transaction: the organisation, the
+/// certificate, the identity of `group`, and a signer.
+pub(crate) struct ExportKeys {
+    pub(crate) org: OrgPublic,
+    pub(crate) certificate: Option<HqCertificate>,
+    pub(crate) identity: Option<age::x25519::Identity>,
+    pub(crate) key: Ed25519KeyPair,
+}
+
+pub(crate) fn export_keys_in(tx: &mut Tx<'_>, group: &str) -> Result<ExportKeys, HqError> {
+    let state = hq_state(tx)?;
+    let identity = identities_in(tx)?
+        .into_iter()
+        .find(|(g, _)| g == group)
+        .map(|(_, i)| i);
+    Ok(ExportKeys {
+        org: state.org,
+        certificate: tx
+            .get_json::<HqCertificate>(HQ_CERTIFICATE, CERTIFICATE_ID)?
+            .map(|(c, _)| c),
+        identity,
+        key: load_key(tx)?,
+    })
+}
+
+/// The original kept under envelope id `envelope_id` (UUID text), if any.
+pub(crate) fn original_in(
+    tx: &mut Tx<'_>,
+    envelope_id: &str,
+) -> Result<Option<Original>, StoreError> {
+    let Ok(uuid) = uuid::Uuid::parse_str(envelope_id) else {
+        return Ok(None);
+    };
+    Ok(tx
+        .get_json::<Original>(HQ_ORIGINALS, RecordId::from_bytes(*uuid.as_bytes()))?
+        .map(|(o, _)| o))
 }
