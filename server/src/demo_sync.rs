@@ -12,8 +12,8 @@ use amanat_core::records::interviews;
 use amanat_core::sync::{self, envelope, Request, Transport};
 use amanat_core::{KdfParams, Passcode, SoftwareKeyProvider, Vault};
 use amanat_protocol::{DeviceRole, EnrollRequest, PullResponse};
-use amanat_server::org;
 use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig};
+use amanat_server::{hq, org};
 use amanat_transport::HttpTransport;
 use base64::Engine as _;
 use ring::signature::{Ed25519KeyPair, KeyPair};
@@ -229,6 +229,7 @@ fn story(
             return Err("custody verification failed".into());
         }
     }
+    hq_story(dir, org_dir, pass, url)?;
     a.lock();
     b.lock();
     Ok(SyncSummary {
@@ -236,4 +237,81 @@ fn story(
         pulled_by_b: rb.pulled,
         at_hq: page.envelopes.len(),
     })
+}
+
+/// HQ's side (docs/HQ.md): an installation holding the caseworkers key pulls, keeps every
+/// original, decrypts what consent shared with caseworkers, exports it and verifies the export;
+/// one holding only the research key (no research consent here) decrypts nothing.
+fn hq_story(
+    dir: &Path,
+    org_dir: &Path,
+    pass: &age::secrecy::SecretString,
+    url: &str,
+) -> Result<(), Box<dyn Error>> {
+    let install = |name: &str, group: &str| {
+        let data = dir.join(name);
+        hq::init(&hq::InitOptions {
+            data: data.clone(),
+            relay: url.to_string(),
+            keys: hq::Keys::Org {
+                dir: org_dir.to_path_buf(),
+                groups: vec![group.to_string()],
+            },
+            passphrase: pass.clone(),
+            kdf: KdfParams::default(),
+        })
+        .map(|_| data)
+    };
+    let caseworkers = install("hq-caseworkers", "caseworkers")?;
+    let p = hq::pull(&caseworkers, pass)?;
+    println!(
+        "    HQ (caseworkers key): pulled {}, kept {} originals: {} decrypted and verified, {} kept \
+         encrypted",
+        p.report.pulled, p.summary.originals, p.summary.applied, p.summary.held
+    );
+    let vault = hq::open(&caseworkers, pass)?;
+    let out = dir.join("export-caseworkers");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let exported = amanat_core::hq::export(
+        &vault,
+        &out,
+        &amanat_core::hq::ExportOptions {
+            group: "caseworkers".into(),
+            deidentified: false,
+            since_ms: None,
+            now_ms,
+        },
+        None,
+    );
+    vault.lock();
+    let exported = exported?;
+    println!(
+        "    HQ export for caseworkers: {} interview, {} case, signed manifest",
+        exported.interviews, exported.cases
+    );
+    let org_public = org::load_public(&org_dir.join(org::ORG_PUB_FILE))?;
+    let report = amanat_core::hq::verify_export(&out, Some(&org_public))?;
+    println!(
+        "    amanat verify: {} files, {} interviews, {}",
+        report.files,
+        report.interviews.len(),
+        if report.ok() {
+            "every signature, hash and chain holds".to_string()
+        } else {
+            format!("{} problems", report.findings.len())
+        }
+    );
+    if !report.ok() {
+        return Err("export verification failed".into());
+    }
+    let research = install("hq-research", "research")?;
+    let r = hq::pull(&research, pass)?;
+    println!(
+        "    HQ (research key only, no research consent): {} decrypted, {} kept encrypted",
+        r.summary.applied, r.summary.held
+    );
+    Ok(())
 }

@@ -45,6 +45,21 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
         assert!(stdout.contains(kind), "{kind}: {stdout}");
     }
     assert_eq!(stdout.matches(", 0 failures").count(), 2, "{stdout}");
+    // HQ: a real installation pulls, exports for caseworkers and verifies; research learns nothing.
+    assert!(stdout.contains("HQ (caseworkers key): pulled "), "{stdout}");
+    assert!(stdout.contains(" 0 kept encrypted"), "{stdout}");
+    assert!(
+        stdout.contains("HQ export for caseworkers: 1 interview, 1 case"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("interviews, every signature, hash and chain holds"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(research key only, no research consent): 0 decrypted"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("bad signature"), "{stdout}");
     // The data directory is kept and holds a vault; running again wipes the old demo vault first.
     assert!(tmp.path().join("vault/keyslots.json").exists());
