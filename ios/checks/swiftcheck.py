@@ -73,7 +73,8 @@ def walk(n: Node):
 
 
 def parse_problems(path: str) -> list[str]:
-    src = open(path, "rb").read()
+    with open(path, "rb") as f:
+        src = f.read()
     tree = parser().parse(src)
     probs = []
 
@@ -125,7 +126,8 @@ class Decls:
 
 
 def base_type(n: Node | None) -> str | None:
-    """`Vault`, `Vault?`, `[Vault]`→None (collections are not followed), `AmanatCore.Vault`→Vault."""
+    """`Vault`, `Vault?`→Vault; `[Vault]`→"[Vault]" (element types are followed by for-loops and
+    closures); `AmanatCore.Vault`→Vault; anything else (dictionaries, tuples, functions)→None."""
     if n is None:
         return None
     if n.type in ("optional_type", "implicitly_unwrapped_type"):
@@ -135,7 +137,14 @@ def base_type(n: Node | None) -> str | None:
         return name_of(ids[-1]) if ids else None
     if n.type == "type_annotation":
         return base_type(n.child_by_field_name("name") or (n.named_children[0] if n.named_children else None))
+    if n.type == "array_type":
+        inner = base_type(n.named_children[0]) if n.named_children else None
+        return f"[{inner}]" if inner and not inner.startswith("[") else None
     return None
+
+
+def element_of(t: str | None) -> str | None:
+    return t[1:-1] if t and t.startswith("[") else None
 
 
 def params_of(n: Node) -> tuple:
@@ -246,7 +255,7 @@ def collect(tree_root: Node, decls: Decls, public_only: bool) -> None:
                         ty = base_type(next((x for x in c.named_children if x.type in ("user_type", "optional_type")), None))
                         if ty:
                             decls.annotations[name_of(pn)].add(ty)
-                    elif c.type in ("property_declaration", "class_declaration", "protocol_declaration") and c is not n:
+                    elif c.type in ("property_declaration", "class_declaration", "protocol_declaration") and c != n:
                         visit(c, None, False)
             return
         if t == "init_declaration":
@@ -271,7 +280,7 @@ def collect(tree_root: Node, decls: Decls, public_only: bool) -> None:
                         owner.member_types.setdefault(pn, ty)
             if not public_only:
                 for c in walk(n):
-                    if c.type in ("class_declaration",) and c is not n:
+                    if c.type in ("class_declaration",) and c != n:
                         visit(c, None, False)
             return
         if t == "enum_entry":
@@ -287,7 +296,8 @@ def collect(tree_root: Node, decls: Decls, public_only: bool) -> None:
 
 
 def read_bindings(path: str) -> Decls:
-    src = open(path, "rb").read()
+    with open(path, "rb") as f:
+        src = f.read()
     for rx in _BINDINGS_BLANKS:
         src = rx.sub(lambda m: b" " * len(m.group(0)), src)
     tree = parser().parse(src)
@@ -310,7 +320,8 @@ def read_shell(files: list[str]) -> tuple[Decls, dict]:
     d = Decls()
     trees = {}
     for f in files:
-        tree = parser().parse(open(f, "rb").read())
+        with open(f, "rb") as fh:
+            tree = parser().parse(fh.read())
         trees[f] = tree
         collect(tree.root_node, d, public_only=False)
         for n in walk(tree.root_node):
@@ -332,13 +343,16 @@ def read_shell(files: list[str]) -> tuple[Decls, dict]:
 # ---------------------------------------------------------------- name check
 
 
+DEBUG = bool(os.environ.get("SWIFTCHECK_DEBUG"))
 SWIFT_KEYWORDS = {"defer", "self", "super", "init", "some", "any"}
 
 
 def load_platform(path: str) -> set:
     out = set()
     if path and os.path.exists(path):
-        for line in open(path, encoding="utf-8"):
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+        for line in lines:
             line = line.split("#", 1)[0].strip()
             if line:
                 out.update(line.split())
@@ -389,7 +403,7 @@ def unwrap_expr(n: Node) -> Node:
     return n
 
 
-def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = None) -> list[str]:
+def check_names(bindings_path, shell_dir: str, platform_path: str | None = None) -> list[str]:
     """The rules, for every .swift file under `shell_dir` (the generated file itself excluded):
 
     1. A type name that the shell does not declare must be declared in the bindings or listed in
@@ -405,9 +419,10 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
     5. A free function call `f(...)` the shell does not declare: must be a bindings function with
        matching labels, or in the platform list.
     """
-    b = read_bindings(bindings_path)
+    b = read_bindings(bindings_path) if isinstance(bindings_path, str) else bindings_path
     # `extension Data` and the like in the bindings do not make those types the bindings' own.
-    b.types = {k: v for k, v in b.types.items() if v.kind != "extension"}
+    b = Decls(types={k: v for k, v in b.types.items() if v.kind != "extension"}, funcs=b.funcs,
+              names=b.names, annotations=b.annotations, returns=b.returns)
     files = [f for f in swift_files([shell_dir]) if os.path.basename(f) != "AmanatCore.swift"]
     s, trees = read_shell(files)
     platform = load_platform(platform_path) if platform_path else set()
@@ -420,26 +435,42 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
     scope_types = ("function_declaration", "init_declaration", "lambda_literal", "class_body",
                    "source_file", "computed_property", "protocol_body")
 
+    declared_cache: dict = {}
+
     def declared_here(scope: Node, name: str):
+        key = (scope.id, name)
+        if key not in declared_cache:
+            declared_cache[key] = None  # re-entry while computing: nothing known yet
+            declared_cache[key] = declared_here_inner(scope, name)
+        return declared_cache[key] or []
+
+    def declared_here_inner(scope: Node, name: str):
         """Declarations of `name` inside `scope` (parameters, lets/vars, closure parameters), each as
         its annotated type name or "" when it has none; nested functions are not searched."""
         found = []
         stack = list(scope.children)
         while stack:
             x = stack.pop()
-            if x.type in ("function_declaration", "init_declaration") and x is not scope:
+            if x.type in ("function_declaration", "init_declaration") and x != scope:
                 # its parameters belong to it, not to `scope`; only its name is declared here
                 continue
             if x.type == "parameter":
                 pn = x.child_by_field_name("name")
                 if pn is not None and name_of(pn) == name:
-                    ty = next((c for c in x.named_children if c.type in ("user_type", "optional_type")), None)
+                    ty = next((c for c in x.named_children if c.type in ("user_type", "optional_type", "array_type")), None)
                     found.append(base_type(ty) or "")
                 continue
+            if x.type == "for_statement":
+                pat = next((c for c in x.named_children if c.type == "pattern"), None)
+                if pat is not None and any(c.type == "simple_identifier" and name_of(c) == name for c in pat.named_children):
+                    kids = x.children
+                    i = next((k for k, c in enumerate(kids) if c.type == "in"), None)
+                    seq = kids[i + 1] if i is not None and i + 1 < len(kids) else None
+                    found.append(element_of(expr_type(seq)) or "" if seq is not None else "")
             if x.type == "lambda_parameter":
                 if any(c.type == "simple_identifier" and name_of(c) == name for c in x.named_children):
-                    ty = next((c for c in x.named_children if c.type in ("user_type", "optional_type")), None)
-                    found.append(base_type(ty) or "")
+                    ty = next((c for c in x.named_children if c.type in ("user_type", "optional_type", "array_type")), None)
+                    found.append(base_type(ty) or closure_param_type(x) or "")
                 continue
             if x.type == "property_declaration":
                 pat = x.child_by_field_name("name")
@@ -469,11 +500,52 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                             ty = t2 if t2 and not t2.startswith("type:") else None
                         found.append(ty or "")
             if x.type in ("pattern", "value_binding_pattern") and x.parent is not None and x.parent.type in (
-                    "if_statement", "guard_statement", "switch_pattern", "catch_block", "for_statement"):
+                    "if_statement", "guard_statement", "switch_pattern", "catch_block"):
                 if any(c.type == "simple_identifier" and name_of(c) == name for c in x.named_children):
                     found.append("")
             stack.extend(x.children)
         return found
+
+    def known(t: str | None) -> bool:
+        return bool(t) and (t in b.types or (element_of(t) or "") in b.types)
+
+    ELEMENT_CLOSURES = {"map", "compactMap", "flatMap", "filter", "forEach", "first", "contains",
+                        "sorted", "allSatisfy", "firstIndex", "last", "min", "max", "reduce"}
+
+    def closure_param_type(param: Node) -> str | None:
+        """The type of a closure's only parameter when the closure iterates a known array:
+        `xs.map { x in … }` and friends, `ForEach(xs) { x in … }` (SwiftUI)."""
+        lam = param
+        while lam is not None and lam.type != "lambda_literal":
+            lam = lam.parent
+        if lam is None:
+            return None
+        ftype = next((c for c in lam.named_children if c.type == "lambda_function_type"), None)
+        plist = next((c for c in ftype.named_children if c.type == "lambda_function_type_parameters"), None) if ftype else None
+        params = [c for c in plist.named_children if c.type == "lambda_parameter"] if plist else []
+        if len(params) != 1 or params[0] != param:
+            return None
+        return closure_element(lam)
+
+    def closure_element(lam: Node) -> str | None:
+        suffix = lam.parent
+        call = suffix.parent if suffix is not None and suffix.type == "call_suffix" else None
+        if call is None or call.type != "call_expression" or not call.named_children:
+            return None
+        callee = call.named_children[0]
+        if callee.type == "navigation_expression":
+            suf = callee.child_by_field_name("suffix")
+            sn = name_of(suf.named_children[-1]) if suf is not None and suf.named_children else ""
+            tgt = callee.child_by_field_name("target")
+            if sn in ELEMENT_CLOSURES and tgt is not None:
+                return element_of(expr_type(tgt))
+            return None
+        if callee.type == "simple_identifier" and name_of(callee) == "ForEach":
+            va = next((c for c in suffix.children if c.type == "value_arguments"), None)
+            first = next((c for c in va.named_children if c.type == "value_argument"), None) if va else None
+            if first is not None and first.named_children:
+                return element_of(expr_type(first.named_children[-1]))
+        return None
 
     resolving: set = set()
 
@@ -497,7 +569,7 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                     kinds = set(found)
                     if len(kinds) == 1 and "" not in kinds:
                         t = next(iter(kinds))
-                        return t if t in b.types else None
+                        return t if (t in b.types or (element_of(t) or "") in b.types) else None
                     return None
             a = a.parent
         return None
@@ -512,6 +584,11 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
             nm = name_of(n)
             if nm in b.types and nm not in shell_types:
                 return "type:" + nm
+            if nm == "$0":
+                lam = n.parent
+                while lam is not None and lam.type != "lambda_literal":
+                    lam = lam.parent
+                return closure_element(lam) if lam is not None else None
             return var_type(n)
         if n.type == "navigation_expression":
             suf = n.child_by_field_name("suffix")
@@ -520,6 +597,8 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
             tt = expr_type(tgt) if tgt is not None else None
             if tt and not tt.startswith("type:") and tt in b.types:
                 return b.types[tt].member_types.get(sn)
+            if tt and element_of(tt) and sn in ("first", "last"):
+                return element_of(tt)
             return None
         if n.type == "call_expression":
             callee = unwrap_expr(n.named_children[0])
@@ -529,7 +608,7 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                     return nm
                 rs = s.returns.get(nm, set()) | {c.returns for c in b.funcs.get(nm, []) if c.returns}
                 rs = {r for r in rs if r}
-                return next(iter(rs)) if len(rs) == 1 and next(iter(rs)) in b.types else None
+                return next(iter(rs)) if len(rs) == 1 and known(next(iter(rs))) else None
             if callee.type == "navigation_expression":
                 suf = callee.child_by_field_name("suffix")
                 sn = name_of(suf.named_children[-1]) if suf is not None and suf.named_children else ""
@@ -542,7 +621,7 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                         if r:
                             return r
                 rs = {r for r in s.returns.get(sn, set()) if r}
-                return next(iter(rs)) if len(rs) == 1 and next(iter(rs)) in b.types else None
+                return next(iter(rs)) if len(rs) == 1 and known(next(iter(rs))) else None
         return None
 
     def check_member(where: str, tname: str, member: str, labels: tuple | None):
@@ -616,6 +695,82 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
             have = ", ".join(selector(case, tuple(l for l, _ in c.labels)) for c in callables) or case
             probs.append(f"{where}: pattern {tname}.{case} with {len(labels)} value(s) does not match the bindings ({have})")
 
+    def context_type(n: Node) -> str | None:
+        """The type an implicit member `.x` must belong to, where this checker can tell: the
+        enclosing function's declared return type for `return .x`."""
+        p = n.parent
+        if p is not None and p.type == "call_expression":
+            p = p.parent
+        if p is not None and p.type == "control_transfer_statement" and text(p).startswith("return"):
+            a = p.parent
+            while a is not None and a.type not in ("function_declaration", "lambda_literal", "computed_property"):
+                a = a.parent
+            if a is not None and a.type == "function_declaration":
+                rt = return_type(a)
+                return rt if rt in b.types and rt not in shell_types else None
+        return None
+
+    def check_implicit(n: Node, member: str, where: str):
+        parent = n.parent
+        labels = call_labels(parent) if parent is not None and parent.type == "call_expression" \
+            and parent.named_children[0] == n else None
+        ctx = context_type(n)
+        if ctx is not None:
+            check_member(where, ctx, member, labels)
+            return
+        if member not in known_anywhere:
+            probs.append(f"{where}: .{member} is neither in the bindings, the shell nor the platform list")
+            return
+        # Untyped context: if only the bindings know the name, its labels must fit one of them.
+        if labels is not None and member in b_members and member not in s.names and member not in platform:
+            decls = [c for t in b.types.values() for c in t.members.get(member, []) if c is not None]
+            if decls and not any(labels_match(labels, c.labels) for c in decls):
+                probs.append(f"{where}: .{selector(member, labels)} matches no declaration in the bindings")
+
+    def check_key_path(n: Node, where: str):
+        """`ForEach(xs, id: \\.id)`: the key path's root is the element type of the first argument."""
+        suf = n.child_by_field_name("suffix")
+        member = name_of(suf.named_children[-1]) if suf is not None and suf.named_children else ""
+        arg = n.parent
+        va = arg.parent if arg is not None else None
+        first = next((c for c in va.named_children if c.type == "value_argument"), None) if va is not None else None
+        if first is None or first == arg or not first.named_children:
+            return
+        elem = element_of(expr_type(first.named_children[-1]))
+        if elem in b.types and member != "self":
+            check_member(where, elem, member, None)
+        elif member not in known_anywhere:
+            probs.append(f"{where}: \\.{member} is neither in the bindings, the shell nor the platform list")
+
+    def check_conformance(n: Node, where: str):
+        """A shell class adopting a bindings protocol (KeyProvider, Transport, SyncObserver) must
+        declare each of its methods with the same argument labels."""
+        protos = []
+        for c in n.children:
+            if c.type == "inheritance_specifier":
+                t = base_type(next((x for x in c.named_children if x.type == "user_type"), None))
+                if t in b.types and b.types[t].kind == "protocol":
+                    protos.append(t)
+        if not protos:
+            return
+        body = next((c for c in n.children if c.type == "class_body"), None)
+        mine = defaultdict(list)
+        if body is not None:
+            for m in body.named_children:
+                if m.type == "function_declaration":
+                    mine[name_of(m.child_by_field_name("name"))].append(tuple(l for l, _ in params_of(m)))
+        cname = name_of(n.child_by_field_name("name"))
+        for proto in protos:
+            for member, decls in b.types[proto].members.items():
+                for d in decls:
+                    if d is None:
+                        continue
+                    want = tuple(l for l, _ in d.labels)
+                    if want not in mine.get(member, []):
+                        probs.append(f"{where}: {cname} adopts {proto} but does not declare {selector(member, want)}")
+            for member, sels in mine.items():
+                pass
+
     known_anywhere = b_members | set(b.funcs) | s.names | platform | set(b.types) | shell_types
 
     for f, tree in trees.items():
@@ -629,6 +784,8 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                 if nm in shell_types or nm in b.types or nm in platform:
                     continue
                 probs.append(f"{where}: type {nm} is neither in the bindings, the shell nor the platform list")
+            elif n.type == "navigation_expression" and n.named_children and n.named_children[0].type == "key_path_expression":
+                check_key_path(n, where)
             elif n.type == "navigation_expression":
                 suf = n.child_by_field_name("suffix")
                 if suf is None or not suf.named_children:
@@ -645,6 +802,8 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                         probs.append(f"{where}: .{member} is neither in the bindings, the shell nor the platform list")
                     continue
                 tt = expr_type(tgt)
+                if DEBUG:
+                    print(f"debug {where}: {text(tgt)[:30]!r}.{member} -> {tt}", file=sys.stderr)
                 if tt is not None:
                     tn = tt[5:] if tt.startswith("type:") else tt
                     if tn in b.types and tn not in shell_types:
@@ -656,6 +815,13 @@ def check_names(bindings_path: str, shell_dir: str, platform_path: str | None = 
                     probs.append(f"{where}: .{member} is neither in the bindings, the shell nor the platform list")
             elif n.type == "pattern":
                 check_pattern(n, where)
+            elif n.type == "prefix_expression" and n.children and n.children[0].type == "." \
+                    and len(n.named_children) == 1 and n.named_children[0].type == "simple_identifier":
+                check_implicit(n, name_of(n.named_children[0]), where)
+            elif n.type == "navigation_expression" and n.named_children and n.named_children[0].type == "key_path_expression":
+                check_key_path(n, where)
+            elif n.type == "class_declaration":
+                check_conformance(n, where)
             elif n.type == "call_expression":
                 callee = n.named_children[0] if n.named_children else None
                 if callee is None or callee.type != "simple_identifier":
@@ -688,7 +854,9 @@ _PLACEHOLDER = re.compile(r"%(?:\d+\$)?(?:ll|l)?[@dfsu]")
 def read_strings(path: str) -> tuple[dict, list]:
     entries, probs = {}, []
     in_comment = False
-    for i, line in enumerate(open(path, encoding="utf-8"), 1):
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    for i, line in enumerate(lines, 1):
         s = line.strip()
         if in_comment:
             if "*/" in s:
@@ -756,7 +924,8 @@ def used_string_keys(shell_dir: str) -> set:
                 keys.add(text(x)[1:-1])
 
     for f in swift_files([shell_dir]):
-        tree = parser().parse(open(f, "rb").read())
+        with open(f, "rb") as fh:
+            tree = parser().parse(fh.read())
         for n in walk(tree.root_node):
             if n.type == "call_expression" and n.named_children:
                 callee = n.named_children[0]
