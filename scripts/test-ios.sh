@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Checks of the iOS shell (ios/) that need no Swift compiler (none is reachable from the project's
+# machines; ios/README.md says what is and is not verified):
+#   1. generates the Swift bindings (AmanatCore.swift) from the FFI library, as CI builds it;
+#   2. parse: every .swift file under ios/ parses with tree-sitter's Swift grammar, no ERROR or
+#      MISSING node (failures as file:line:col);
+#   3. names: every name the shell uses on the bindings (types, functions, methods with their
+#      argument labels, enum cases and their arity, record fields, protocol requirements) exists in
+#      the freshly generated AmanatCore.swift — a rename in the FFI fails here;
+#   4. strings: every Localizable.strings key in en, ru and uz, same placeholders, Uzbek in Latin
+#      script, every key the shell looks up present;
+#   5. the checker's own unit tests (renamed FFI names, unbalanced braces, broken translations
+#      must make it fail).
+# Installs tree-sitter and tree-sitter-swift from PyPI into build/tools/ios-venv once.
+#
+# Last line of output: "N passed, M failed", read by CI.
+# Honours CARGO_TARGET_DIR (default <repo>/target): builds libamanat_ffi and uniffi-bindgen there
+# with cargo (a no-op when scripts/test-bindings.sh built them already). AMANAT_FFI_LIB and
+# AMANAT_UNIFFI_BINDGEN, when both set, name a prebuilt library and generator instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$(pwd)"
+TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
+OUT="$REPO/build/ios"
+VENV="$REPO/build/tools/ios-venv"
+PYTHON="${PYTHON:-python3}"
+TREE_SITTER_VERSION=0.25.2
+TREE_SITTER_SWIFT_VERSION=0.7.4
+
+step() { printf '\n== %s\n' "$*"; }
+fail() { printf 'test-ios: %s\n' "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+step "tree-sitter $TREE_SITTER_VERSION + tree-sitter-swift $TREE_SITTER_SWIFT_VERSION (PyPI, $VENV)"
+if ! "$VENV/bin/python" -c "import tree_sitter, tree_sitter_swift" 2>/dev/null; then
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "tree-sitter==$TREE_SITTER_VERSION" "tree-sitter-swift==$TREE_SITTER_SWIFT_VERSION" \
+        || fail "pip install tree-sitter failed"
+fi
+PY="$VENV/bin/python"
+
+step "FFI library and bindings generator"
+if [ -n "${AMANAT_FFI_LIB:-}" ] && [ -n "${AMANAT_UNIFFI_BINDGEN:-}" ]; then
+    LIB="$AMANAT_FFI_LIB"
+    BINDGEN="$AMANAT_UNIFFI_BINDGEN"
+    echo "prebuilt: $LIB"
+else
+    cargo build --locked -p amanat-ffi --lib --bins
+    LIB="$TARGET/debug/libamanat_ffi.so"
+    BINDGEN="$TARGET/debug/uniffi-bindgen"
+fi
+[ -f "$LIB" ] || fail "no $LIB"
+[ -x "$BINDGEN" ] || fail "no $BINDGEN"
+
+step "generate the Swift bindings into $OUT/bindings (never committed)"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+"$BINDGEN" generate --library "$LIB" --language swift --no-format --out-dir "$OUT/bindings" >/dev/null
+BINDINGS="$OUT/bindings/AmanatCore.swift"
+[ -s "$BINDINGS" ] || fail "no generated $BINDINGS"
+
+passed=0
+failed=0
+check() {
+    local name="$1"
+    shift
+    step "$name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $name"
+    fi
+}
+
+CHECK="$REPO/ios/checks/swiftcheck.py"
+check "parse: every Swift file under ios/" "$PY" "$CHECK" parse ios
+check "names: the shell against the generated AmanatCore.swift" \
+    "$PY" "$CHECK" names "$BINDINGS" ios ios/checks/platform-names.txt
+check "strings: en/ru/uz" "$PY" "$CHECK" strings ios/Amanat/Resources ios
+check "unit tests of the checker" env AMANAT_SWIFT_BINDINGS="$BINDINGS" \
+    "$PY" -W error::ResourceWarning -m unittest discover -s ios/checks -p 'test_*.py'
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
