@@ -70,6 +70,11 @@ struct CaseListView: View {
 }
 
 extension View {
+    /// Lock and panic wipe in the toolbar of every unlocked screen (as in the Android shell's menus).
+    func shellToolbar() -> some View {
+        modifier(ShellToolbar())
+    }
+
     /// The panic wipe's one confirmation: destroys everything at once (the core destroys the
     /// platform key and the key slots first), then the app is back at "choose a passcode".
     func panicWipeConfirmation(isPresented: Binding<Bool>) -> some View {
@@ -90,5 +95,30 @@ struct PanicWipeConfirmation: ViewModifier {
         } message: {
             Text(tr("panic_confirm_message"))
         }
+    }
+}
+
+/// The lock and panic-wipe menu of every unlocked screen.
+struct ShellToolbar: ViewModifier {
+    @EnvironmentObject var model: AppModel
+    @State private var confirmWipe = false
+
+    func body(content: Content) -> some View {
+        content
+            .toolbar {
+                ToolbarItem(placement: .primaryAction) {
+                    Menu {
+                        Button(tr("button_lock")) {
+                            model.lock()
+                        }
+                        Button(tr("button_panic"), role: .destructive) {
+                            confirmWipe = true
+                        }
+                    } label: {
+                        Image(systemName: "lock")
+                    }
+                }
+            }
+            .panicWipeConfirmation(isPresented: $confirmWipe)
     }
 }

@@ -37,6 +37,7 @@ struct CaseView: View {
             }
         }
         .navigationTitle(tr("case_title", code))
+        .shellToolbar()
         .onAppear(perform: load)
         .sheet(isPresented: $showConsent, onDismiss: load) {
             ConsentView(caseId: caseId)

@@ -64,6 +64,7 @@ struct InterviewView: View {
             }
         }
         .navigationTitle(template?.title ?? "")
+        .shellToolbar()
         .onAppear {
             // A lock (background, panic) during a recording drops it: nothing half-written stays.
             lockToken = model.onBeforeLock {

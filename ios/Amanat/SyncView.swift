@@ -36,6 +36,7 @@ struct SyncView: View {
             }
         }
         .navigationTitle(tr("sync_title"))
+        .shellToolbar()
         .onAppear(perform: load)
         .alert(tr("sync_discard_title"), isPresented: Binding(get: { confirmDiscard != nil }, set: { if !$0 { confirmDiscard = nil } })) {
             Button(tr("button_discard"), role: .destructive) {
