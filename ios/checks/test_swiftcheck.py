@@ -234,6 +234,22 @@ class ParseCheck(unittest.TestCase):
         self.assertIn("Bad.swift:", probs[0])
 
 
+class NoLogging(unittest.TestCase):
+    def test_the_shell_never_logs(self):
+        """No print/NSLog/os_log/Logger/dump call anywhere in the shell (survivor data must not reach
+        the system log): checked on the syntax tree, so comments and strings do not count."""
+        calls = []
+        for f in sc.swift_files([IOS]):
+            with open(f, "rb") as fh:
+                tree = sc.parser().parse(fh.read())
+            for n in sc.walk(tree.root_node):
+                if n.type == "call_expression" and n.named_children and n.named_children[0].type == "simple_identifier":
+                    name = sc.name_of(n.named_children[0])
+                    if name in ("print", "debugPrint", "NSLog", "os_log", "Logger", "dump"):
+                        calls.append(f"{f}:{n.start_point[0] + 1}: {name}")
+        self.assertEqual(calls, [])
+
+
 class StringsCheck(unittest.TestCase):
     def copy(self, d: str) -> str:
         dst = os.path.join(d, "Resources")
