@@ -65,7 +65,7 @@ public final class EngineAudioSource: AudioSource {
             }
             var given = false
             var error: NSError?
-            converter.convert(to: out, error: &error) { _, status in
+            _ = converter.convert(to: out, error: &error) { _, status in
                 if given {
                     status.pointee = .noDataNow
                     return nil

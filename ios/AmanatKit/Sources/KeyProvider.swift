@@ -130,7 +130,7 @@ public final class SecureEnclaveKeyProvider: KeyProvider, @unchecked Sendable {
     /// A failed decryption: the phone being locked is `Unavailable` (retry later); anything else
     /// means the blob does not belong to this key (tampered, or wrapped by another key) — `Rejected`.
     static func decryptionFailure(code: CFIndex) -> KeyProviderFfiError {
-        switch OSStatus(code) {
+        switch OSStatus(truncatingIfNeeded: code) {
         case errSecInteractionNotAllowed, errSecNotAvailable:
             return .Unavailable(reason: "device locked")
         case errSecItemNotFound:

@@ -59,8 +59,7 @@ public struct NotANumber: Error, Equatable {
 public enum Messages {
     /// The sentence for `error` in the language of `l`.
     public static func of(_ error: Error, _ l: L10n) -> String {
-        if let nan = error as? NotANumber {
-            _ = nan.question
+        if error is NotANumber {
             return l.t("error_not_a_number")
         }
         if error is AudioFailure {

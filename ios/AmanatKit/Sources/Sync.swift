@@ -122,10 +122,10 @@ public final class SyncScheduler: @unchecked Sendable {
     /// Registers both handlers (run on the main queue, like the model they read); must be called
     /// before the app finishes launching.
     public func register() {
-        BGTaskScheduler.shared.register(forTaskWithIdentifier: Self.refreshIdentifier, using: DispatchQueue.main) { [weak self] task in
+        _ = BGTaskScheduler.shared.register(forTaskWithIdentifier: Self.refreshIdentifier, using: DispatchQueue.main) { [weak self] task in
             self?.handle(task)
         }
-        BGTaskScheduler.shared.register(forTaskWithIdentifier: Self.processingIdentifier, using: DispatchQueue.main) { [weak self] task in
+        _ = BGTaskScheduler.shared.register(forTaskWithIdentifier: Self.processingIdentifier, using: DispatchQueue.main) { [weak self] task in
             self?.handle(task)
         }
     }
@@ -161,7 +161,11 @@ public final class SyncScheduler: @unchecked Sendable {
                 next = report.retryAfterMs.map { UInt64(Date().timeIntervalSince1970 * 1000) + $0 }
             }
             self?.schedule(earliestMs: next)
-            task.setTaskCompleted(success: (try? result.get())?.interrupted == nil)
+            var completed = false
+            if case .success(let report) = result, report.interrupted == nil {
+                completed = true
+            }
+            task.setTaskCompleted(success: completed)
         }
         if !started {
             task.setTaskCompleted(success: true)
