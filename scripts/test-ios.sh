@@ -31,14 +31,27 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { printf 'test-ios: %s\n' "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 step "tree-sitter $TREE_SITTER_VERSION + tree-sitter-swift $TREE_SITTER_SWIFT_VERSION (PyPI, $VENV)"
-if ! "$VENV/bin/python" -c "import tree_sitter, tree_sitter_swift" 2>/dev/null; then
+PACKAGES=("tree-sitter==$TREE_SITTER_VERSION" "tree-sitter-swift==$TREE_SITTER_SWIFT_VERSION")
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import tree_sitter, tree_sitter_swift" 2>/dev/null; then
+    PY="$VENV/bin/python"
+elif [ -d "$VENV/site" ] && PYTHONPATH="$VENV/site" "$PYTHON" -c "import tree_sitter, tree_sitter_swift" 2>/dev/null; then
+    export PYTHONPATH="$VENV/site"
+    PY="$PYTHON"
+else
     rm -rf "$VENV"
-    "$PYTHON" -m venv "$VENV" || fail "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-        "tree-sitter==$TREE_SITTER_VERSION" "tree-sitter-swift==$TREE_SITTER_SWIFT_VERSION" \
-        || fail "pip install tree-sitter failed"
+    if "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PACKAGES[@]}" || fail "pip install failed"
+        PY="$VENV/bin/python"
+    else
+        # No venv module (Debian's python3 without python3-venv): install into a folder instead.
+        rm -rf "$VENV"
+        "$PYTHON" -m pip install --quiet --disable-pip-version-check --target "$VENV/site" "${PACKAGES[@]}" \
+            || fail "pip install --target failed"
+        export PYTHONPATH="$VENV/site"
+        PY="$PYTHON"
+    fi
 fi
-PY="$VENV/bin/python"
+"$PY" -c "import tree_sitter, tree_sitter_swift" || fail "tree-sitter is not importable"
 
 step "FFI library and bindings generator"
 if [ -n "${AMANAT_FFI_LIB:-}" ] && [ -n "${AMANAT_UNIFFI_BINDGEN:-}" ]; then
