@@ -108,6 +108,7 @@ class TypeDecl:
     kind: str
     members: dict = field(default_factory=lambda: defaultdict(list))  # name -> [Callable | None]
     member_types: dict = field(default_factory=dict)  # property/func name -> type name
+    case_names: set = field(default_factory=set)  # enum cases (enums only)
 
 
 @dataclass
@@ -287,6 +288,7 @@ def collect(tree_root: Node, decls: Decls, public_only: bool) -> None:
             if owner is not None:
                 for cname, call in enum_case_labels(n):
                     owner.members[cname].append(call)
+                    owner.case_names.add(cname)
                     decls.names.add(cname)
             return
         for c in n.named_children:
@@ -695,6 +697,35 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
             have = ", ".join(selector(case, tuple(l for l, _ in c.labels)) for c in callables) or case
             probs.append(f"{where}: pattern {tname}.{case} with {len(labels)} value(s) does not match the bindings ({have})")
 
+    def check_exhaustive(sw: Node, where: str):
+        """A `switch` over a bindings enum without `default` must name every case: a case added
+        to the FFI (a new `AnswerReason`) is a compile error on the Mac, so it fails here too."""
+        subj = next((c for c in sw.named_children), None)
+        t = expr_type(subj) if subj is not None else None
+        t = t[5:] if t and t.startswith("type:") else t
+        if t is None or t not in b.types or b.types[t].kind != "enum" or t in shell_types:
+            return
+        entries = [c for c in sw.named_children if c.type == "switch_entry"]
+        if any(any(x.type == "default_keyword" for x in e.children) for e in entries):
+            return
+        covered = set()
+        for e in entries:
+            for sp in e.named_children:
+                if sp.type != "switch_pattern":
+                    continue
+                pat = next((x for x in sp.named_children if x.type == "pattern"), None)
+                if pat is None:
+                    continue
+                ident = next((x for x in pat.children if x.type == "simple_identifier"), None)
+                if ident is not None:
+                    covered.add(name_of(ident))
+                else:
+                    return  # a pattern this checker does not read (`case let x`): assume it covers
+        cases = set(b.types[t].case_names)
+        missing = sorted(cases - covered)
+        if missing:
+            probs.append(f"{where}: switch over {t} misses " + ", ".join("." + m for m in missing))
+
     def context_type(n: Node) -> str | None:
         """The type an implicit member `.x` must belong to, where this checker can tell: the
         enclosing function's declared return type for `return .x`."""
@@ -815,6 +846,8 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
                     probs.append(f"{where}: .{member} is neither in the bindings, the shell nor the platform list")
             elif n.type == "pattern":
                 check_pattern(n, where)
+            elif n.type == "switch_statement":
+                check_exhaustive(n, where)
             elif n.type == "prefix_expression" and n.children and n.children[0].type == "." \
                     and len(n.named_children) == 1 and n.named_children[0].type == "simple_identifier":
                 check_implicit(n, name_of(n.named_children[0]), where)

@@ -99,6 +99,12 @@ class NamesCheck(unittest.TestCase):
         probs = self.problems(self.mutated(r"\bpublic struct WedgedEntry\b", "public struct StuckEntry"))
         self.assertTrue(any("WedgedEntry" in p for p in probs), probs)
 
+    def test_new_enum_case_breaks_an_exhaustive_switch(self):
+        # A reason the FFI adds must get its sentence: Messages.answerMessage has no `default`.
+        probs = self.problems(self.mutated(r"\n    case notAttachmentQuestion\n", "\n    case notAttachmentQuestion\n    case tooManyAttachments\n"))
+        self.assertTrue(any("switch over AnswerReason misses .tooManyAttachments" in p and "Messages.swift" in p
+                            for p in probs), probs)
+
     def test_renamed_protocol_requirement_fails(self):
         # KeyProvider.destroyKey renamed: SecureEnclaveKeyProvider no longer conforms.
         probs = self.problems(self.mutated(r"func destroyKey\(\) throws", "func destroyPlatformKey() throws"))
