@@ -31,6 +31,7 @@ struct CaseListView: View {
             }
             Section {
                 NavigationLink(tr("sync_title"), destination: SyncView())
+                NavigationLink(tr("passcode_title"), destination: PasscodeView())
                 Button(tr("button_lock")) {
                     model.lock()
                 }

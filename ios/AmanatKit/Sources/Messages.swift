@@ -87,6 +87,8 @@ public enum Messages {
             return l.t("error_too_large")
         case .Locked:
             return l.t("error_locked")
+        case .DuressConflict:
+            return l.t("error_duress_conflict")
         case .Integrity, .ChainBroken, .AuditBroken:
             return l.t("error_tampered")
         case .BadEnrollmentCode:
