@@ -39,6 +39,19 @@ final class ShellTests: XCTestCase {
         XCTAssertEqual(try s.unlocked().listCases(), [])
     }
 
+    func testChangedPasscodeUnlocksAndTheOldOneFails() throws {
+        let s = session()
+        try s.create(passcode: passcode)
+        try s.unlocked().changePasscode(current: passcode, newPasscode: "a new passcode 3")
+        s.lockNow()
+        XCTAssertThrowsError(try s.unlock(passcode: passcode)) { error in
+            guard case AmanatError.WrongPasscode = error else {
+                return XCTFail("expected WrongPasscode, got \(error)")
+            }
+        }
+        XCTAssertNoThrow(try s.unlock(passcode: "a new passcode 3"))
+    }
+
     func testAudioIsStreamedIntoTheVaultAndNothingElse() throws {
         let s = session()
         try s.create(passcode: passcode)
