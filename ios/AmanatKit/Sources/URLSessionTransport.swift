@@ -9,14 +9,13 @@ import Foundation
 ///
 /// The core has already checked the URL (`https://`, or plain `http://` to loopback only) before
 /// this sees the request.
-public final class URLSessionTransport: NSObject, Transport, URLSessionTaskDelegate, @unchecked Sendable {
+public final class URLSessionTransport: Transport, @unchecked Sendable {
     private let timeout: TimeInterval
-    private var session: URLSession!
+    private let session: URLSession
 
     /// `timeout`: per request, connecting and receiving (the built-in Rust client uses 30 s).
     public init(timeout: TimeInterval = 30) {
         self.timeout = timeout
-        super.init()
         let config = URLSessionConfiguration.ephemeral
         config.httpCookieAcceptPolicy = .never
         config.httpShouldSetCookies = false
@@ -28,7 +27,9 @@ public final class URLSessionTransport: NSObject, Transport, URLSessionTaskDeleg
         config.timeoutIntervalForResource = timeout * 4
         config.waitsForConnectivity = false
         config.tlsMinimumSupportedProtocolVersion = .TLSv12
-        session = URLSession(configuration: config, delegate: self, delegateQueue: nil)
+        // The session keeps its delegate alive until invalidated: a small separate object, so
+        // the transport itself can be freed (deinit invalidates the session).
+        session = URLSession(configuration: config, delegate: NoRedirects(), delegateQueue: nil)
     }
 
     deinit {
@@ -103,12 +104,14 @@ public final class URLSessionTransport: NSObject, Transport, URLSessionTaskDeleg
             return .Other(reason: "URL error \(ns.code)")
         }
     }
+}
 
-    // No redirects: the answer to the signed request is the 3xx itself.
-    public func urlSession(_ session: URLSession, task: URLSessionTask,
-                           willPerformHTTPRedirection response: HTTPURLResponse,
-                           newRequest request: URLRequest,
-                           completionHandler: @escaping (URLRequest?) -> Void) {
+/// Refuses every redirect: the answer to the signed request is the 3xx itself.
+final class NoRedirects: NSObject, URLSessionTaskDelegate {
+    func urlSession(_ session: URLSession, task: URLSessionTask,
+                    willPerformHTTPRedirection response: HTTPURLResponse,
+                    newRequest request: URLRequest,
+                    completionHandler: @escaping (URLRequest?) -> Void) {
         completionHandler(nil)
     }
 }
