@@ -59,11 +59,10 @@ struct PasscodeView: View {
         }
         busy = true
         model.run({ session in
-            let v: Vault = try session.unlocked()
             if setDuress {
-                try v.setDuressPasscode(current: cur, duress: new)
+                try session.setDuressPasscode(current: cur, duress: new)
             } else {
-                try v.changePasscode(current: cur, newPasscode: new)
+                try session.changePasscode(current: cur, newPasscode: new)
             }
         }, then: { result in
             busy = false

@@ -32,7 +32,7 @@ final class ShellTests: XCTestCase {
         try s.create(passcode: passcode)
         let v: Vault = try s.unlocked()
         _ = try v.createCase()
-        try v.setDuressPasscode(current: passcode, duress: duressPasscode)
+        try s.setDuressPasscode(current: passcode, duress: duressPasscode)
         s.lockNow()
         XCTAssertNoThrow(try s.unlock(passcode: duressPasscode))
         XCTAssertTrue(s.isUnlocked())
@@ -42,7 +42,7 @@ final class ShellTests: XCTestCase {
     func testChangedPasscodeUnlocksAndTheOldOneFails() throws {
         let s = session()
         try s.create(passcode: passcode)
-        try s.unlocked().changePasscode(current: passcode, newPasscode: "a new passcode 3")
+        try s.changePasscode(current: passcode, newPasscode: "a new passcode 3")
         s.lockNow()
         XCTAssertThrowsError(try s.unlock(passcode: passcode)) { error in
             guard case AmanatError.WrongPasscode = error else {
@@ -50,6 +50,13 @@ final class ShellTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try s.unlock(passcode: "a new passcode 3"))
+    }
+
+    func testPasscodesAreComparedInNFC() throws {
+        let s = session()
+        try s.create(passcode: "caf\u{00E9} 12345")   // precomposed é
+        s.lockNow()
+        XCTAssertNoThrow(try s.unlock(passcode: "cafe\u{0301} 12345"))   // e + combining accent
     }
 
     func testAudioIsStreamedIntoTheVaultAndNothingElse() throws {
