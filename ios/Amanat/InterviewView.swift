@@ -194,7 +194,7 @@ struct InterviewView: View {
         var d: [String: AnswerDraft] = [:]
         for (qid, answer) in iv.answers {
             d[qid] = AnswerDraft.from(answer)
-            if case let .attachment(attachmentId, _, mediaType) = answer {
+            if case let AnswerValue.attachment(attachmentId, _, mediaType) = answer {
                 loadAttachmentSize(qid, attachmentId: attachmentId, audio: mediaType.hasPrefix("audio/"))
             }
         }

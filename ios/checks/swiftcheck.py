@@ -656,10 +656,11 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
                     return t[5:] if t.startswith("type:") else t
         return None
 
-    def check_pattern(pat: Node, where: str):
+    def check_pattern(pat: Node, where: str, kids=None, subject: str | None = None):
         """`case let T.Case(a, _, _)` / `.Case(label: x)`: the case must exist on T (given, or the
         switch subject's type when that is known) with that many associated values."""
-        kids = pat.children
+        if kids is None:
+            kids = pat.children
         idx = next((i for i, c in enumerate(kids) if c.type == "simple_identifier"), None)
         if idx is None:
             return
@@ -667,8 +668,10 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
         dotted = idx > 0 and kids[idx - 1].type == "."
         if explicit is None and not dotted:
             return
-        tname = base_type(explicit) if explicit is not None else subject_type(pat)
+        tname = base_type(explicit) if explicit is not None else (subject or subject_type(pat))
         case = name_of(kids[idx])
+        if explicit is None and case in ("some", "none"):
+            return  # Optional's own cases (`case .some(.x) = value as? T`)
         rest = kids[idx + 1:]
         if tname is None or tname not in b.types or tname in shell_types:
             if explicit is None and case not in known_anywhere:
@@ -848,6 +851,22 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
                 check_pattern(n, where)
             elif n.type == "switch_statement":
                 check_exhaustive(n, where)
+            elif n.type in ("if_statement", "guard_statement"):
+                # `if case let T.x(a, b) = v` / `guard case .x = v`: the pattern's tokens sit in the
+                # statement itself; the subject follows the `=`.
+                kids = n.children
+                i = 0
+                while i < len(kids):
+                    if kids[i].type == "case":
+                        j = next((k for k in range(i + 1, len(kids)) if kids[k].type == "="), None)
+                        if j is None or j + 1 >= len(kids):
+                            break
+                        st = expr_type(kids[j + 1])
+                        st = st[5:] if st and st.startswith("type:") else st
+                        check_pattern(n, where, kids=kids[i + 1:j], subject=st)
+                        i = j + 1
+                    else:
+                        i += 1
             elif n.type == "prefix_expression" and n.children and n.children[0].type == "." \
                     and len(n.named_children) == 1 and n.named_children[0].type == "simple_identifier":
                 check_implicit(n, name_of(n.named_children[0]), where)
