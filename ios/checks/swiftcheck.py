@@ -5,12 +5,16 @@ Three checks, each a subcommand:
 
   parse FILE_OR_DIR...     every .swift file parses with tree-sitter's Swift grammar with no
                            ERROR or MISSING node; failures are reported as file:line:col.
-  names BINDINGS DIR       every name the shell (the .swift files under DIR) uses on the generated
+  names BINDINGS DIR [PLATFORM_LIST]
+                           every name the shell (the .swift files under DIR) uses on the generated
                            bindings exists in BINDINGS (the freshly generated AmanatCore.swift),
                            read with tree-sitter: types, free functions, members with their
-                           argument labels, enum cases. See `check_names` for the exact rules.
-  strings DIR              every key of every Localizable.strings under DIR/*.lproj exists in all
-                           three languages (en, ru, uz), with the same format placeholders.
+                           argument labels, enum cases and their arity, protocol requirements,
+                           exhaustive switches. See `check_names` and ios/README.md for the rules.
+  strings RES_DIR [SHELL_DIR]
+                           every key of every Localizable.strings under RES_DIR/*.lproj exists in
+                           all three languages (en, ru, uz), with the same format placeholders,
+                           Uzbek in Latin script; with SHELL_DIR, every key the shell looks up.
   dump BINDINGS            prints what was collected from the bindings (for writing the shell).
 
 Exit status 0 when clean, 1 with one line per problem otherwise.
@@ -222,8 +226,6 @@ def collect(tree_root: Node, decls: Decls, public_only: bool) -> None:
             # uniffi declares its error enums without `public` on the same line in some versions
             if public_only and not pub and kind == "enum":
                 pub = n.prev_sibling is not None and text(n.prev_sibling) == "public"
-            if public_only and not pub:
-                pub = "public" in text(n)[:0]
             if pub or not public_only:
                 td = decls.types.get(tname)
                 if td is None:
@@ -802,8 +804,6 @@ def check_names(bindings_path, shell_dir: str, platform_path: str | None = None)
                     want = tuple(l for l, _ in d.labels)
                     if want not in mine.get(member, []):
                         probs.append(f"{where}: {cname} adopts {proto} but does not declare {selector(member, want)}")
-            for member, sels in mine.items():
-                pass
 
     known_anywhere = b_members | set(b.funcs) | s.names | platform | set(b.types) | shell_types
 
