@@ -67,8 +67,10 @@ struct InterviewView: View {
         .shellToolbar()
         .onAppear {
             // A lock (background, panic) during a recording drops it: nothing half-written stays.
-            lockToken = model.onBeforeLock {
-                recorder?.abort()
+            if lockToken == nil {
+                lockToken = model.onBeforeLock {
+                    recorder?.abort()
+                }
             }
             load()
         }
@@ -76,6 +78,7 @@ struct InterviewView: View {
             recorder?.abort()
             if let token = lockToken {
                 model.removeBeforeLock(token)
+                lockToken = nil
             }
         }
         .sheet(isPresented: Binding(get: { photoQuestion != nil }, set: { if !$0 { photoQuestion = nil } })) {
