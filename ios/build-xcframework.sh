@@ -15,6 +15,7 @@
 #   ios/build/generated/AmanatCore.swift  compiled into the AmanatKit target (project.yml)
 #
 # Honours CARGO_TARGET_DIR (default <repo>/target). Usage: ios/build-xcframework.sh [--debug]
+# Written for the bash 3.2 that macOS ships (no empty-array expansion under set -u).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$(pwd)"
@@ -36,11 +37,11 @@ rustup target add "${IOS_TARGETS[@]}"
 # iOS 15 is the deployment target of project.yml; the static library must not need a newer one.
 export IPHONEOS_DEPLOYMENT_TARGET=15.0
 for t in "${IOS_TARGETS[@]}"; do
-    cargo build --locked "${CARGO_PROFILE[@]}" -p amanat-ffi --lib --target "$t"
+    cargo build --locked ${CARGO_PROFILE[@]+"${CARGO_PROFILE[@]}"} -p amanat-ffi --lib --target "$t"
 done
 
 # The generator runs on the Mac: build it (and the host library it reads) for the host.
-cargo build --locked "${CARGO_PROFILE[@]}" -p amanat-ffi --lib --bins
+cargo build --locked ${CARGO_PROFILE[@]+"${CARGO_PROFILE[@]}"} -p amanat-ffi --lib --bins
 HOST_LIB="$TARGET/$PROFILE/libamanat_ffi.dylib"
 [ -f "$HOST_LIB" ] || { echo "build-xcframework: no $HOST_LIB" >&2; exit 1; }
 

@@ -9,7 +9,8 @@
 #      the freshly generated AmanatCore.swift — a rename in the FFI fails here;
 #   4. strings: every Localizable.strings key in en, ru and uz, same placeholders, Uzbek in Latin
 #      script, every key the shell looks up present;
-#   5. the checker's own unit tests (renamed FFI names, unbalanced braces, broken translations
+#   5. build-xcframework.sh is valid bash (and refuses to run off macOS);
+#   6. the checker's own unit tests (renamed FFI names, unbalanced braces, broken translations
 #      must make it fail).
 # Installs tree-sitter and tree-sitter-swift from PyPI into build/tools/ios-venv once.
 #
@@ -92,6 +93,8 @@ check "parse: every Swift file under ios/" "$PY" "$CHECK" parse ios
 check "names: the shell against the generated AmanatCore.swift" \
     "$PY" "$CHECK" names "$BINDINGS" ios ios/checks/platform-names.txt
 check "strings: en/ru/uz" "$PY" "$CHECK" strings ios/Amanat/Resources ios
+check "build-xcframework.sh is valid bash and refuses to run off macOS" \
+    bash -c 'bash -n ios/build-xcframework.sh && ! bash ios/build-xcframework.sh 2>/dev/null' 
 check "unit tests of the checker" env AMANAT_SWIFT_BINDINGS="$BINDINGS" \
     "$PY" -W error::ResourceWarning -m unittest discover -s ios/checks -p 'test_*.py'
 
