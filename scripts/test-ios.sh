@@ -94,7 +94,7 @@ check "names: the shell against the generated AmanatCore.swift" \
     "$PY" "$CHECK" names "$BINDINGS" ios ios/checks/platform-names.txt
 check "strings: en/ru/uz" "$PY" "$CHECK" strings ios/Amanat/Resources ios
 check "build-xcframework.sh is valid bash and refuses to run off macOS" \
-    bash -c 'bash -n ios/build-xcframework.sh && ! bash ios/build-xcframework.sh 2>/dev/null' 
+    bash -c 'bash -n ios/build-xcframework.sh && { [ "$(uname -s)" = Darwin ] || ! bash ios/build-xcframework.sh 2>/dev/null; }'
 check "unit tests of the checker" env AMANAT_SWIFT_BINDINGS="$BINDINGS" \
     "$PY" -W error::ResourceWarning -m unittest discover -s ios/checks -p 'test_*.py'
 
