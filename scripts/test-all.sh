@@ -4,7 +4,8 @@
 # throwaway PostgreSQL on 127.0.0.1 for the relay's second backend, runs every Rust test (unit,
 # integration, end-to-end, relay on SQLite and PostgreSQL, the demo), then the Kotlin and Python
 # binding tests against the real library, then the Android shell's Robolectric tests (which fetch
-# Robolectric and the Android framework jars from Maven Central once), and stops PostgreSQL at exit.
+# Robolectric and the Android framework jars from Maven Central once), then the iOS shell's checks
+# (tree-sitter parse, bindings names, strings; no Swift compiler here), and stops PostgreSQL at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
@@ -17,3 +18,4 @@ export AMANAT_TEST_DATABASE_URL AMANAT_REQUIRE_POSTGRES=1
 cargo test --workspace --locked
 bash scripts/test-bindings.sh
 bash scripts/test-android.sh
+bash scripts/test-ios.sh
