@@ -189,13 +189,15 @@ pub fn open(data: &Path, pass: &SecretString) -> Result<Vault, String> {
 }
 
 /// Adds group identities from files (`org export-group`, or a rotated group's new key) to an
-/// installation; returns the groups now held. Each file is checked against the organisation's
-/// `org.pub` before anything is stored; a file of another organisation stores nothing.
+/// installation, then opens what was kept encrypted and these identities now open; returns the
+/// groups now held and how many kept envelopes were applied. Each file is checked against the
+/// organisation's `org.pub` before anything is stored; a file of another organisation stores
+/// nothing.
 pub fn add_identities(
     data: &Path,
     pass: &SecretString,
     files: &[PathBuf],
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, u64), String> {
     let mut ids = Vec::new();
     for f in files {
         ids.push((f, org::read_identity_file(f, pass)?));
@@ -208,8 +210,12 @@ pub fn add_identities(
                 .map(|_| ())
                 .map_err(|e| format!("{}: {e}", f.display()))
         })
-        .and_then(|()| hq::summary(&vault).map_err(|e| e.to_string()))
-        .map(|s| s.groups);
+        // What arrived before for these groups is judged again now.
+        .and_then(|()| hq::reopen_held(&vault).map_err(|e| e.to_string()))
+        .and_then(|reopened| {
+            let s = hq::summary(&vault).map_err(|e| e.to_string())?;
+            Ok((s.groups, reopened))
+        });
     vault.lock();
     result
 }
@@ -266,8 +272,9 @@ pub fn run_add_identities(
     passphrase_file: Option<PathBuf>,
 ) -> Result<(), String> {
     let pass = org::read_passphrase(passphrase_file.as_deref())?;
-    let groups = add_identities(&data, &pass, &files)?;
+    let (groups, reopened) = add_identities(&data, &pass, &files)?;
     println!("holds the identities of: {}", groups.join(", "));
+    println!("{reopened} envelopes kept encrypted until now were opened, verified and applied");
     Ok(())
 }
 

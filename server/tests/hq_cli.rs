@@ -453,6 +453,54 @@ fn hq_pull_keeps_every_original_and_decrypts_only_what_the_held_identities_allow
     assert_eq!(held.len() as u64, s.held);
     assert!(out.contains(&format!("{} kept encrypted", s.held)), "{out}");
     v.lock();
+
+    // The researcher is later also given the legal key: what was kept encrypted for legal is
+    // opened now, without pulling again (the relay does not deliver it twice).
+    let legal_file = w.path("legal.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "legal",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&legal_file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    let out = ok(&run(&[
+        "hq",
+        "add-identity",
+        "--data",
+        w.s(&research),
+        "--identity",
+        w.s(&legal_file),
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(
+        out.contains("holds the identities of: legal, research"),
+        "{out}"
+    );
+    // Case 1 (legal consent): case, consent, interview, attachment metadata.
+    assert!(
+        out.contains("4 envelopes kept encrypted until now were opened"),
+        "{out}"
+    );
+    let again = w.pull(&research, &w.research_pass);
+    assert_eq!(line_count(&again, "applied"), 0, "{again}");
+    let v = w.open(&research, RESEARCH_PASS);
+    assert_eq!(
+        interviews::get(&v, &interview1).unwrap().case_id,
+        case1.to_string()
+    );
+    // Its audio came down on that pull, checked against the signed hashes.
+    assert_eq!(attachments::info(&v, &info.id).unwrap(), info);
+    let s2 = core_hq::summary(&v).unwrap();
+    assert_eq!((s2.applied, s2.held), (s.applied + 4, s.held - 4), "{s2:?}");
+    v.lock();
 }
 
 #[test]

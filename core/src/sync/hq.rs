@@ -497,3 +497,70 @@ pub(crate) fn original_in(
         .get_json::<Original>(HQ_ORIGINALS, RecordId::from_bytes(*uuid.as_bytes()))?
         .map(|(o, _)| o))
 }
+
+/// Judges again every original kept encrypted, with the identities held now: after an identity
+/// is added ([`import_identity`]), what arrived for that group before is opened, verified and
+/// applied like a new envelope (chains accept the late arrival as a gap fill). Returns how many
+/// were applied; those still unopenable stay held, those that fail a check are quarantined.
+pub fn reopen_held(vault: &Vault) -> Result<u64, HqError> {
+    let store = vault.store()?;
+    let held: Vec<(RecordId, Original)> = store.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(HQ_ORIGINALS)? {
+            let o: Original = tx.require_json(HQ_ORIGINALS, id)?.0;
+            if o.status == OriginalStatus::Held {
+                out.push((id, o));
+            }
+        }
+        Ok::<_, HqError>(out)
+    })?;
+    let mut held = held;
+    held.sort_by_key(|(_, o)| o.seq);
+    let mut applied = 0;
+    // One transaction per envelope: a large backlog does not hold one long transaction.
+    for (id, o) in held {
+        applied += store.write(|tx| {
+            let (state, _) = load_state(tx)?;
+            let identities = receiving_identities(tx)?;
+            let env = PulledEnvelope {
+                seq: o.seq,
+                id: o.envelope_id.clone(),
+                sender: o.sender.clone(),
+                payload: o.payload.clone(),
+            };
+            let status = match super::pull::receive(tx, &state, &identities, &env)? {
+                Ok((record, _clashes)) => {
+                    if tx.get(SYNC_APPLIED, id)?.is_none() {
+                        tx.insert_json_with_id(SYNC_APPLIED, id, &record)?;
+                    }
+                    OriginalStatus::Applied
+                }
+                Err(reason) if reason == OpenError::Undecryptable.code() => return Ok(0),
+                Err(reason) => {
+                    let key = super::pull::quarantine_key(&env);
+                    if tx.get(SYNC_QUARANTINE, key)?.is_none() {
+                        tx.insert_json_with_id(
+                            SYNC_QUARANTINE,
+                            key,
+                            &Quarantined {
+                                envelope_id: env.id.clone(),
+                                seq: env.seq,
+                                sender: env.sender.clone(),
+                                reason: reason.to_string(),
+                                payload: env.payload.clone(),
+                            },
+                        )?;
+                    }
+                    OriginalStatus::Quarantined
+                }
+            };
+            if let Some((mut kept, version)) = tx.get_json::<Original>(HQ_ORIGINALS, id)? {
+                kept.status = status;
+                tx.update_json(HQ_ORIGINALS, id, version, &kept)?;
+            }
+            Ok::<_, HqError>(u64::from(status == OriginalStatus::Applied))
+        })?;
+    }
+    Ok(applied)
+}

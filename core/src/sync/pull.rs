@@ -88,7 +88,7 @@ pub(super) fn receive(
 
 /// Record id of a quarantined envelope: the first 16 bytes of SHA-256(id ‖ 0 ‖ payload), so the
 /// same envelope delivered again maps to the same record.
-fn quarantine_key(env: &amanat_protocol::PulledEnvelope) -> RecordId {
+pub(super) fn quarantine_key(env: &amanat_protocol::PulledEnvelope) -> RecordId {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(env.id.as_bytes());
     ctx.update(&[0]);
