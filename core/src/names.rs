@@ -90,9 +90,12 @@ pub mod collections {
     pub const HQ_RECEIVED: Collection = Collection::new("hq_received");
     /// HQ only: the org-signed certificate of this installation's signing key (`hq`).
     pub const HQ_CERTIFICATE: Collection = Collection::new("hq_certificate");
+    /// Organisation orders this device obeyed (id = the order envelope's UUID), kept for custody
+    /// and so a redelivery is not obeyed twice (`sync::orders`).
+    pub const SYNC_ORDERS: Collection = Collection::new("sync_orders");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 25] = [
+    pub const ALL: [Collection; 26] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -118,6 +121,7 @@ pub mod collections {
         HQ_ORIGINALS,
         HQ_RECEIVED,
         HQ_CERTIFICATE,
+        SYNC_ORDERS,
     ];
 }
 
@@ -288,6 +292,7 @@ mod tests {
                 "hq_originals",
                 "hq_received",
                 "hq_certificate",
+                "sync_orders",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();

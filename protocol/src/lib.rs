@@ -43,6 +43,9 @@ pub mod names {
     pub const HQ_CERT_V1: &str = "AMANAT-HQ-CERT-V1";
     /// First line of the signed statement of an HQ export's manifest.
     pub const EXPORT_V1: &str = "AMANAT-EXPORT-V1";
+    /// First line of an organisation order's signed statement, and the first line of an order
+    /// envelope's payload.
+    pub const ORDER_V1: &str = "AMANAT-ORDER-V1";
 }
 
 /// Header naming the device that signed the request (its [`device_id`]).
@@ -607,6 +610,71 @@ impl HqCertificate {
             &self.signing_public_key,
             &self.org_fingerprint,
             self.issued_at,
+        );
+        verify_ed25519(
+            &org.signing_key_bytes()?,
+            canonical.as_bytes(),
+            &self.signature,
+        )
+    }
+}
+
+/// An order of the organisation to its devices (a template to install, …), signed by the
+/// organisation key: a device obeys only what verifies under the `org.pub` it enrolled with, so
+/// neither the relay nor an HQ installation alone can order anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgOrder {
+    /// Fingerprint of the organisation.
+    pub org_fingerprint: String,
+    /// When it was issued, seconds since the Unix epoch.
+    pub issued_at: u64,
+    /// What is ordered (`template`, …): the device refuses kinds it does not know.
+    pub kind: String,
+    /// The order's content (for `template`: the template's JSON source).
+    pub body: String,
+    /// Ed25519 signature by the organisation over [`OrgOrder::canonical`], hex.
+    pub signature: String,
+}
+
+impl OrgOrder {
+    /// The signed bytes: the domain line, fingerprint, time, kind and the body's SHA-256.
+    pub fn canonical(org_fingerprint: &str, issued_at: u64, kind: &str, body: &str) -> String {
+        format!(
+            "{}\n{org_fingerprint}\n{issued_at}\n{kind}\n{}",
+            names::ORDER_V1,
+            sha256_hex(body.as_bytes())
+        )
+    }
+
+    /// Issues an order (HQ side, with the organisation key).
+    pub fn issue(
+        org_key: &Ed25519KeyPair,
+        org_fingerprint: &str,
+        issued_at: u64,
+        kind: &str,
+        body: String,
+    ) -> Self {
+        let canonical = Self::canonical(org_fingerprint, issued_at, kind, &body);
+        Self {
+            org_fingerprint: org_fingerprint.to_owned(),
+            issued_at,
+            kind: kind.to_owned(),
+            body,
+            signature: to_hex(org_key.sign(canonical.as_bytes()).as_ref()),
+        }
+    }
+
+    /// Checks the organisation and the signature (a device does before obeying).
+    pub fn verify(&self, org: &OrgPublic) -> Result<(), WireError> {
+        if self.org_fingerprint != org.fingerprint {
+            return Err(WireError::WrongOrganisation);
+        }
+        let canonical = Self::canonical(
+            &self.org_fingerprint,
+            self.issued_at,
+            &self.kind,
+            &self.body,
         );
         verify_ed25519(
             &org.signing_key_bytes()?,

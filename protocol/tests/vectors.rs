@@ -47,6 +47,7 @@ fn names_are_frozen() {
             names::ENROLL_RELAY_V1,
             names::HQ_CERT_V1,
             names::EXPORT_V1,
+            names::ORDER_V1,
         ],
         [
             "AMANAT-REQUEST-V1",
@@ -56,6 +57,7 @@ fn names_are_frozen() {
             "AMANAT-ENROLL-RELAY-V1",
             "AMANAT-HQ-CERT-V1",
             "AMANAT-EXPORT-V1",
+            "AMANAT-ORDER-V1",
         ]
     );
     assert_eq!(

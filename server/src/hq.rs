@@ -497,3 +497,50 @@ pub fn run_verify(dir: PathBuf, json: bool, org_pub: Option<PathBuf>) -> Result<
         ))
     }
 }
+
+/// `amanat template publish`: signs a template with the organisation key and sends it to the
+/// devices (every device this installation has received from, or those named). Devices install
+/// it on their next sync after checking the signature; interviews in progress keep their version.
+pub fn run_publish_template(
+    file: PathBuf,
+    org_dir: PathBuf,
+    data: PathBuf,
+    devices: Vec<String>,
+    passphrase_file: Option<PathBuf>,
+    hq_passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let json = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {}", file.display(), e.kind()))?;
+    let template = amanat_core::forms::Template::from_json(&json)
+        .map_err(|e| format!("the template does not validate: {e}"))?;
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let hq_pass = match hq_passphrase_file {
+        Some(f) => org::read_passphrase(Some(&f))?,
+        None => pass.clone(),
+    };
+    let order = org::order(&org_dir, &pass, sync::orders::KIND_TEMPLATE, json)?;
+    let vault = open(&data, &hq_pass)?;
+    let transport = HttpTransport::new(Duration::from_secs(60));
+    let result = (|| -> Result<(usize, u64), String> {
+        let devices = if devices.is_empty() {
+            hq::known_devices(&vault).map_err(|e| e.to_string())?
+        } else {
+            devices
+        };
+        if devices.is_empty() {
+            return Err("no device to send to (none has synced with this installation yet)".into());
+        }
+        let sent =
+            hq::send_order(&vault, &transport, &order, &devices).map_err(|e| e.to_string())?;
+        Ok((devices.len(), sent))
+    })();
+    vault.lock();
+    let (n, sent) = result?;
+    println!(
+        "template {} version {} signed and sent to {n} devices ({sent} envelopes); each installs \
+         it on its next sync",
+        template.id(),
+        template.version()
+    );
+    Ok(())
+}

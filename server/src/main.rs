@@ -103,6 +103,11 @@ enum Command {
         #[arg(long)]
         org_pub: Option<PathBuf>,
     },
+    /// Form templates: publish a new version to the devices (signed by the organisation key).
+    Template {
+        #[command(subcommand)]
+        command: TemplateCommand,
+    },
     /// Device enrollment codes and revocations (HQ; signed by the organisation key), and `join`
     /// (the device side of enrollment).
     Device {
@@ -186,6 +191,31 @@ enum OrgCommand {
         /// File whose first line is the holder's passphrase (default: the next line of stdin).
         #[arg(long)]
         to_passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Sign FILE (a template JSON) with the organisation key and send it through the relay to
+    /// every device this HQ installation has received from (or --device …).
+    Publish {
+        /// The template's JSON source.
+        file: PathBuf,
+        /// Organisation directory (signs the order).
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory (sends it).
+        #[arg(long)]
+        data: PathBuf,
+        /// A device to send to (repeat; default: every device known to the installation).
+        #[arg(long)]
+        device: Vec<String>,
+        /// File whose first line is the organisation passphrase (default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// File with the HQ installation's passphrase, when it differs.
+        #[arg(long)]
+        hq_passphrase_file: Option<PathBuf>,
     },
 }
 
@@ -397,6 +427,18 @@ fn main() -> ExitCode {
             since,
             passphrase_file,
         } => hq::run_export(data, group, out, deidentified, since, passphrase_file)
+            .map_err(Into::into),
+        Command::Template {
+            command:
+                TemplateCommand::Publish {
+                    file,
+                    org,
+                    data,
+                    device,
+                    passphrase_file,
+                    hq_passphrase_file,
+                },
+        } => hq::run_publish_template(file, org, data, device, passphrase_file, hq_passphrase_file)
             .map_err(Into::into),
         Command::Verify { dir, json, org_pub } => {
             hq::run_verify(dir, json, org_pub).map_err(Into::into)

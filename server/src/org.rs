@@ -263,6 +263,23 @@ pub fn run_certify_hq(
     Ok(())
 }
 
+/// Signs an organisation order of `kind` over `body` (a template's JSON source, …).
+pub fn order(
+    dir: &Path,
+    pass: &SecretString,
+    kind: &str,
+    body: String,
+) -> Result<amanat_protocol::OrgOrder, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    Ok(amanat_protocol::OrgOrder::issue(
+        &key,
+        &org.fingerprint,
+        now_s(),
+        kind,
+        body,
+    ))
+}
+
 /// Issues an org-signed revocation of `device_id`.
 pub fn revoke(dir: &Path, pass: &SecretString, device_id: &str) -> Result<Revocation, String> {
     let (org, key) = load_signing(dir, pass)?;

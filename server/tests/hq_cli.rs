@@ -1026,7 +1026,7 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
         "--passphrase-file",
         w.s(&w.research_pass),
     ]));
-    assert!(err.contains("not this organisation's"), "{err}");
+    assert!(err.contains("not signed by this organisation"), "{err}");
     let good = ok(&run(&[
         "org",
         "certify-hq",
@@ -1063,4 +1063,271 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
         &out2,
         &["--org-pub", w.s(&w.org_dir.join("org.pub"))],
     ));
+}
+
+/// The built-in screening template as version 2, with a corrected Uzbek wording of one question.
+fn screening_v2(uz_label: &str) -> String {
+    let mut t: serde_json::Value =
+        serde_json::from_str(include_str!("../../core/src/forms/screening.json")).unwrap();
+    t["version"] = 2.into();
+    for s in t["sections"].as_array_mut().unwrap() {
+        for q in s["questions"].as_array_mut().unwrap() {
+            if q["id"] == "hours_per_day" {
+                q["label"]["uz"] = uz_label.into();
+            }
+        }
+    }
+    serde_json::to_string_pretty(&t).unwrap()
+}
+
+fn uz_label(v: &Vault, version: u32) -> String {
+    let t = interviews::template(v, "trafficking_screening", version).unwrap();
+    let l = t.localized("uz").unwrap();
+    l.sections
+        .iter()
+        .flat_map(|s| s.questions.iter())
+        .find(|q| q.id == "hours_per_day")
+        .unwrap()
+        .label
+        .clone()
+}
+
+/// Pushes `payload` to `device` as an envelope signed by a bare HQ key (what a relay-side attacker
+/// with an HQ enrollment could send), outside any installation's checks.
+fn push_raw(
+    w: &World,
+    key: &ring::signature::Ed25519KeyPair,
+    device: &str,
+    payload: String,
+    n: u8,
+) {
+    use amanat_core::sync::Transport;
+    let id = format!("0192f1c4-8a2b-7c3d-9e4f-0000000000{n:02x}");
+    let body = serde_json::to_vec(&amanat_protocol::PushRequest {
+        envelopes: vec![amanat_protocol::Envelope {
+            id,
+            recipients: vec![device.to_string()],
+            payload,
+        }],
+    })
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let h = amanat_protocol::sign_request(key, "POST", "/v1/envelopes", now, &body).unwrap();
+    let mut headers: Vec<(String, String)> = h
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    headers.push(("content-type".into(), "application/json".into()));
+    let resp = w
+        .http
+        .send(&amanat_core::sync::Request {
+            method: "POST".into(),
+            base_url: w.url.clone(),
+            path: "/v1/envelopes".into(),
+            headers,
+            body,
+        })
+        .unwrap();
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+}
+
+#[test]
+fn a_published_template_reaches_devices_signed_and_forged_or_bad_orders_change_nothing() {
+    let w = World::new();
+    let a = w.device("a");
+    // An interview in progress on version 1.
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(&a, case.id, "worker-17", "uz", &[Scope::Interview]).unwrap();
+    let draft = interviews::start(&a, case.id, "trafficking_screening", 1, "uz").unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+    let device_a = sync::enrollment(&a).unwrap().unwrap().device_id;
+
+    let v2 = w.path("screening-v2.json");
+    std::fs::write(&v2, screening_v2("Odatdagi kunda necha soat ishlardingiz?")).unwrap();
+    let out = ok(&run(&[
+        "template",
+        "publish",
+        w.s(&v2),
+        "--org",
+        w.s(&w.org_dir),
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(
+        out.contains("template trafficking_screening version 2 signed and sent to 1 devices"),
+        "{out}"
+    );
+    assert!(interviews::template(&a, "trafficking_screening", 2).is_err());
+    let r = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(r.quarantined, 0, "{r:?}");
+    assert_eq!(uz_label(&a, 2), "Odatdagi kunda necha soat ishlardingiz?");
+    assert_eq!(sync::orders::obeyed(&a).unwrap().len(), 1);
+    // The interview in progress keeps version 1 and its wording; new ones can use version 2.
+    assert_eq!(
+        uz_label(&a, 1),
+        "Oddiy kunda taxminan necha soat ishlagansiz?"
+    );
+    let mut more = Answers::new();
+    more.insert("hours_per_day", AnswerValue::Integer(9));
+    let saved = interviews::save_answers(&a, &draft.id, &more).unwrap();
+    assert_eq!(saved.template_version, 1);
+    let fresh = interviews::start(&a, case.id, "trafficking_screening", 2, "uz").unwrap();
+    assert_eq!(fresh.template_version, 2);
+    // HQ installed it too (to label exports).
+    {
+        let v = w.open(&hq, ORG_PASS);
+        assert_eq!(uz_label(&v, 2), "Odatdagi kunda necha soat ishlardingiz?");
+        v.lock();
+    }
+
+    // HQ itself refuses to send an order another organisation signed.
+    let other_org = w.path("other-org");
+    ok(&run(&[
+        "org",
+        "init",
+        w.s(&other_org),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--scrypt-log-n",
+        "10",
+    ]));
+    let v3 = w.path("screening-v3.json");
+    std::fs::write(
+        &v3,
+        screening_v2("soxta").replace("\"version\": 2", "\"version\": 3"),
+    )
+    .unwrap();
+    let err = failed(&run(&[
+        "template",
+        "publish",
+        w.s(&v3),
+        "--org",
+        w.s(&other_org),
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--hq-passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(err.contains("not signed by this organisation"), "{err}");
+
+    // Whoever can push to the device (a bare HQ enrollment) gets nothing obeyed without the
+    // organisation's signature, or with it on something the device must refuse.
+    let key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    {
+        use ring::signature::KeyPair;
+        let pass = SecretString::from(ORG_PASS.to_owned());
+        let code = org::enroll_code(&w.org_dir, &pass, 600, DeviceRole::Hq).unwrap();
+        let body = serde_json::to_vec(&amanat_protocol::EnrollRequest {
+            code,
+            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        })
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let h = amanat_protocol::sign_request(&key, "POST", "/v1/enroll", now, &body).unwrap();
+        let mut headers: Vec<(String, String)> = h
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        use amanat_core::sync::Transport;
+        let resp = w
+            .http
+            .send(&amanat_core::sync::Request {
+                method: "POST".into(),
+                base_url: w.url.clone(),
+                path: "/v1/enroll".into(),
+                headers,
+                body,
+            })
+            .unwrap();
+        assert_eq!(resp.status, 200);
+    }
+    let pass = SecretString::from(ORG_PASS.to_owned());
+    let ours = |kind: &str, body: String| {
+        amanat_core::sync::orders::payload(&org::order(&w.org_dir, &pass, kind, body).unwrap())
+            .unwrap()
+    };
+    let theirs = amanat_core::sync::orders::payload(
+        &org::order(
+            &other_org,
+            &pass,
+            "template",
+            std::fs::read_to_string(&v3).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut unsigned: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(ours("template", std::fs::read_to_string(&v3).unwrap()))
+            .unwrap()[b"AMANAT-ORDER-V1\n".len()..],
+    )
+    .unwrap();
+    unsigned["signature"] = "00".repeat(64).into();
+    let unsigned = base64::engine::general_purpose::STANDARD.encode(
+        [
+            b"AMANAT-ORDER-V1\n".as_slice(),
+            &serde_json::to_vec(&unsigned).unwrap(),
+        ]
+        .concat(),
+    );
+    let malformed = base64::engine::general_purpose::STANDARD.encode(b"AMANAT-ORDER-V1\n{not json");
+    push_raw(&w, &key, &device_a, theirs, 1);
+    push_raw(&w, &key, &device_a, unsigned, 2);
+    push_raw(&w, &key, &device_a, malformed, 3);
+    push_raw(&w, &key, &device_a, ours("wipe_everything", "{}".into()), 4);
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        ours("template", screening_v2("boshqa matn")),
+        5,
+    );
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        ours("template", "{\"id\": 1}".into()),
+        6,
+    );
+    let r = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(r.quarantined, 6, "{r:?}");
+    let mut reasons: Vec<String> = sync::quarantined(&a)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_order_signature",
+            "bad_order_signature",
+            "conflicting_template",
+            "invalid_template",
+            "malformed_order",
+            "unknown_order"
+        ]
+    );
+    // Nothing changed: version 2 keeps the published wording, no version 3, one order obeyed.
+    assert_eq!(uz_label(&a, 2), "Odatdagi kunda necha soat ishlardingiz?");
+    assert!(interviews::template(&a, "trafficking_screening", 3).is_err());
+    assert_eq!(sync::orders::obeyed(&a).unwrap().len(), 1);
 }

@@ -41,9 +41,15 @@ pub enum HqError {
     /// the one in the enrolled `org.pub`).
     #[error("the identity is not this organisation's key for that group")]
     WrongIdentity,
-    /// The certificate is not the organisation's signature over this installation's key.
-    #[error("the certificate is not this organisation's, for this installation")]
+    /// The certificate (or an order) is not the organisation's signature for this installation.
+    #[error("not signed by this organisation for this installation")]
     WrongCertificate,
+    /// An order's content does not validate (e.g. a template with errors).
+    #[error("the order's content is invalid")]
+    BadOrder,
+    /// The relay could not be reached or asked to wait; nothing was lost, try again.
+    #[error("the relay is unreachable or busy; try again")]
+    Interrupted(Interruption),
     /// Reading the sync state failed.
     #[error(transparent)]
     Sync(#[from] SyncError),
@@ -563,4 +569,89 @@ pub fn reopen_held(vault: &Vault) -> Result<u64, HqError> {
         })?;
     }
     Ok(applied)
+}
+
+/// Devices this installation has received from (pinned authors), by device id: whom an order
+/// goes to by default.
+pub fn known_devices(vault: &Vault) -> Result<Vec<String>, HqError> {
+    vault.store()?.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(SYNC_PEERS)? {
+            out.push(tx.require_json::<Peer>(SYNC_PEERS, id)?.0.device_id);
+        }
+        out.sort();
+        Ok(out)
+    })
+}
+
+/// Sends an organisation order to `devices` through the relay (envelopes of at most 64
+/// recipients, the relay's limit), and — for a template — installs it here too, so exports can
+/// label interviews recorded on it. Returns how many envelopes the relay acknowledged. The order
+/// must verify under this installation's organisation: nothing else is sent.
+pub fn send_order(
+    vault: &Vault,
+    transport: &dyn Transport,
+    order: &amanat_protocol::OrgOrder,
+    devices: &[String],
+) -> Result<u64, HqError> {
+    let store = vault.store()?;
+    let (state, key) = store.read(|tx| {
+        let state = hq_state(tx)?;
+        Ok::<_, HqError>((state, load_key(tx)?))
+    })?;
+    if order.verify(&state.org).is_err() {
+        return Err(HqError::WrongCertificate);
+    }
+    if order.kind == super::orders::KIND_TEMPLATE {
+        store.write(|tx| {
+            crate::records::interviews::install_template_in(tx, &order.body)
+                .map(|_| ())
+                .map_err(|_| HqError::BadOrder)
+        })?;
+    }
+    let control = Control::default();
+    let ctx = Ctx {
+        vault,
+        store: &store,
+        state,
+        key,
+        transport,
+        control: &control,
+        bytes_up: std::cell::Cell::new(0),
+        bytes_down: std::cell::Cell::new(0),
+        retry_hint_ms: std::cell::Cell::new(None),
+    };
+    let payload = super::orders::payload(order)?;
+    let mut envelopes = Vec::new();
+    for chunk in devices.chunks(64) {
+        envelopes.push(Envelope {
+            id: store.read(|tx| Ok::<_, StoreError>(new_envelope_id(tx)))?,
+            recipients: chunk.to_vec(),
+            payload: payload.clone(),
+        });
+    }
+    let mut sent = 0;
+    for batch in envelopes.chunks(PUSH_BATCH) {
+        let body = serde_json::to_vec(&PushRequest {
+            envelopes: batch.to_vec(),
+        })
+        .map_err(|_| SyncError::Envelope)?;
+        match ctx.send("POST", "/v1/envelopes", body)? {
+            Answer::Ok(body) => {
+                let answer: PushResponse =
+                    serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
+                sent += answer.acks.len() as u64;
+            }
+            Answer::Transient(why) => return Err(HqError::Interrupted(why)),
+            Answer::Revoked(body) => {
+                obey_revocation(vault, &ctx.state, &body)?;
+                return Err(SyncError::Revoked.into());
+            }
+            Answer::Refused { status, code } => {
+                return Err(SyncError::Rejected { status, code }.into())
+            }
+        }
+    }
+    Ok(sent)
 }

@@ -24,6 +24,7 @@ mod enroll;
 pub mod envelope;
 pub mod hq;
 pub mod media;
+pub mod orders;
 mod prepare;
 mod pull;
 mod push;
@@ -56,8 +57,8 @@ use state::*;
 use crate::journal::hlc::Hlc;
 use crate::journal::outbox::{self, Entry, EntryKind};
 use crate::names::collections::{
-    self, DEVICE_KEYS, SYNC_APPLIED, SYNC_CHAIN, SYNC_PEERS, SYNC_PREPARED, SYNC_QUARANTINE,
-    SYNC_STATE, SYNC_UPLOADS,
+    self, DEVICE_KEYS, SYNC_APPLIED, SYNC_CHAIN, SYNC_ORDERS, SYNC_PEERS, SYNC_PREPARED,
+    SYNC_QUARANTINE, SYNC_STATE, SYNC_UPLOADS,
 };
 use crate::names::Collection;
 use crate::records::attachments::{self, AttachmentError, GROUPS};

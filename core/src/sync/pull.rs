@@ -98,6 +98,33 @@ pub(super) fn quarantine_key(env: &amanat_protocol::PulledEnvelope) -> RecordId 
     RecordId::from_bytes(id)
 }
 
+/// Keeps a refused envelope, once per (id, bytes): a relay replaying what was refused adds nothing
+/// (other bytes under the same id are another envelope, judged on their own).
+fn quarantine(
+    tx: &mut Tx<'_>,
+    env: &amanat_protocol::PulledEnvelope,
+    reason: &str,
+    count: &mut u64,
+) -> Result<(), SyncError> {
+    let key = quarantine_key(env);
+    if tx.get(SYNC_QUARANTINE, key)?.is_some() {
+        return Ok(());
+    }
+    tx.insert_json_with_id(
+        SYNC_QUARANTINE,
+        key,
+        &Quarantined {
+            envelope_id: env.id.clone(),
+            seq: env.seq,
+            sender: env.sender.clone(),
+            reason: reason.to_string(),
+            payload: env.payload.clone(),
+        },
+    )?;
+    *count += 1;
+    Ok(())
+}
+
 /// Pulls every page after the persisted cursor; each page is applied in one transaction with the
 /// cursor advance.
 pub(super) fn pull_all(
@@ -138,6 +165,19 @@ pub(super) fn pull_all(
                 let reason = match uuid::Uuid::parse_str(&env.id) {
                     Ok(uuid) => {
                         let applied_id = RecordId::from_bytes(*uuid.as_bytes());
+                        // An organisation order (signed by the org key, not a record).
+                        if let Ok(bytes) =
+                            base64::engine::general_purpose::STANDARD.decode(&env.payload)
+                        {
+                            match orders::receive(tx, &state, applied_id, env, &bytes)? {
+                                None => {}
+                                Some(Ok(())) => continue,
+                                Some(Err(reason)) => {
+                                    quarantine(tx, env, reason, &mut quarantined)?;
+                                    continue;
+                                }
+                            }
+                        }
                         let applied_before = tx.get(SYNC_APPLIED, applied_id)?.is_some();
                         // HQ keeps every envelope as delivered, first (the evidentiary original):
                         // the same bytes again are a redelivery; other bytes under a kept id are
@@ -189,24 +229,7 @@ pub(super) fn pull_all(
                     }
                     Err(_) => OpenError::Malformed.code(),
                 };
-                // Kept once per (id, bytes): a relay replaying what was refused adds nothing
-                // (other bytes under the same id are another envelope, judged on their own).
-                let key = quarantine_key(env);
-                if tx.get(SYNC_QUARANTINE, key)?.is_some() {
-                    continue;
-                }
-                tx.insert_json_with_id(
-                    SYNC_QUARANTINE,
-                    key,
-                    &Quarantined {
-                        envelope_id: env.id.clone(),
-                        seq: env.seq,
-                        sender: env.sender.clone(),
-                        reason: reason.to_string(),
-                        payload: env.payload.clone(),
-                    },
-                )?;
-                quarantined += 1;
+                quarantine(tx, env, reason, &mut quarantined)?;
             }
             state.cursor = page.next_after;
             tx.update_json(SYNC_STATE, STATE_ID, version, &state)?;
