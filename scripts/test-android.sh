@@ -100,7 +100,7 @@ set +e
 # --add-opens: Robolectric's file-descriptor interceptor reaches into java.io (as in Gradle setups).
 java -Xmx2g -XX:TieredStopAtLevel=1 --add-opens=java.base/java.io=ALL-UNNAMED \
     -Drobolectric.offline=true -Drobolectric.dependency.dir="$DEPS" \
-    -Drobolectric.logging.enabled=false \
+    -Drobolectric.logging.enabled=false ${ANDROID_TESTS:+-Damanat.tests=$ANDROID_TESTS} \
     -Djna.library.path="$LIB_DIR" -Damanat.manifest="$APP/main/AndroidManifest.xml" \
     -cp "$OUT/test-config:$CP:$ANDROID_ALL" \
     org.amanat.android.RunTests 2>&1 | tee "$LOG"
