@@ -450,4 +450,42 @@ class SyncScreenTest {
         assertEquals(listOf("Sending encrypted files"), shown)
         assertNull(n.publicVersion)
     }
+    @Test
+    fun aClashIsShownWithBothValuesAndResolvedFromTheScreen() {
+        val shell = enrolledShell()
+        val a = shell.session.unlocked()
+        val ea = a.enrollment()!!
+        val b = Vault.createWithKeyFile(File(tmp, "b").path, PASS, File(tmp, "b.key").path, FAST)
+        val eb = b.enroll(Hq.codeWithRelay(), null, null)
+        val case = a.createCase()
+        a.recordConsent(case.id, "worker-7", "ru", listOf(ConsentScope.INTERVIEW))
+        a.shareCase(case.id, eb.signingPublicKey, eb.ageRecipient)
+        b.shareCase(case.id, ea.signingPublicKey, ea.ageRecipient)
+        a.sync(HttpsTransport(), null)
+        b.sync(null, null)
+        // Offline on both, the same field.
+        a.setCaseField(case.id, "district", "north")
+        b.setCaseField(case.id, "district", "south")
+        b.sync(null, null)
+
+        val sync = launch(SyncActivity::class.java).get()
+        assertEquals(0, sync.view<LinearLayout>(R.id.clash_list).childCount)
+        click(sync, R.id.sync_now)
+        val clash = a.clashes().single()
+        assertEquals("district", sync.tagged<TextView>("clash:${clash.id}").text.toString())
+        val keep = clash.values.indices.associate { i ->
+            sync.tagged<Button>("keep:${clash.id}:$i").text.toString() to i
+        }
+        assertEquals(setOf("Keep: north", "Keep: south"), keep.keys)
+        // Keep B's value: the clash is gone on this device, the field holds it, and it travels.
+        clickTag(sync, "keep:${clash.id}:${keep.getValue("Keep: south")}")
+        assertEquals(emptyList<Any>(), a.clashes())
+        assertEquals(0, sync.view<LinearLayout>(R.id.clash_list).childCount)
+        assertEquals("south", a.getCase(case.id).fields["district"]?.value)
+        click(sync, R.id.sync_now)
+        b.sync(null, null)
+        assertEquals(emptyList<Any>(), b.clashes())
+        assertEquals("south", b.getCase(case.id).fields["district"]?.value)
+        b.destroy()
+    }
 }
