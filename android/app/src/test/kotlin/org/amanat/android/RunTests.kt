@@ -16,6 +16,7 @@ val TEST_CLASSES: List<Class<*>> = listOf(
     FormFieldsTest::class.java,
     ScreenSafetyTest::class.java,
     StringsTest::class.java,
+    MessagesTest::class.java,
     PasscodeScreenTest::class.java,
     SyncScreenTest::class.java,
 )
