@@ -2,7 +2,8 @@
 # The Android shell's tests on the JVM: the shell's Kotlin compiled against the real Android
 # framework API (Robolectric's android-all, API 35), its resources compiled by aapt2, and the
 # Robolectric tests driving the real activities against the real core (libamanat_ffi built for
-# the host, loaded by JNA). Runs offline once scripts/install-android-deps.sh has fetched the jars
+# the host, loaded by JNA), enrolling and syncing through a real relay it starts on 127.0.0.1
+# (scripts/start-relay.sh). Runs offline once scripts/install-android-deps.sh has fetched the jars
 # (this script calls it).
 #
 # Last line of output: "N passed, M failed", read by CI.
@@ -31,8 +32,8 @@ ANDROID_ALL="$(ls "$DEPS"/android-all-1*.jar 2>/dev/null | head -n1)"
 ls "$DEPS"/android-all-instrumented-*.jar >/dev/null 2>&1 || fail "no android-all-instrumented jar in $DEPS"
 
 step "build libamanat_ffi, uniffi-bindgen and the relay; generate the Kotlin bindings"
-# AMANAT_PREBUILT=<dir>: use libamanat_ffi.so, uniffi-bindgen (and AMANAT_BIN, if set) built
-# elsewhere instead of building (for iterating on the shell alone; CI builds).
+# AMANAT_PREBUILT=<dir> with AMANAT_BIN=<amanat binary>: use libamanat_ffi.so and uniffi-bindgen
+# from <dir> instead of building (for iterating on the shell alone; CI builds).
 if [ -n "${AMANAT_PREBUILT:-}" ]; then
     LIB_DIR="$AMANAT_PREBUILT"
     BINDGEN="$AMANAT_PREBUILT/uniffi-bindgen"
