@@ -2,7 +2,8 @@
 # The Android shell's tests on the JVM: the shell's Kotlin compiled against the real Android
 # framework API (Robolectric's android-all, API 35), its resources compiled by aapt2, and the
 # Robolectric tests driving the real activities against the real core (libamanat_ffi built for
-# the host, loaded by JNA). Runs offline once scripts/install-android-deps.sh has fetched the jars
+# the host, loaded by JNA), enrolling and syncing through a real relay it starts on 127.0.0.1
+# (scripts/start-relay.sh). Runs offline once scripts/install-android-deps.sh has fetched the jars
 # (this script calls it).
 #
 # Last line of output: "N passed, M failed", read by CI.
@@ -30,13 +31,28 @@ ANDROID_ALL="$(ls "$DEPS"/android-all-1*.jar 2>/dev/null | head -n1)"
 [ -n "$ANDROID_ALL" ] || fail "no android-all jar in $DEPS"
 ls "$DEPS"/android-all-instrumented-*.jar >/dev/null 2>&1 || fail "no android-all-instrumented jar in $DEPS"
 
-step "build libamanat_ffi and uniffi-bindgen; generate the Kotlin bindings"
-cargo build --locked -p amanat-ffi --lib --bins
-LIB="$TARGET/debug/libamanat_ffi.so"
+step "build libamanat_ffi, uniffi-bindgen and the relay; generate the Kotlin bindings"
+# AMANAT_PREBUILT=<dir> with AMANAT_BIN=<amanat binary>: use libamanat_ffi.so and uniffi-bindgen
+# from <dir> instead of building (for iterating on the shell alone; CI builds).
+if [ -n "${AMANAT_PREBUILT:-}" ]; then
+    LIB_DIR="$AMANAT_PREBUILT"
+    BINDGEN="$AMANAT_PREBUILT/uniffi-bindgen"
+    [ -x "${AMANAT_BIN:-}" ] || fail "AMANAT_PREBUILT needs AMANAT_BIN (the amanat binary)"
+else
+    # As in test-bindings.sh: the FFI library and bindgen in one invocation, the relay in its own
+    # (so the library keeps its feature set; cargo reuses test-bindings.sh's builds).
+    cargo build --locked -p amanat-ffi --lib --bins
+    cargo build --locked -p amanat-server --bin amanat
+    LIB_DIR="$TARGET/debug"
+    BINDGEN="$TARGET/debug/uniffi-bindgen"
+    AMANAT_BIN="$TARGET/debug/amanat"
+fi
+LIB="$LIB_DIR/libamanat_ffi.so"
 [ -f "$LIB" ] || fail "no $LIB"
+[ -x "$AMANAT_BIN" ] || fail "no $AMANAT_BIN"
 rm -rf "$OUT"
 mkdir -p "$OUT"
-"$TARGET/debug/uniffi-bindgen" generate --library "$LIB" --language kotlin --no-format --out-dir "$OUT/bindings" >/dev/null
+"$BINDGEN" generate --library "$LIB" --language kotlin --no-format --out-dir "$OUT/bindings" >/dev/null
 BINDINGS="$OUT/bindings/org/amanat/core/amanat_ffi.kt"
 [ -s "$BINDINGS" ] || fail "no generated Kotlin bindings"
 
@@ -72,14 +88,21 @@ mapfile -t TEST_KT < <(find "$APP/test/kotlin" -name '*.kt' | sort)
 "$KOTLINC" -jvm-target 17 -nowarn -cp "$CP:$ANDROID_ALL" -d "$OUT/classes" "$BINDINGS" "${MAIN_KT[@]}" "${TEST_KT[@]}" \
     || fail "Kotlin compilation failed"
 
+step "start a relay on 127.0.0.1 for the enrollment and sync tests (org init organisation)"
+# Shared with test-bindings.sh: the tests enroll with codes from `amanat device enroll` (run as a
+# process, as HQ would) and sync through this relay. Loopback only; stopped at exit.
+RELAY_DIR="$OUT/relay"
+# shellcheck source=scripts/start-relay.sh
+source scripts/start-relay.sh
+
 step "Robolectric tests (offline, real core)"
 LOG="$OUT/tests.log"
 set +e
 # --add-opens: Robolectric's file-descriptor interceptor reaches into java.io (as in Gradle setups).
 java -Xmx2g -XX:TieredStopAtLevel=1 --add-opens=java.base/java.io=ALL-UNNAMED \
     -Drobolectric.offline=true -Drobolectric.dependency.dir="$DEPS" \
-    -Drobolectric.logging.enabled=false \
-    -Djna.library.path="$TARGET/debug" -Damanat.manifest="$APP/main/AndroidManifest.xml" \
+    -Drobolectric.logging.enabled=false ${ANDROID_TESTS:+-Damanat.tests=$ANDROID_TESTS} \
+    -Djna.library.path="$LIB_DIR" -Damanat.manifest="$APP/main/AndroidManifest.xml" \
     -cp "$OUT/test-config:$CP:$ANDROID_ALL" \
     org.amanat.android.RunTests 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}

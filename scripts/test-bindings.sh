@@ -53,32 +53,8 @@ step "start a relay on 127.0.0.1 for the sync tests (org init organisation)"
 # The Kotlin and Python sync tests enroll their vaults with codes from `amanat device enroll`
 # (they run the binary themselves) and sync through this relay. Loopback only; stopped at exit.
 RELAY_DIR="$OUT/relay"
-mkdir -p "$RELAY_DIR"
-# A test organisation: the passphrase guards nothing real (throwaway keys, removed with build/).
-printf 'binding-tests-passphrase\n' > "$RELAY_DIR/passphrase"
-chmod 600 "$RELAY_DIR/passphrase"
-"$AMANAT_BIN" org init "$RELAY_DIR/org" --passphrase-file "$RELAY_DIR/passphrase" \
-    --scrypt-log-n 10 >/dev/null || fail "org init failed"
-RELAY_LOG="$RELAY_DIR/relay.log"
-# Envelopes over 6000 bytes are refused (`envelope_too_large`): the wedged-entry tests rely on it;
-# everything else the tests send is far smaller.
-"$AMANAT_BIN" serve --data "$RELAY_DIR/data" --org-public "$RELAY_DIR/org/org.pub" \
-    --listen 127.0.0.1:0 --max-envelope-bytes 6000 --rate-limit 1000 --rate-burst 1000 \
-    --log-level warn > "$RELAY_LOG" 2>&1 &
-RELAY_PID=$!
-stop_relay() { kill "$RELAY_PID" 2>/dev/null || true; wait "$RELAY_PID" 2>/dev/null || true; }
-trap stop_relay EXIT
-RELAY_ADDR=""
-for _ in $(seq 1 100); do
-    RELAY_ADDR=$(sed -n 's/^listening on \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$RELAY_LOG" | head -n1)
-    [ -n "$RELAY_ADDR" ] && break
-    kill -0 "$RELAY_PID" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$RELAY_ADDR" ] || { cat "$RELAY_LOG" >&2; fail "the relay did not start"; }
-export AMANAT_BIN AMANAT_RELAY_URL="http://$RELAY_ADDR" AMANAT_ORG_DIR="$RELAY_DIR/org" \
-    AMANAT_PASSPHRASE_FILE="$RELAY_DIR/passphrase"
-echo "relay on $AMANAT_RELAY_URL"
+# shellcheck source=scripts/start-relay.sh
+source scripts/start-relay.sh
 
 kotlin_passed=0; kotlin_failed=0; python_passed=0; python_failed=0; status=0
 

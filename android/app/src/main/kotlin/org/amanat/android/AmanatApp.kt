@@ -10,6 +10,7 @@ import android.os.Looper
 import android.os.SystemClock
 import org.amanat.core.KdfParams
 import org.amanat.core.KeyProvider
+import org.amanat.core.Transport
 import org.amanat.core.defaultKdfParams
 import java.io.File
 import java.util.concurrent.Executor
@@ -33,6 +34,12 @@ class ShellConfig(
     val recorder: Executor,
     /** The field worker's id written into consent records (set at enrollment; a placeholder until then). */
     val workerId: String,
+    /** The HTTP stack handed to the core for enrollment and sync ([HttpsTransport] on a phone). */
+    val transport: () -> Transport = { HttpsTransport() },
+    /** Runs sync sessions (minutes long, so they hold up neither [io] nor the main thread). */
+    val sync: Executor = Executors.newSingleThreadExecutor(),
+    /** How long attachments must have been uploading before the job shows its notification. */
+    val longUploadMs: Long = 5_000,
 )
 
 /** The application object: holds the [VaultSession] and locks it when no activity is visible. */
@@ -63,6 +70,7 @@ class AmanatApp : Application() {
             workerId = "worker",
         )
         registerActivityLifecycleCallbacks(AutoLock())
+        SyncJobService.createChannel(this)
         // A photo shot that was never imported (the process died in between) is shredded now.
         CaptureProvider.dir(this).listFiles()?.forEach(CaptureProvider::discard)
     }
@@ -82,6 +90,14 @@ class AmanatApp : Application() {
      * rules. Never the device-protected storage.
      */
     fun vaultDir(): File = File(filesDir, "vault")
+
+    /**
+     * Called by the lock screen after every unlock: (re)schedules the background sync job, which
+     * can only do its work while the vault is unlocked (the key is in memory only then).
+     */
+    fun onUnlocked() {
+        SyncScheduler.schedule(this)
+    }
 
     /** Drops the session (after a wipe), so the next use opens whatever is on disk. */
     fun resetSession() {

@@ -22,6 +22,12 @@ class CaseListActivity : SecureActivity() {
         col.addView(list)
         status = Ui.text(this, "", R.id.status)
         col.addView(status)
+        col.addView(Ui.button(this, getString(R.string.button_sync_screen), R.id.sync_screen) {
+            startActivity(Intent(this, SyncActivity::class.java))
+        })
+        col.addView(Ui.button(this, getString(R.string.button_passcode_screen), R.id.passcode_screen) {
+            startActivity(Intent(this, PasscodeActivity::class.java))
+        })
         col.addView(Ui.button(this, getString(R.string.button_lock), R.id.lock) { lockNow() })
         col.addView(Ui.button(this, getString(R.string.button_panic), R.id.panic) { confirmPanicWipe() })
         setContentView(Ui.scroll(this, col))

@@ -115,7 +115,10 @@ class LockActivity : SecureActivity() {
         unlock.isEnabled = false
         val creating = setup
         io({ if (creating) app.session.create(code) else app.session.unlock(code) }) { r ->
-            r.onSuccess { openCases() }.onFailure(::showError)
+            r.onSuccess {
+                app.onUnlocked()
+                openCases()
+            }.onFailure(::showError)
         }
     }
 

@@ -86,12 +86,16 @@ abstract class SecureActivity : Activity() {
 
     override fun onCreateOptionsMenu(menu: Menu): Boolean {
         if (!needsUnlockedVault) return false
+        menu.add(Menu.NONE, R.id.sync_screen, Menu.NONE, R.string.button_sync_screen)
+        menu.add(Menu.NONE, R.id.passcode_screen, Menu.NONE, R.string.button_passcode_screen)
         menu.add(Menu.NONE, R.id.lock, Menu.NONE, R.string.button_lock)
         menu.add(Menu.NONE, R.id.panic, Menu.NONE, R.string.button_panic)
         return true
     }
 
     override fun onOptionsItemSelected(item: MenuItem): Boolean = when (item.itemId) {
+        R.id.sync_screen -> { startActivity(Intent(this, SyncActivity::class.java)); true }
+        R.id.passcode_screen -> { startActivity(Intent(this, PasscodeActivity::class.java)); true }
         R.id.lock -> { lockNow(); true }
         R.id.panic -> { confirmPanicWipe(); true }
         else -> super.onOptionsItemSelected(item)

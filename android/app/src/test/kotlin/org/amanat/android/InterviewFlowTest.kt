@@ -18,6 +18,7 @@ import android.widget.RadioButton
 import android.widget.CheckBox
 import android.widget.TextView
 import org.amanat.core.AmanatException
+import org.amanat.core.AnswerReason
 import org.amanat.core.AnswerValue
 import org.amanat.core.ConsentScope
 import org.amanat.core.InterviewStatus
@@ -152,11 +153,30 @@ class InterviewFlowTest {
             vault.saveAnswers(interviewId, mapOf("hours_per_day" to AnswerValue.Integer(30L)))
         }
         assertEquals("hours_per_day", coreError.question)
+        // The core's typed reason, with the template's limits, and its own Uzbek sentence.
+        assertEquals(AnswerReason.OutOfRange(min = "0", max = "24"), coreError.reason)
         val shown = form.tagged<TextView>("error:hours_per_day")
         assertEquals(View.VISIBLE, shown.visibility)
+        assertEquals("Qiymat ruxsat etilgan oraliqdan tashqarida. Ruxsat etilgan: 0 dan 24 gacha.", shown.text.toString())
         assertEquals(Messages.answerMessage(uz.resources, coreError), shown.text.toString())
         assertNotEquals(Messages.answerMessage(shell.app.resources, coreError), shown.text.toString())
         assertFalse(vault.getInterview(interviewId).answers.containsKey("narrative"))
+
+        // Another rule, another sentence: coordinates where a district is asked (the core keeps
+        // district names only).
+        form.tagged<EditText>("input:hours_per_day").setText("14")
+        form.tagged<EditText>("input:origin_location").setText("41.2995, 69.2401")
+        click(form, R.id.save_draft)
+        assertFalse(form.isFinishing)
+        assertEquals(View.GONE, shown.visibility)
+        val where = form.tagged<TextView>("error:origin_location")
+        assertEquals(View.VISIBLE, where.visibility)
+        assertEquals("Koordinatalarni emas, tumanni kiriting.", where.text.toString())
+        assertEquals(AnswerReason.Coordinates, assertThrows(AmanatException.Answer::class.java) {
+            vault.saveAnswers(interviewId, mapOf("origin_location" to AnswerValue.Location("41.2995, 69.2401")))
+        }.reason)
+        assertFalse(vault.getInterview(interviewId).answers.containsKey("hours_per_day"))
+        form.tagged<EditText>("input:origin_location").setText("")
 
         // A number field with letters never reaches the core.
         form.tagged<EditText>("input:hours_per_day").setText("oʻn")

@@ -16,6 +16,9 @@ val TEST_CLASSES: List<Class<*>> = listOf(
     FormFieldsTest::class.java,
     ScreenSafetyTest::class.java,
     StringsTest::class.java,
+    MessagesTest::class.java,
+    PasscodeScreenTest::class.java,
+    SyncScreenTest::class.java,
 )
 
 /** Entry point: runs [TEST_CLASSES], prints one line per test and the summary. */
@@ -37,7 +40,10 @@ object RunTests {
                 if (!failed) println("ok   ${d.className.substringAfterLast('.')}::${d.methodName}")
             }
         })
-        val result = core.run(*TEST_CLASSES.toTypedArray())
+        // -Damanat.tests=SyncScreenTest,…: only those classes (for iterating; CI runs them all).
+        val only = System.getProperty("amanat.tests")?.split(',')?.map { it.trim() }?.filter { it.isNotEmpty() }
+        val classes = if (only.isNullOrEmpty()) TEST_CLASSES else TEST_CLASSES.filter { it.simpleName in only }
+        val result = core.run(*classes.toTypedArray())
         val failed = result.failureCount
         val passed = result.runCount - failed
         println("Robolectric: ${result.runCount} tests in ${result.runTime / 1000} s, ${result.ignoreCount} ignored")

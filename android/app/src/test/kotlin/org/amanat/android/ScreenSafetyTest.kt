@@ -36,9 +36,17 @@ class ScreenSafetyTest {
             launch(CaseActivity::class.java, Intent(app, CaseActivity::class.java).putExtra(CaseActivity.EXTRA_CASE_ID, c.id)).get(),
             launch(ConsentActivity::class.java, Intent(app, ConsentActivity::class.java).putExtra(CaseActivity.EXTRA_CASE_ID, c.id)).get(),
             launch(InterviewActivity::class.java, Intent(app, InterviewActivity::class.java).putExtra(InterviewActivity.EXTRA_INTERVIEW_ID, iv.id)).get(),
+            launch(PasscodeActivity::class.java).get(),
+            launch(EnrollActivity::class.java).get(),
+            launch(SyncActivity::class.java).get(),
         )
-        assertEquals(5, screens.map { it.javaClass }.toSet().size)
+        assertEquals(8, screens.map { it.javaClass }.toSet().size)
         screens.forEach(::assertSecure)
+        screens.forEach { assertTrue(it.javaClass.simpleName, it is SecureActivity) }
+        // Every activity the manifest declares is one of them (a new screen must be added here).
+        val manifest = java.io.File(System.getProperty("amanat.manifest")).readText()
+        val declared = Regex("<activity\\s+android:name=\"\\.(\\w+)\"").findAll(manifest).map { it.groupValues[1] }.toSet()
+        assertEquals(screens.map { it.javaClass.simpleName }.toSet(), declared)
 
         // Locked: the data screens keep the flag and leave for the lock screen at once.
         shell.session.lock()
@@ -46,6 +54,12 @@ class ScreenSafetyTest {
         assertSecure(locked)
         assertTrue(locked.isFinishing)
         nextStarted(locked, LockActivity::class.java)
+        for (cls in listOf(PasscodeActivity::class.java, EnrollActivity::class.java, SyncActivity::class.java)) {
+            val screen = launch(cls).get()
+            assertSecure(screen)
+            assertTrue(cls.simpleName, screen.isFinishing)
+            nextStarted(screen, LockActivity::class.java)
+        }
     }
 
     @Test

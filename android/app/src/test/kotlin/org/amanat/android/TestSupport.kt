@@ -10,6 +10,7 @@ import android.view.View
 import android.view.ViewGroup
 import android.view.WindowManager
 import org.amanat.core.KdfParams
+import org.amanat.core.Transport
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertTrue
@@ -88,6 +89,10 @@ val direct = Executor { it.run() }
 class TestShell(
     val keys: MemoryKeyStore = MemoryKeyStore(),
     var audio: () -> AudioSource = { FakeAudioSource(100_000) },
+    /** Runs sync sessions: inline by default; a real thread where a test cancels mid-run. */
+    sync: Executor = direct,
+    var transport: () -> Transport = { HttpsTransport() },
+    longUploadMs: Long = 5_000,
 ) {
     val app: AmanatApp = RuntimeEnvironment.getApplication() as AmanatApp
 
@@ -100,6 +105,9 @@ class TestShell(
             io = direct,
             recorder = direct,
             workerId = "worker-7",
+            transport = { transport() },
+            sync = sync,
+            longUploadMs = longUploadMs,
         )
     }
 
