@@ -93,9 +93,17 @@ pub mod collections {
     /// Organisation orders this device obeyed (id = the order envelope's UUID), kept for custody
     /// and so a redelivery is not obeyed twice (`sync::orders`).
     pub const SYNC_ORDERS: Collection = Collection::new("sync_orders");
+    /// HQ receipts of this device's records: id = the record id, when the receipt arrived
+    /// (`sync::retention`).
+    pub const SYNC_RECEIPTS: Collection = Collection::new("sync_receipts");
+    /// Records purged after their receipt and the retention period: id = the record id, its hash
+    /// and when (`sync::retention`), so custody can tell purged from lost.
+    pub const SYNC_PURGED: Collection = Collection::new("sync_purged");
+    /// HQ only: envelopes whose records a receipt was sent for, id = the envelope's UUID.
+    pub const HQ_RECEIPTED: Collection = Collection::new("hq_receipted");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 26] = [
+    pub const ALL: [Collection; 29] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -122,6 +130,9 @@ pub mod collections {
         HQ_RECEIVED,
         HQ_CERTIFICATE,
         SYNC_ORDERS,
+        SYNC_RECEIPTS,
+        SYNC_PURGED,
+        HQ_RECEIPTED,
     ];
 }
 
@@ -293,6 +304,9 @@ mod tests {
                 "hq_received",
                 "hq_certificate",
                 "sync_orders",
+                "sync_receipts",
+                "sync_purged",
+                "hq_receipted",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();

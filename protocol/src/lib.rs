@@ -46,6 +46,8 @@ pub mod names {
     /// First line of an organisation order's signed statement, and the first line of an order
     /// envelope's payload.
     pub const ORDER_V1: &str = "AMANAT-ORDER-V1";
+    /// First line of an HQ receipt's signed statement, and of a receipt envelope's payload.
+    pub const RECEIPT_V1: &str = "AMANAT-RECEIPT-V1";
 }
 
 /// Header naming the device that signed the request (its [`device_id`]).
@@ -681,6 +683,87 @@ impl OrgOrder {
             canonical.as_bytes(),
             &self.signature,
         )
+    }
+}
+
+/// One record an HQ receipt acknowledges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptEntry {
+    /// `interview` or `attachment`.
+    pub kind: String,
+    /// Record id (hex) on the device.
+    pub record_id: String,
+    /// For an interview: the content hash it was signed with; for an attachment: the SHA-256 of
+    /// its plaintext (HQ downloaded and checked the blob).
+    pub hash: String,
+}
+
+/// HQ's signed acknowledgement that it holds records a device sent: what lets a device purge its
+/// copies after the organisation's retention period. Signed by an HQ installation whose key the
+/// organisation certified ([`HqCertificate`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receipt {
+    /// The device the records came from.
+    pub device_id: String,
+    /// When HQ issued it, seconds since the Unix epoch.
+    pub issued_at: u64,
+    /// The records acknowledged.
+    pub entries: Vec<ReceiptEntry>,
+    /// The signing installation's certificate.
+    pub hq: HqCertificate,
+    /// Ed25519 signature by the installation over [`Receipt::canonical`], hex.
+    pub signature: String,
+}
+
+impl Receipt {
+    /// The signed bytes: domain line, device, time, installation, then one line per entry.
+    pub fn canonical(
+        device_id: &str,
+        issued_at: u64,
+        hq_device: &str,
+        entries: &[ReceiptEntry],
+    ) -> String {
+        let mut out = format!(
+            "{}\n{device_id}\n{issued_at}\n{hq_device}",
+            names::RECEIPT_V1
+        );
+        for e in entries {
+            out.push_str(&format!("\n{} {} {}", e.kind, e.record_id, e.hash));
+        }
+        out
+    }
+
+    /// Signs a receipt with the installation key.
+    pub fn issue(
+        hq_key: &Ed25519KeyPair,
+        hq: HqCertificate,
+        device_id: &str,
+        issued_at: u64,
+        entries: Vec<ReceiptEntry>,
+    ) -> Self {
+        let canonical = Self::canonical(device_id, issued_at, &hq.device_id, &entries);
+        Self {
+            device_id: device_id.to_owned(),
+            issued_at,
+            entries,
+            signature: to_hex(hq_key.sign(canonical.as_bytes()).as_ref()),
+            hq,
+        }
+    }
+
+    /// Checks the certificate under the organisation and the signature under the certified key.
+    pub fn verify(&self, org: &OrgPublic) -> Result<(), WireError> {
+        self.hq.verify(org)?;
+        let key = from_hex(&self.hq.signing_public_key).ok_or(WireError::Malformed("key"))?;
+        let canonical = Self::canonical(
+            &self.device_id,
+            self.issued_at,
+            &self.hq.device_id,
+            &self.entries,
+        );
+        verify_ed25519(&key, canonical.as_bytes(), &self.signature)
     }
 }
 

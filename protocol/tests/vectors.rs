@@ -48,6 +48,7 @@ fn names_are_frozen() {
             names::HQ_CERT_V1,
             names::EXPORT_V1,
             names::ORDER_V1,
+            names::RECEIPT_V1,
         ],
         [
             "AMANAT-REQUEST-V1",
@@ -58,6 +59,7 @@ fn names_are_frozen() {
             "AMANAT-HQ-CERT-V1",
             "AMANAT-EXPORT-V1",
             "AMANAT-ORDER-V1",
+            "AMANAT-RECEIPT-V1",
         ]
     );
     assert_eq!(

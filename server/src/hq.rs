@@ -544,3 +544,49 @@ pub fn run_publish_template(
     );
     Ok(())
 }
+
+/// `amanat hq ack`: sends each device a signed receipt for what this installation holds of it.
+pub fn run_ack(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), String> {
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let vault = open(&data, &pass)?;
+    let transport = HttpTransport::new(Duration::from_secs(60));
+    let result = hq::send_receipts(&vault, &transport).map_err(|e| e.to_string());
+    vault.lock();
+    let n = result?;
+    println!("acknowledged {n} records to the devices that sent them");
+    Ok(())
+}
+
+/// `amanat hq retention`: signs a retention period with the organisation key and sends it to
+/// the devices this installation knows.
+pub fn run_retention(
+    days: u64,
+    org_dir: PathBuf,
+    data: PathBuf,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    if !(1..=3650).contains(&days) {
+        return Err("--days must be between 1 and 3650".into());
+    }
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let order = org::order(
+        &org_dir,
+        &pass,
+        sync::orders::KIND_RETENTION,
+        format!("{{\"days\":{days}}}"),
+    )?;
+    let vault = open(&data, &pass)?;
+    let transport = HttpTransport::new(Duration::from_secs(60));
+    let result = (|| -> Result<usize, String> {
+        let devices = hq::known_devices(&vault).map_err(|e| e.to_string())?;
+        hq::send_order(&vault, &transport, &order, &devices).map_err(|e| e.to_string())?;
+        Ok(devices.len())
+    })();
+    vault.lock();
+    let n = result?;
+    println!(
+        "retention of {days} days signed and sent to {n} devices: each deletes what HQ \
+         acknowledged once that long has passed since the receipt arrived"
+    );
+    Ok(())
+}

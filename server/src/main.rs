@@ -273,6 +273,32 @@ enum HqCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// Send each device a signed receipt for what this installation holds of it (phones purge
+    /// acknowledged records after the organisation's retention period).
+    Ack {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Set how long phones keep records HQ acknowledged (signed by the organisation key, sent to
+    /// every device this installation knows).
+    Retention {
+        /// Days after a receipt arrives (1–3650).
+        #[arg(long)]
+        days: u64,
+        /// Organisation directory (signs the order).
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory (sends it).
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase of both (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Pull what devices sent to HQ: keep every envelope as delivered, decrypt and verify what the
     /// identities held allow, keep the rest encrypted.
     Pull {
@@ -477,6 +503,16 @@ fn main() -> ExitCode {
                 data,
                 passphrase_file,
             } => hq::run_pull(data, passphrase_file).map_err(Into::into),
+            HqCommand::Ack {
+                data,
+                passphrase_file,
+            } => hq::run_ack(data, passphrase_file).map_err(Into::into),
+            HqCommand::Retention {
+                days,
+                org,
+                data,
+                passphrase_file,
+            } => hq::run_retention(days, org, data, passphrase_file).map_err(Into::into),
         },
         Command::Device { command } => match command {
             DeviceCommand::Enroll {

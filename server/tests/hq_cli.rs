@@ -1331,3 +1331,292 @@ fn a_published_template_reaches_devices_signed_and_forged_or_bad_orders_change_n
     assert!(interviews::template(&a, "trafficking_screening", 3).is_err());
     assert_eq!(sync::orders::obeyed(&a).unwrap().len(), 1);
 }
+
+fn submitted(v: &Vault, case: RecordId, audio: Option<&[u8]>) -> (String, Option<AttachmentInfo>) {
+    let i = interviews::start(v, case, "trafficking_screening", 1, "uz").unwrap();
+    interviews::save_answers(v, &i.id, &answers()).unwrap();
+    let info = audio.map(|data| {
+        let mut w = AttachmentWriter::open(
+            v,
+            &i.id,
+            "narrative_audio",
+            "audio/ogg",
+            attachments::DEFAULT_MAX_BYTES,
+        )
+        .unwrap();
+        w.write(data).unwrap();
+        w.finish().unwrap()
+    });
+    (interviews::submit(v, &i.id).unwrap().id, info)
+}
+
+#[test]
+fn receipts_and_retention_purge_only_acknowledged_submitted_records_after_the_period() {
+    let w = World::new();
+    let a = w.device("a");
+    let case = cases::create_case(&a).unwrap();
+    consent::record_consent(
+        &a,
+        case.id,
+        "worker-17",
+        "uz",
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
+    )
+    .unwrap();
+    let audio: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    let (i1, info) = submitted(&a, case.id, Some(&audio));
+    let info = info.unwrap();
+    let (i2, _) = submitted(&a, case.id, None);
+    let amending = interviews::amend(&a, &i2).unwrap(); // a correction in progress keeps i2
+    let draft = interviews::start(&a, case.id, "trafficking_screening", 1, "uz").unwrap();
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pending, 0);
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+    let out = ok(&run(&[
+        "hq",
+        "retention",
+        "--days",
+        "30",
+        "--org",
+        w.s(&w.org_dir),
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(
+        out.contains("retention of 30 days signed and sent to 1 devices"),
+        "{out}"
+    );
+    let out = ok(&run(&[
+        "hq",
+        "ack",
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    // i1, i2 and the audio (checked at HQ).
+    assert!(out.contains("acknowledged 3 records"), "{out}");
+    let again = ok(&run(&[
+        "hq",
+        "ack",
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(again.contains("acknowledged 0 records"), "{again}");
+    // Submitted after the receipt: never acknowledged.
+    let (i3, _) = submitted(&a, case.id, None);
+    let r = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(r.quarantined, 0, "{r:?}");
+    assert_eq!(sync::retention::acknowledged(&a).unwrap(), 3);
+    // Within the period nothing goes (the sync ran the purge with the real clock).
+    for id in [&i1, &i2, &i3, &amending.id, &draft.id] {
+        interviews::get(&a, id).unwrap();
+    }
+    let now = a.clock().now_ms();
+    let day = 86_400_000;
+    let none = sync::retention::purge_due(&a, now + 29 * day).unwrap();
+    assert_eq!(none, sync::retention::PurgeReport::default());
+    // After it: the acknowledged version nobody amends, and its audio — nothing else.
+    let gone = sync::retention::purge_due(&a, now + 31 * day).unwrap();
+    assert_eq!((gone.interviews, gone.attachments), (1, 1), "{gone:?}");
+    assert!(interviews::get(&a, &i1).is_err());
+    assert!(attachments::info(&a, &info.id).is_err());
+    assert!(!a
+        .dir()
+        .join("attachments")
+        .join(format!("{}.age", info.id))
+        .exists());
+    for id in [&i2, &i3, &amending.id, &draft.id] {
+        interviews::get(&a, id).unwrap();
+    }
+    let tombstones = sync::retention::purged(&a).unwrap();
+    assert_eq!(tombstones.len(), 2);
+    assert!(tombstones
+        .iter()
+        .any(|(id, t)| *id == i1 && t.kind == "interview" && t.hash.is_some()));
+    // Custody still holds on what remains.
+    assert!(sync::verify_custody(&a).unwrap().is_clean());
+    // Once the correction is submitted and acknowledged too, both versions go together.
+    let mut fix = Answers::new();
+    fix.insert("hours_per_day", AnswerValue::Integer(11));
+    interviews::save_answers(&a, &amending.id, &fix).unwrap();
+    let i2b = interviews::submit(&a, &amending.id).unwrap().id;
+    sync::sync_once(&a, &w.http).unwrap();
+    w.pull(&hq, &w.org_pass);
+    let out = ok(&run(&[
+        "hq",
+        "ack",
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(out.contains("acknowledged 2 records"), "{out}"); // i3 and the correction
+    sync::sync_once(&a, &w.http).unwrap();
+    let now = a.clock().now_ms();
+    let gone = sync::retention::purge_due(&a, now + 31 * day).unwrap();
+    assert_eq!(gone.interviews, 3, "i2, its correction and i3: {gone:?}");
+    assert!(interviews::get(&a, &i2b).is_err());
+    interviews::get(&a, &draft.id).unwrap(); // drafts never
+    assert!(sync::verify_custody(&a).unwrap().is_clean());
+
+    // Forged or misdirected receipts acknowledge nothing.
+    let device_a = sync::enrollment(&a).unwrap().unwrap().device_id;
+    let (i4, _) = submitted(&a, case.id, None);
+    sync::sync_once(&a, &w.http).unwrap();
+    let key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    let key_hex = {
+        use ring::signature::KeyPair;
+        amanat_protocol::to_hex(key.public_key().as_ref())
+    };
+    let other_org = w.path("other-org");
+    ok(&run(&[
+        "org",
+        "init",
+        w.s(&other_org),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--scrypt-log-n",
+        "10",
+    ]));
+    let cert = |org_dir: &Path| -> amanat_protocol::HqCertificate {
+        serde_json::from_str(
+            ok(&run(&[
+                "org",
+                "certify-hq",
+                "--org",
+                w.s(org_dir),
+                "--key",
+                &key_hex,
+                "--passphrase-file",
+                w.s(&w.org_pass),
+            ]))
+            .trim(),
+        )
+        .unwrap()
+    };
+    let entry = |hash: &str| amanat_protocol::ReceiptEntry {
+        kind: "interview".into(),
+        record_id: i4.clone(),
+        hash: hash.into(),
+    };
+    let receipt = |cert: amanat_protocol::HqCertificate, device: &str, hash: &str| {
+        amanat_core::sync::retention::payload(&amanat_protocol::Receipt::issue(
+            &key,
+            cert,
+            device,
+            1,
+            vec![entry(hash)],
+        ))
+        .unwrap()
+    };
+    // Enroll the bare key at the relay as an HQ installation so it can push.
+    {
+        let pass = SecretString::from(ORG_PASS.to_owned());
+        let code = org::enroll_code(&w.org_dir, &pass, 600, DeviceRole::Hq).unwrap();
+        let body = serde_json::to_vec(&amanat_protocol::EnrollRequest {
+            code,
+            signing_public_key: key_hex.clone(),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+        })
+        .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let h = amanat_protocol::sign_request(&key, "POST", "/v1/enroll", now, &body).unwrap();
+        let mut headers: Vec<(String, String)> = h
+            .pairs()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        headers.push(("content-type".into(), "application/json".into()));
+        use amanat_core::sync::Transport;
+        let resp = w
+            .http
+            .send(&amanat_core::sync::Request {
+                method: "POST".into(),
+                base_url: w.url.clone(),
+                path: "/v1/enroll".into(),
+                headers,
+                body,
+            })
+            .unwrap();
+        assert_eq!(resp.status, 200);
+    }
+    let ours = cert(&w.org_dir);
+    let theirs = cert(&other_org);
+    let real_hash = "0".repeat(64); // not the content hash: a receipt for another version
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        receipt(theirs, &device_a, &real_hash),
+        0x21,
+    );
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        receipt(ours.clone(), "00000000000000000000000000000000", &real_hash),
+        0x22,
+    );
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        receipt(ours, &device_a, &real_hash),
+        0x23,
+    );
+    let mut tampered: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(receipt(cert(&w.org_dir), &device_a, &real_hash))
+            .unwrap()[b"AMANAT-RECEIPT-V1\n".len()..],
+    )
+    .unwrap();
+    tampered["entries"][0]["record_id"] = "ffffffffffffffffffffffffffffffff".into();
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        base64::engine::general_purpose::STANDARD.encode(
+            [
+                b"AMANAT-RECEIPT-V1\n".as_slice(),
+                &serde_json::to_vec(&tampered).unwrap(),
+            ]
+            .concat(),
+        ),
+        0x24,
+    );
+    let before = sync::retention::acknowledged(&a).unwrap();
+    let r = sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(r.quarantined, 3, "{r:?}");
+    let mut reasons: Vec<String> = sync::quarantined(&a)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_receipt_signature",
+            "bad_receipt_signature",
+            "receipt_for_another_device"
+        ]
+    );
+    assert_eq!(
+        sync::retention::acknowledged(&a).unwrap(),
+        before,
+        "nothing acknowledged"
+    );
+    let now = a.clock().now_ms();
+    sync::retention::purge_due(&a, now + 365 * day).unwrap();
+    interviews::get(&a, &i4).unwrap();
+}

@@ -655,3 +655,105 @@ pub fn send_order(
     }
     Ok(sent)
 }
+
+/// Sends each device a signed receipt for what this installation holds of it and has not
+/// acknowledged yet: submitted interviews it applied (by the content hash the device signed),
+/// attachments whose blob it downloaded and checked (by plaintext hash). Needs the
+/// organisation's certificate (devices check it). Returns how many records were acknowledged.
+pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, HqError> {
+    use crate::names::collections::{ATTACHMENTS, HQ_RECEIPTED, INTERVIEWS};
+    use crate::records::attachments::AttachmentInfo;
+    use amanat_protocol::{Receipt, ReceiptEntry};
+    let store = vault.store()?;
+    let (state, key, cert) = store.read(|tx| {
+        let state = hq_state(tx)?;
+        let cert = tx
+            .get_json::<HqCertificate>(HQ_CERTIFICATE, CERTIFICATE_ID)?
+            .map(|(c, _)| c);
+        Ok::<_, HqError>((state, load_key(tx)?, cert))
+    })?;
+    let cert = cert.ok_or(HqError::WrongCertificate)?;
+    // Per device: the entries, and the envelopes they came in (marked once the relay took it).
+    type Due = BTreeMap<String, Vec<(ReceiptEntry, RecordId)>>;
+    let due: Due = store.read(|tx| {
+        let mut due: Due = BTreeMap::new();
+        for env_id in tx.list(SYNC_APPLIED)? {
+            if tx.get(HQ_RECEIPTED, env_id)?.is_some() {
+                continue;
+            }
+            let a: custody::AppliedRecord = tx.require_json(SYNC_APPLIED, env_id)?.0;
+            let Some(rid) = RecordId::parse(&a.record_id) else {
+                continue;
+            };
+            let hash = match a.kind.as_str() {
+                "interview" if tx.get(INTERVIEWS, rid)?.is_some() => a.content_hash.clone(),
+                // Only once the blob is here and checked (the attachment record exists).
+                "attachment" => match tx.get_json::<AttachmentInfo>(ATTACHMENTS, rid)? {
+                    Some((info, _)) => info.sha256,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            due.entry(a.author.clone()).or_default().push((
+                ReceiptEntry {
+                    kind: a.kind.clone(),
+                    record_id: a.record_id.clone(),
+                    hash,
+                },
+                env_id,
+            ));
+        }
+        Ok::<_, HqError>(due)
+    })?;
+    let control = Control::default();
+    let ctx = Ctx {
+        vault,
+        store: &store,
+        state,
+        key,
+        transport,
+        control: &control,
+        bytes_up: std::cell::Cell::new(0),
+        bytes_down: std::cell::Cell::new(0),
+        retry_hint_ms: std::cell::Cell::new(None),
+    };
+    let now_s = vault.clock().now_ms() / 1000;
+    let mut acknowledged = 0;
+    for (device, items) in due {
+        // Bounded receipts: a device with a long backlog gets several.
+        for chunk in items.chunks(500) {
+            let entries: Vec<ReceiptEntry> = chunk.iter().map(|(e, _)| e.clone()).collect();
+            let receipt = Receipt::issue(&ctx.key, cert.clone(), &device, now_s, entries);
+            let envelope = Envelope {
+                id: store.read(|tx| Ok::<_, StoreError>(new_envelope_id(tx)))?,
+                recipients: vec![device.clone()],
+                payload: super::retention::payload(&receipt)?,
+            };
+            let body = serde_json::to_vec(&PushRequest {
+                envelopes: vec![envelope],
+            })
+            .map_err(|_| SyncError::Envelope)?;
+            match ctx.send("POST", "/v1/envelopes", body)? {
+                Answer::Ok(_) => {}
+                Answer::Transient(why) => return Err(HqError::Interrupted(why)),
+                Answer::Revoked(body) => {
+                    obey_revocation(vault, &ctx.state, &body)?;
+                    return Err(SyncError::Revoked.into());
+                }
+                Answer::Refused { status, code } => {
+                    return Err(SyncError::Rejected { status, code }.into())
+                }
+            }
+            store.write(|tx| {
+                for (_, env_id) in chunk {
+                    if tx.get(HQ_RECEIPTED, *env_id)?.is_none() {
+                        tx.insert_with_id(HQ_RECEIPTED, *env_id, b"1")?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })?;
+            acknowledged += chunk.len() as u64;
+        }
+    }
+    Ok(acknowledged)
+}

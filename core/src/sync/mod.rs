@@ -29,6 +29,7 @@ mod prepare;
 mod pull;
 mod push;
 mod relay;
+pub mod retention;
 mod state;
 pub mod transport;
 
@@ -317,6 +318,8 @@ pub fn sync_with(
     if report.interrupted.is_none() {
         report.interrupted = media::download_all(&ctx, &mut report)?;
     }
+    // What HQ acknowledged and the retention period let go (only with a retention order).
+    retention::purge_due(vault, vault.clock().now_ms())?;
     let now = vault.clock().now_ms();
     let hint = ctx.retry_hint_ms.get();
     report.retry_after_ms =

@@ -14,6 +14,8 @@
 //! * `template`: a template JSON source. Installed when it validates; a template already held
 //!   under the same id and version with other content is refused (`conflicting_template`), so
 //!   interviews in progress never see their form change — corrections come as a new version.
+//! * `retention`: `{"days": N}`, how long acknowledged records stay on the device
+//!   (`sync::retention`); the newest by issue time is in force.
 
 use super::*;
 use amanat_protocol::{OrgOrder, PulledEnvelope};
@@ -23,6 +25,22 @@ pub const ORDER_PREFIX: &[u8] = b"AMANAT-ORDER-V1\n";
 
 /// Order kind: install a form template.
 pub const KIND_TEMPLATE: &str = "template";
+/// Order kind: how long a device keeps records HQ acknowledged, `{"days": N}` (1–3650);
+/// `sync::retention`.
+pub const KIND_RETENTION: &str = "retention";
+
+/// The days of a `retention` order's body, if it is one of the documented shape.
+pub fn retention_days(body: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        days: u64,
+    }
+    serde_json::from_str::<Body>(body)
+        .ok()
+        .map(|b| b.days)
+        .filter(|d| (1..=3650).contains(d))
+}
 
 /// The payload (base64) of an envelope carrying `order`.
 pub fn payload(order: &OrgOrder) -> Result<String, SyncError> {
@@ -65,6 +83,10 @@ pub(super) fn receive(
     }
     let outcome = match order.kind.as_str() {
         KIND_TEMPLATE => install_template(tx, &order.body)?,
+        KIND_RETENTION => match retention_days(&order.body) {
+            Some(_) => Ok(()),
+            None => Err("invalid_retention"),
+        },
         _ => Err("unknown_order"),
     };
     if outcome.is_ok() {

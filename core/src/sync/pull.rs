@@ -165,11 +165,15 @@ pub(super) fn pull_all(
                 let reason = match uuid::Uuid::parse_str(&env.id) {
                     Ok(uuid) => {
                         let applied_id = RecordId::from_bytes(*uuid.as_bytes());
-                        // An organisation order (signed by the org key, not a record).
+                        // An HQ receipt or an organisation order (signed statements, not records).
                         if let Ok(bytes) =
                             base64::engine::general_purpose::STANDARD.decode(&env.payload)
                         {
-                            match orders::receive(tx, &state, applied_id, env, &bytes)? {
+                            let handled = match retention::receive(tx, &state, &bytes)? {
+                                Some(r) => Some(r),
+                                None => orders::receive(tx, &state, applied_id, env, &bytes)?,
+                            };
+                            match handled {
                                 None => {}
                                 Some(Ok(())) => continue,
                                 Some(Err(reason)) => {
