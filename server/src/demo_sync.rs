@@ -229,7 +229,33 @@ fn story(
             return Err("custody verification failed".into());
         }
     }
-    hq_story(dir, org_dir, pass, url)?;
+    let hq_dir = hq_story(dir, org_dir, pass, url)?;
+    retention_story(&a, &hq_dir, org_dir, pass, &http)?;
+    // The organisation revokes device B (lost, say): on its next contact it wipes itself.
+    let revocation = org::revoke(org_dir, pass, &eb.device_id)?;
+    let resp = http.send(&Request {
+        method: "POST".into(),
+        base_url: url.to_string(),
+        path: "/v1/revocations".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::to_vec(&revocation)?,
+    })?;
+    if resp.status != 200 {
+        return Err("the relay refused the revocation".into());
+    }
+    let wiped = matches!(sync::sync_once(&b, &http), Err(sync::SyncError::Revoked))
+        && !dir
+            .join("device-b")
+            .join("vault")
+            .join("keyslots.json")
+            .exists();
+    println!(
+        "    device B revoked by the organisation: on its next contact it wiped itself: {}",
+        if wiped { "yes" } else { "NO" }
+    );
+    if !wiped {
+        return Err("the revoked device did not wipe".into());
+    }
     a.lock();
     b.lock();
     Ok(SyncSummary {
@@ -247,7 +273,7 @@ fn hq_story(
     org_dir: &Path,
     pass: &age::secrecy::SecretString,
     url: &str,
-) -> Result<(), Box<dyn Error>> {
+) -> Result<std::path::PathBuf, Box<dyn Error>> {
     let install = |name: &str, group: &str| {
         let data = dir.join(name);
         hq::init(&hq::InitOptions {
@@ -313,5 +339,42 @@ fn hq_story(
         "    HQ (research key only, no research consent): {} decrypted, {} kept encrypted",
         r.summary.applied, r.summary.held
     );
+    Ok(caseworkers)
+}
+
+/// HQ acknowledges what it holds and the organisation sets a 30-day retention; device A, its
+/// clock moved 31 days on, deletes its acknowledged copy (docs/HQ.md, "Letting phones forget").
+fn retention_story(
+    a: &Vault,
+    hq_dir: &Path,
+    org_dir: &Path,
+    pass: &age::secrecy::SecretString,
+    http: &HttpTransport,
+) -> Result<(), Box<dyn Error>> {
+    let vault = hq::open(hq_dir, pass)?;
+    let sent = (|| -> Result<u64, Box<dyn Error>> {
+        let order = org::order(
+            org_dir,
+            pass,
+            sync::orders::KIND_RETENTION,
+            r#"{"days":30}"#.into(),
+        )?;
+        let devices = sync::hq::known_devices(&vault)?;
+        sync::hq::send_order(&vault, http, &order, &devices)?;
+        Ok(sync::hq::send_receipts(&vault, http)?)
+    })();
+    vault.lock();
+    let sent = sent?;
+    sync::sync_once(a, http)?;
+    let later = a.clock().now_ms() + 31 * 86_400_000;
+    let purged = sync::retention::purge_due(a, later)?;
+    println!(
+        "    HQ acknowledged {sent} records, retention 30 days: device A, 31 days on, deleted {} \
+         acknowledged interview (drafts and unacknowledged records stay)",
+        purged.interviews
+    );
+    if !sync::verify_custody(a)?.is_clean() {
+        return Err("custody failed after the purge".into());
+    }
     Ok(())
 }

@@ -60,6 +60,14 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
         stdout.contains("(research key only, no research consent): 0 decrypted"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("31 days on, deleted 1 acknowledged interview"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("on its next contact it wiped itself: yes"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("bad signature"), "{stdout}");
     // The data directory is kept and holds a vault; running again wipes the old demo vault first.
     assert!(tmp.path().join("vault/keyslots.json").exists());
