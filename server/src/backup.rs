@@ -56,8 +56,8 @@ impl Drop for Bundle {
     }
 }
 
-/// One share, as written to and read from its text file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One share, as written to and read from its text file. `Debug` omits the share's bytes.
+#[derive(Clone, PartialEq, Eq)]
 struct Share {
     fingerprint: String,
     index: u8,
@@ -66,6 +66,19 @@ struct Share {
     backup: String,
     digest: String,
     data: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Share")
+            .field("fingerprint", &self.fingerprint)
+            .field("index", &self.index)
+            .field("count", &self.count)
+            .field("threshold", &self.threshold)
+            .field("backup", &self.backup)
+            .field("data", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 impl Share {
@@ -409,6 +422,23 @@ mod tests {
         assert!(backup(&dir, &pass("wrong passphrase"), 5, 3)
             .unwrap_err()
             .contains("wrong passphrase"));
+    }
+
+    #[test]
+    fn debug_of_a_share_never_shows_its_bytes() {
+        let (_tmp, dir, _) = org_dir();
+        let text = &backup(&dir, &pass("old passphrase"), 3, 2).unwrap()[0];
+        let share = Share::parse(text).unwrap();
+        let data = base64::engine::general_purpose::STANDARD.encode(&*share.data);
+        let shown = format!("{share:?}");
+        assert!(
+            !shown.contains(&data) && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(&format!("{:?}", &share.data[..4])),
+            "{shown}"
+        );
     }
 
     /// Fewer than `threshold` shares say nothing about the secret: over many splits, the bytes of

@@ -590,3 +590,29 @@ pub fn run_retention(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::parse_since;
+
+    #[test]
+    fn since_reads_utc_dates_and_milliseconds_and_refuses_the_rest() {
+        assert_eq!(parse_since("1970-01-01").unwrap(), 0);
+        assert_eq!(parse_since("2000-02-29").unwrap(), 951_782_400_000);
+        assert_eq!(parse_since("2000-03-01").unwrap(), 951_868_800_000);
+        assert_eq!(parse_since("2026-11-29").unwrap(), 1_795_910_400_000);
+        assert_eq!(parse_since("1795910400000").unwrap(), 1_795_910_400_000);
+        for bad in [
+            "",
+            "2026-13-01",
+            "2026-00-10",
+            "1969-12-31",
+            "2026-11",
+            "yesterday",
+            "-5",
+        ] {
+            assert!(parse_since(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -878,6 +878,42 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
             .any(|(i, r)| *i == record_file && r.contains("signature does not hold")),
         "{f:?}"
     );
+    // The answer changed and the manifest's hash of the file rewritten to match: the manifest's
+    // signature no longer holds.
+    let f = tampered("t-manifest", &|d| {
+        let p = d.join(&v0_file);
+        let text = std::fs::read_to_string(&p).unwrap();
+        let changed = text.replace("\"value\": 14", "\"value\": 4");
+        std::fs::write(&p, &changed).unwrap();
+        let mp = d.join("manifest.json");
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&mp).unwrap()).unwrap();
+        for file in m["files"].as_array_mut().unwrap() {
+            if file["path"] == v0_file.as_str() {
+                file["sha256"] = amanat_protocol::sha256_hex(changed.as_bytes()).into();
+            }
+        }
+        std::fs::write(&mp, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    });
+    assert!(
+        f.contains(&(
+            "manifest.json".into(),
+            "the manifest's signature does not hold".into()
+        )),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|(i, r)| *i == v0_file && r.contains("answer to hours_per_day differs")),
+        "{f:?}"
+    );
+    assert!(
+        !f.iter().any(|(_, r)| r.contains("changed since export")),
+        "{f:?}"
+    );
+    // Not an export at all.
+    let err = failed(&verify(&w.org_dir, &[]));
+    assert!(err.contains("not an Amanat export"), "{err}");
     // A file slipped in.
     let f = tampered("t-extra", &|d| {
         std::fs::write(d.join("interviews").join("note.json"), b"{}").unwrap();
@@ -1003,6 +1039,7 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
         w.s(&w.research_pass),
     ]));
     assert!(err.contains("certify-hq"), "{err}");
+    assert!(!out2.join("manifest.json").exists());
     // Another organisation's certificate is refused; this organisation's is stored.
     let cert_file = w.path("hq2-cert.json");
     let other_cert = ok(&run(&[
@@ -1063,6 +1100,35 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
         &out2,
         &["--org-pub", w.s(&w.org_dir.join("org.pub"))],
     ));
+    // A group it does not hold, or that does not exist: refused.
+    for group in ["research", "finance"] {
+        let err = failed(&run(&[
+            "export",
+            "--data",
+            w.s(&hq2),
+            "--group",
+            group,
+            "--out",
+            w.s(&w.path(&format!("export-hq2-{group}"))),
+            "--passphrase-file",
+            w.s(&w.research_pass),
+        ]));
+        assert!(err.contains("does not hold that group"), "{group}: {err}");
+    }
+    let err = failed(&run(&[
+        "export",
+        "--data",
+        w.s(&hq2),
+        "--group",
+        "legal",
+        "--out",
+        w.s(&w.path("export-bad-since")),
+        "--since",
+        "last week",
+        "--passphrase-file",
+        w.s(&w.research_pass),
+    ]));
+    assert!(err.contains("--since"), "{err}");
 }
 
 /// The built-in screening template as version 2, with a corrected Uzbek wording of one question.
@@ -1092,8 +1158,57 @@ fn uz_label(v: &Vault, version: u32) -> String {
         .clone()
 }
 
-/// Pushes `payload` to `device` as an envelope signed by a bare HQ key (what a relay-side attacker
-/// with an HQ enrollment could send), outside any installation's checks.
+/// A request signed by a bare key, straight to the relay (what a holder of an HQ enrollment can
+/// send outside any installation's checks).
+fn raw(
+    w: &World,
+    key: &ring::signature::Ed25519KeyPair,
+    path: &str,
+    body: Vec<u8>,
+) -> amanat_core::sync::Response {
+    use amanat_core::sync::Transport;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let h = amanat_protocol::sign_request(key, "POST", path, now, &body).unwrap();
+    let mut headers: Vec<(String, String)> = h
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    headers.push(("content-type".into(), "application/json".into()));
+    w.http
+        .send(&amanat_core::sync::Request {
+            method: "POST".into(),
+            base_url: w.url.clone(),
+            path: path.into(),
+            headers,
+            body,
+        })
+        .unwrap()
+}
+
+/// A fresh key enrolled at the relay with an `hq` code: it may push to any device, and holds no
+/// organisation certificate.
+fn bare_hq(w: &World) -> ring::signature::Ed25519KeyPair {
+    use ring::signature::KeyPair;
+    let key =
+        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
+            .unwrap();
+    let pass = SecretString::from(ORG_PASS.to_owned());
+    let code = org::enroll_code(&w.org_dir, &pass, 600, DeviceRole::Hq).unwrap();
+    let body = serde_json::to_vec(&amanat_protocol::EnrollRequest {
+        code,
+        signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+        age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+    })
+    .unwrap();
+    assert_eq!(raw(w, &key, "/v1/enroll", body).status, 200);
+    key
+}
+
+/// Pushes `payload` to `device` as envelope number `n`, signed by `key`.
 fn push_raw(
     w: &World,
     key: &ring::signature::Ed25519KeyPair,
@@ -1101,37 +1216,15 @@ fn push_raw(
     payload: String,
     n: u8,
 ) {
-    use amanat_core::sync::Transport;
-    let id = format!("0192f1c4-8a2b-7c3d-9e4f-0000000000{n:02x}");
     let body = serde_json::to_vec(&amanat_protocol::PushRequest {
         envelopes: vec![amanat_protocol::Envelope {
-            id,
+            id: format!("0192f1c4-8a2b-7c3d-9e4f-0000000000{n:02x}"),
             recipients: vec![device.to_string()],
             payload,
         }],
     })
     .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let h = amanat_protocol::sign_request(key, "POST", "/v1/envelopes", now, &body).unwrap();
-    let mut headers: Vec<(String, String)> = h
-        .pairs()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    headers.push(("content-type".into(), "application/json".into()));
-    let resp = w
-        .http
-        .send(&amanat_core::sync::Request {
-            method: "POST".into(),
-            base_url: w.url.clone(),
-            path: "/v1/envelopes".into(),
-            headers,
-            body,
-        })
-        .unwrap();
+    let resp = raw(w, key, "/v1/envelopes", body);
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
 }
 
@@ -1222,43 +1315,7 @@ fn a_published_template_reaches_devices_signed_and_forged_or_bad_orders_change_n
 
     // Whoever can push to the device (a bare HQ enrollment) gets nothing obeyed without the
     // organisation's signature, or with it on something the device must refuse.
-    let key =
-        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
-            .unwrap();
-    {
-        use ring::signature::KeyPair;
-        let pass = SecretString::from(ORG_PASS.to_owned());
-        let code = org::enroll_code(&w.org_dir, &pass, 600, DeviceRole::Hq).unwrap();
-        let body = serde_json::to_vec(&amanat_protocol::EnrollRequest {
-            code,
-            signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
-            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
-        })
-        .unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let h = amanat_protocol::sign_request(&key, "POST", "/v1/enroll", now, &body).unwrap();
-        let mut headers: Vec<(String, String)> = h
-            .pairs()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        headers.push(("content-type".into(), "application/json".into()));
-        use amanat_core::sync::Transport;
-        let resp = w
-            .http
-            .send(&amanat_core::sync::Request {
-                method: "POST".into(),
-                base_url: w.url.clone(),
-                path: "/v1/enroll".into(),
-                headers,
-                body,
-            })
-            .unwrap();
-        assert_eq!(resp.status, 200);
-    }
+    let key = bare_hq(&w);
     let pass = SecretString::from(ORG_PASS.to_owned());
     let ours = |kind: &str, body: String| {
         amanat_core::sync::orders::payload(&org::order(&w.org_dir, &pass, kind, body).unwrap())
@@ -1307,8 +1364,15 @@ fn a_published_template_reaches_devices_signed_and_forged_or_bad_orders_change_n
         ours("template", "{\"id\": 1}".into()),
         6,
     );
+    push_raw(
+        &w,
+        &key,
+        &device_a,
+        ours("retention", "{\"days\": 0}".into()),
+        7,
+    );
     let r = sync::sync_once(&a, &w.http).unwrap();
-    assert_eq!(r.quarantined, 6, "{r:?}");
+    assert_eq!(r.quarantined, 7, "{r:?}");
     let mut reasons: Vec<String> = sync::quarantined(&a)
         .unwrap()
         .into_iter()
@@ -1321,6 +1385,7 @@ fn a_published_template_reaches_devices_signed_and_forged_or_bad_orders_change_n
             "bad_order_signature",
             "bad_order_signature",
             "conflicting_template",
+            "invalid_retention",
             "invalid_template",
             "malformed_order",
             "unknown_order"
@@ -1468,9 +1533,8 @@ fn receipts_and_retention_purge_only_acknowledged_submitted_records_after_the_pe
     let device_a = sync::enrollment(&a).unwrap().unwrap().device_id;
     let (i4, _) = submitted(&a, case.id, None);
     sync::sync_once(&a, &w.http).unwrap();
-    let key =
-        amanat_protocol::ed25519_from_pkcs8(&amanat_protocol::generate_ed25519_pkcs8().unwrap())
-            .unwrap();
+    // A key enrolled at the relay as an HQ installation, so it can push.
+    let key = bare_hq(&w);
     let key_hex = {
         use ring::signature::KeyPair;
         amanat_protocol::to_hex(key.public_key().as_ref())
@@ -1516,40 +1580,6 @@ fn receipts_and_retention_purge_only_acknowledged_submitted_records_after_the_pe
         ))
         .unwrap()
     };
-    // Enroll the bare key at the relay as an HQ installation so it can push.
-    {
-        let pass = SecretString::from(ORG_PASS.to_owned());
-        let code = org::enroll_code(&w.org_dir, &pass, 600, DeviceRole::Hq).unwrap();
-        let body = serde_json::to_vec(&amanat_protocol::EnrollRequest {
-            code,
-            signing_public_key: key_hex.clone(),
-            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
-        })
-        .unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let h = amanat_protocol::sign_request(&key, "POST", "/v1/enroll", now, &body).unwrap();
-        let mut headers: Vec<(String, String)> = h
-            .pairs()
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        headers.push(("content-type".into(), "application/json".into()));
-        use amanat_core::sync::Transport;
-        let resp = w
-            .http
-            .send(&amanat_core::sync::Request {
-                method: "POST".into(),
-                base_url: w.url.clone(),
-                path: "/v1/enroll".into(),
-                headers,
-                body,
-            })
-            .unwrap();
-        assert_eq!(resp.status, 200);
-    }
     let ours = cert(&w.org_dir);
     let theirs = cert(&other_org);
     let real_hash = "0".repeat(64); // not the content hash: a receipt for another version

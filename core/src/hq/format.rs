@@ -68,8 +68,8 @@ pub fn manifest_signed_bytes(m: &Manifest) -> Result<Vec<u8>, serde_json::Error>
     Ok(out)
 }
 
-/// One answer as a reader sees it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One answer as a reader sees it. `Debug` omits the value (survivor data).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadableAnswer {
     /// Question id.
@@ -80,6 +80,16 @@ pub struct ReadableAnswer {
     pub section: String,
     /// The answer exactly as signed (JSON of the answer value).
     pub value: serde_json::Value,
+}
+
+impl std::fmt::Debug for ReadableAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadableAnswer")
+            .field("question", &self.question)
+            .field("section", &self.section)
+            .field("value", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// One attachment of an exported interview.
@@ -102,7 +112,7 @@ pub struct ReadableAttachment {
     pub record: String,
 }
 
-/// One exported interview version.
+/// One exported interview version. `Debug` shows the answers redacted ([`ReadableAnswer`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadableInterview {
@@ -170,4 +180,29 @@ pub struct ReadableCase {
     pub case_code: String,
     /// Consent versions, oldest first.
     pub consent: Vec<ReadableConsent>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn debug_of_an_exported_answer_never_shows_its_value() {
+        let a = ReadableAnswer {
+            question: "name".into(),
+            label: "Ism".into(),
+            section: "person".into(),
+            value: serde_json::json!({"type": "text", "value": "Гульнара"}),
+        };
+        let shown = format!("{a:?}");
+        assert!(
+            !shown.contains("Гульнара") && !shown.contains("Ism"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("name") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 }

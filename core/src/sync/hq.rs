@@ -611,17 +611,7 @@ pub fn send_order(
         })?;
     }
     let control = Control::default();
-    let ctx = Ctx {
-        vault,
-        store: &store,
-        state,
-        key,
-        transport,
-        control: &control,
-        bytes_up: std::cell::Cell::new(0),
-        bytes_down: std::cell::Cell::new(0),
-        retry_hint_ms: std::cell::Cell::new(None),
-    };
+    let ctx = Ctx::new(vault, &store, state, key, transport, &control);
     let payload = super::orders::payload(order)?;
     let mut envelopes = Vec::new();
     for chunk in devices.chunks(64) {
@@ -633,27 +623,29 @@ pub fn send_order(
     }
     let mut sent = 0;
     for batch in envelopes.chunks(PUSH_BATCH) {
-        let body = serde_json::to_vec(&PushRequest {
-            envelopes: batch.to_vec(),
-        })
-        .map_err(|_| SyncError::Envelope)?;
-        match ctx.send("POST", "/v1/envelopes", body)? {
-            Answer::Ok(body) => {
-                let answer: PushResponse =
-                    serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
-                sent += answer.acks.len() as u64;
-            }
-            Answer::Transient(why) => return Err(HqError::Interrupted(why)),
-            Answer::Revoked(body) => {
-                obey_revocation(vault, &ctx.state, &body)?;
-                return Err(SyncError::Revoked.into());
-            }
-            Answer::Refused { status, code } => {
-                return Err(SyncError::Rejected { status, code }.into())
-            }
-        }
+        sent += post(&ctx, batch.to_vec())?;
     }
     Ok(sent)
+}
+
+/// Pushes envelopes this installation made (orders, receipts) in one request; returns how many
+/// the relay acknowledged. A transient failure is [`HqError::Interrupted`]: nothing was recorded
+/// as sent, the caller runs the command again.
+fn post(ctx: &Ctx<'_>, envelopes: Vec<Envelope>) -> Result<u64, HqError> {
+    let body = serde_json::to_vec(&PushRequest { envelopes }).map_err(|_| SyncError::Envelope)?;
+    match ctx.send("POST", "/v1/envelopes", body)? {
+        Answer::Ok(body) => {
+            let answer: PushResponse =
+                serde_json::from_slice(&body).map_err(|_| SyncError::UnexpectedResponse)?;
+            Ok(answer.acks.len() as u64)
+        }
+        Answer::Transient(why) => Err(HqError::Interrupted(why)),
+        Answer::Revoked(body) => {
+            obey_revocation(ctx.vault, &ctx.state, &body)?;
+            Err(SyncError::Revoked.into())
+        }
+        Answer::Refused { status, code } => Err(SyncError::Rejected { status, code }.into()),
+    }
 }
 
 /// Sends each device a signed receipt for what this installation holds of it and has not
@@ -706,17 +698,7 @@ pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, Hq
         Ok::<_, HqError>(due)
     })?;
     let control = Control::default();
-    let ctx = Ctx {
-        vault,
-        store: &store,
-        state,
-        key,
-        transport,
-        control: &control,
-        bytes_up: std::cell::Cell::new(0),
-        bytes_down: std::cell::Cell::new(0),
-        retry_hint_ms: std::cell::Cell::new(None),
-    };
+    let ctx = Ctx::new(vault, &store, state, key, transport, &control);
     let now_s = vault.clock().now_ms() / 1000;
     let mut acknowledged = 0;
     for (device, items) in due {
@@ -729,21 +711,7 @@ pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, Hq
                 recipients: vec![device.clone()],
                 payload: super::retention::payload(&receipt)?,
             };
-            let body = serde_json::to_vec(&PushRequest {
-                envelopes: vec![envelope],
-            })
-            .map_err(|_| SyncError::Envelope)?;
-            match ctx.send("POST", "/v1/envelopes", body)? {
-                Answer::Ok(_) => {}
-                Answer::Transient(why) => return Err(HqError::Interrupted(why)),
-                Answer::Revoked(body) => {
-                    obey_revocation(vault, &ctx.state, &body)?;
-                    return Err(SyncError::Revoked.into());
-                }
-                Answer::Refused { status, code } => {
-                    return Err(SyncError::Rejected { status, code }.into())
-                }
-            }
+            post(&ctx, vec![envelope])?;
             store.write(|tx| {
                 for (_, env_id) in chunk {
                     if tx.get(HQ_RECEIPTED, *env_id)?.is_none() {

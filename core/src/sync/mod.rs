@@ -283,17 +283,7 @@ pub fn sync_with(
         let (state, _) = load_state(tx)?;
         Ok::<_, SyncError>((state, load_key(tx)?))
     })?;
-    let ctx = Ctx {
-        vault,
-        store: &store,
-        state,
-        key,
-        transport,
-        control,
-        bytes_up: std::cell::Cell::new(0),
-        bytes_down: std::cell::Cell::new(0),
-        retry_hint_ms: std::cell::Cell::new(None),
-    };
+    let ctx = Ctx::new(vault, &store, state, key, transport, control);
     let mut report = SyncReport::default();
     // Order (docs/SYNC.md "Attachments"): an attachment's metadata is pushed only after the relay
     // confirmed its complete blob, so no receiver waits for a blob that can never arrive; other

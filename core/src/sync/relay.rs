@@ -143,7 +143,29 @@ pub(super) fn retry_after_ms(resp: &Response) -> Option<u64> {
     Some(secs.saturating_mul(1000).min(BACKOFF_CAP_MS))
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A run's context with nothing sent yet.
+    pub(super) fn new(
+        vault: &'a Vault,
+        store: &'a Store,
+        state: State,
+        key: Ed25519KeyPair,
+        transport: &'a dyn Transport,
+        control: &'a Control<'a>,
+    ) -> Self {
+        Self {
+            vault,
+            store,
+            state,
+            key,
+            transport,
+            control,
+            bytes_up: std::cell::Cell::new(0),
+            bytes_down: std::cell::Cell::new(0),
+            retry_hint_ms: std::cell::Cell::new(None),
+        }
+    }
+
     pub(super) fn send(
         &self,
         method: &str,
