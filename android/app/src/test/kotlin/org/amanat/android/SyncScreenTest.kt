@@ -77,7 +77,7 @@ object Hq {
 
 /** A loopback TCP forwarder to the relay, to have a relay address that can die mid-test. */
 class Forwarder(private val target: String) : AutoCloseable {
-    private val server = ServerSocket(0, 50, InetAddress.getLoopbackAddress())
+    private val server = belowEphemeralRange()
     private val sockets: MutableList<Socket> = Collections.synchronizedList(mutableListOf())
     val url: String get() = "http://127.0.0.1:${server.localPort}"
 
@@ -103,6 +103,26 @@ class Forwarder(private val target: String) : AutoCloseable {
             try { to.shutdownOutput() } catch (e: Exception) {}
         }
     }.apply { isDaemon = true }.start()
+
+    /** A listening port below the kernel's ephemeral range: once closed, connecting to it is
+     *  refused for sure. (A freed ephemeral port can be handed to the connecting socket itself, a
+     *  TCP self-connect, and the "dead relay" would answer.) */
+    private fun belowEphemeralRange(): ServerSocket {
+        val low = try {
+            java.io.File("/proc/sys/net/ipv4/ip_local_port_range").readText().trim().split(Regex("\\s+"))[0].toInt()
+        } catch (e: Exception) {
+            32768
+        }
+        val random = java.util.Random()
+        repeat(200) {
+            val port = 10000 + random.nextInt(maxOf(1, low - 10000))
+            try {
+                return ServerSocket(port, 50, InetAddress.getLoopbackAddress())
+            } catch (e: java.io.IOException) {
+            }
+        }
+        return ServerSocket(0, 50, InetAddress.getLoopbackAddress())
+    }
 
     override fun close() {
         server.close()
