@@ -309,6 +309,7 @@ fn hq_story(
             deidentified: false,
             since_ms: None,
             now_ms,
+            case_code: None,
         },
         None,
     );

@@ -391,6 +391,7 @@ pub fn run_export(
         deidentified,
         since_ms,
         now_ms,
+        case_code: None,
     };
     let result =
         amanat_core::hq::export(&vault, &out, &opts, Some(&Bar)).map_err(|e| e.to_string());
@@ -418,6 +419,70 @@ fn when(ms: Option<u64>) -> String {
     }
 }
 
+/// The custody report `amanat verify` prints for the export in `dir` (the review console shows
+/// the same text).
+pub fn verify_text(dir: &Path, report: &amanat_core::hq::VerifyReport) -> String {
+    let mut o = String::new();
+    macro_rules! out {
+        ($($t:tt)*) => {{
+            o.push_str(&format!($($t)*));
+            o.push('\n');
+        }};
+    }
+    out!("Custody report for {}", dir.display());
+    out!("organisation {}", report.organisation);
+    out!(
+        "exported for group {}{} by installation {}",
+        report.group,
+        if report.deidentified {
+            " (de-identified)"
+        } else {
+            ""
+        },
+        report.hq_device
+    );
+    out!("{} files checked", report.files);
+    for i in &report.interviews {
+        out!("");
+        out!(
+            "interview {} — case {} — {}",
+            i.interview_id,
+            i.case_code,
+            if i.verified { "VERIFIED" } else { "FAILED" }
+        );
+        out!("  recorded on device {}", i.device);
+        if let Some(w) = &i.worker {
+            out!("  consent recorded by {w}");
+        }
+        out!("  template {} in {}", i.template, i.language);
+        out!("  started {}", when(Some(i.started_at_ms)));
+        out!("  submitted {}", when(i.submitted_at_ms));
+        match &i.amends {
+            None => out!("  original version"),
+            Some(p) => out!(
+                "  amendment {} of version {p}; changed: {}",
+                i.amendment,
+                if i.amended_questions.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    i.amended_questions.join(", ")
+                }
+            ),
+        }
+        out!("  attachments checked: {}", i.attachments);
+    }
+    out!("");
+    if report.ok() {
+        out!("RESULT: every signature, hash and chain holds");
+    } else {
+        out!("RESULT: {} problems", report.findings.len());
+        for f in &report.findings {
+            out!("  {}: {}", f.item, f.reason);
+        }
+    }
+    o
+}
+
 /// `amanat verify`: prints the custody report (or JSON); fails naming every failed item.
 pub fn run_verify(dir: PathBuf, json: bool, org_pub: Option<PathBuf>) -> Result<(), String> {
     let expected = org_pub.as_deref().map(org::load_public).transpose()?;
@@ -429,57 +494,7 @@ pub fn run_verify(dir: PathBuf, json: bool, org_pub: Option<PathBuf>) -> Result<
             serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
         );
     } else {
-        println!("Custody report for {}", dir.display());
-        println!("organisation {}", report.organisation);
-        println!(
-            "exported for group {}{} by installation {}",
-            report.group,
-            if report.deidentified {
-                " (de-identified)"
-            } else {
-                ""
-            },
-            report.hq_device
-        );
-        println!("{} files checked", report.files);
-        for i in &report.interviews {
-            println!();
-            println!(
-                "interview {} — case {} — {}",
-                i.interview_id,
-                i.case_code,
-                if i.verified { "VERIFIED" } else { "FAILED" }
-            );
-            println!("  recorded on device {}", i.device);
-            if let Some(w) = &i.worker {
-                println!("  consent recorded by {w}");
-            }
-            println!("  template {} in {}", i.template, i.language);
-            println!("  started {}", when(Some(i.started_at_ms)));
-            println!("  submitted {}", when(i.submitted_at_ms));
-            match &i.amends {
-                None => println!("  original version"),
-                Some(p) => println!(
-                    "  amendment {} of version {p}; changed: {}",
-                    i.amendment,
-                    if i.amended_questions.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        i.amended_questions.join(", ")
-                    }
-                ),
-            }
-            println!("  attachments checked: {}", i.attachments);
-        }
-        println!();
-        if report.ok() {
-            println!("RESULT: every signature, hash and chain holds");
-        } else {
-            println!("RESULT: {} problems", report.findings.len());
-            for f in &report.findings {
-                println!("  {}: {}", f.item, f.reason);
-            }
-        }
+        print!("{}", verify_text(&dir, &report));
     }
     if report.ok() {
         Ok(())

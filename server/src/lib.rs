@@ -3,6 +3,7 @@
 //! the same code the binary runs.
 
 pub mod backup;
+pub mod console;
 pub mod hq;
 pub mod org;
 pub mod relay;

@@ -2,7 +2,7 @@
 //! on the organisation's keys (`org init`, `device enroll`, `device revoke`).
 
 use amanat_server::relay::RelayConfig;
-use amanat_server::{backup, hq, org, serve};
+use amanat_server::{backup, console, hq, org, serve};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -299,6 +299,22 @@ enum HqCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// The review console: a web page on loopback for caseworkers and lawyers, unlocked with the
+    /// passphrase in the page, decrypting only on this machine (docs/HQ.md).
+    Console {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Address to listen on (loopback; port 0 picks a free port, printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:8750")]
+        listen: SocketAddr,
+        /// Lock (drop the unlocked vault) after this many seconds without a request.
+        #[arg(long, default_value_t = 300)]
+        idle_secs: u64,
+        /// Allow a non-loopback --listen: a TLS proxy on this machine terminates connections.
+        #[arg(long)]
+        behind_tls_proxy: bool,
+    },
     /// Pull what devices sent to HQ: keep every envelope as delivered, decrypt and verify what the
     /// identities held allow, keep the rest encrypted.
     Pull {
@@ -503,6 +519,18 @@ fn main() -> ExitCode {
                 data,
                 passphrase_file,
             } => hq::run_pull(data, passphrase_file).map_err(Into::into),
+            HqCommand::Console {
+                data,
+                listen,
+                idle_secs,
+                behind_tls_proxy,
+            } => console::run(console::Options {
+                data,
+                listen,
+                idle: std::time::Duration::from_secs(idle_secs.max(1)),
+                behind_tls_proxy,
+            })
+            .map_err(Into::into),
             HqCommand::Ack {
                 data,
                 passphrase_file,

@@ -41,6 +41,8 @@ pub struct ExportOptions {
     pub since_ms: Option<u64>,
     /// When the export is made (ms since the epoch; the vault clock by default).
     pub now_ms: u64,
+    /// Only this case (its code); every case when `None`.
+    pub case_code: Option<String>,
 }
 
 /// What an export wrote.
@@ -243,57 +245,99 @@ pub fn export(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn export_one(
+/// What one recipient group may read of an interview version, and the rules that decide it.
+pub(crate) struct Rules<'a> {
+    /// The group's identity (everything is decrypted with it alone).
+    pub identity: &'a age::x25519::Identity,
+    /// The consent scope that shares with the group.
+    pub scope: consent::Scope,
+    /// Leave out identity-section answers.
+    pub deidentified: bool,
+    /// Only versions submitted at or after this time.
+    pub since_ms: Option<u64>,
+    /// Label the answers in this language instead of the interview's (when the template has it).
+    pub language: Option<&'a str>,
+}
+
+/// One interview version as a group reads it, with the evidence it rests on.
+pub(crate) struct Built {
+    /// What a reader sees.
+    pub readable: ReadableInterview,
+    /// The signed record of the version and its envelope as delivered.
+    pub record: SignedRecord,
+    pub payload: Vec<u8>,
+    /// Each attachment's vault file id with its signed metadata record and envelope.
+    pub evidence: Vec<(String, SignedRecord, Vec<u8>)>,
+    /// The case and its code.
+    pub case_id: RecordId,
+    pub code: String,
+    /// The case's consent history.
+    pub history: Vec<Consent>,
+    /// The version's own hash holds (the device signature was verified on opening).
+    pub verified: bool,
+}
+
+/// The newest applied envelope of each (kind, record id), for [`build_in`].
+pub(crate) fn applied_in(
     tx: &mut Tx<'_>,
-    vault_dir: &Path,
+) -> Result<HashMap<(String, String), AppliedRecord>, HqError> {
+    applied_index(tx)
+}
+
+/// Builds interview `id` as the group of `rules` may read it, or `None` when the export rules
+/// (submitted, since, consent now, sent to the group) leave it out. Shared by `export` and the
+/// review console (`super::view`), so both show exactly the same.
+pub(crate) fn build_in(
+    tx: &mut Tx<'_>,
     id: RecordId,
     applied: &HashMap<(String, String), AppliedRecord>,
-    identity: &age::x25519::Identity,
-    scope: consent::Scope,
-    opts: &ExportOptions,
-    w: &mut Writer,
-    summary: &mut String,
-    cases_done: &mut BTreeMap<String, ()>,
-    report: &mut ExportReport,
-) -> Result<bool, HqError> {
+    rules: &Rules<'_>,
+) -> Result<Option<Built>, HqError> {
+    let identity = rules.identity;
     let held: Interview = tx.require_json(INTERVIEWS, id)?.0;
     if held.status != Status::Submitted {
-        return Ok(false);
+        return Ok(None);
     }
-    if opts
+    if rules
         .since_ms
         .is_some_and(|since| held.submitted_at_ms.unwrap_or(0) < since)
     {
-        return Ok(false);
+        return Ok(None);
     }
     let Some(case_id) = RecordId::parse(&held.case_id) else {
-        return Ok(false);
+        return Ok(None);
     };
     // (3) consent now.
     let current = consent::current_in(tx, case_id)?;
-    if !current.as_ref().is_some_and(|c| c.scopes.contains(&scope)) {
-        return Ok(false);
+    if !current
+        .as_ref()
+        .is_some_and(|c| c.scopes.contains(&rules.scope))
+    {
+        return Ok(None);
     }
     // (2) sent to this group: the interview's own envelope opens with its identity.
     let Some(a) = applied.get(&("interview".to_string(), id.to_string())) else {
-        return Ok(false);
+        return Ok(None);
     };
     let Some((record, payload)) = open_original(tx, &a.envelope_id, identity)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut interview: Interview =
         serde_json::from_str(&record.content).map_err(|_| HqError::Format)?;
     // As on apply: the version's id is the record id it was signed under.
     interview.id = record.record_id.clone();
     let Some((case, _)) = tx.get_json::<Case>(CASES, case_id)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let code = case.code.as_str().to_string();
     let template = interviews::template_in(tx, &interview.template_id, interview.template_version)
         .map_err(|_| HqError::Format)?;
+    let language = match rules.language {
+        Some(l) if template.languages().iter().any(|t| t == l) => l,
+        _ => interview.language.as_str(),
+    };
     let localized = template
-        .localized(&interview.language)
+        .localized(language)
         .map_err(|_| HqError::Format)?;
     // Answers in template order, labelled in the interview's language.
     let mut answers = Vec::new();
@@ -303,7 +347,7 @@ fn export_one(
             let Some(value) = interview.answers.get(&q.id) else {
                 continue;
             };
-            if opts.deidentified && section.identity {
+            if rules.deidentified && section.identity {
                 withheld += 1;
                 continue;
             }
@@ -317,6 +361,7 @@ fn export_one(
     }
     // Attachments answered in this version, with their signed metadata.
     let mut attachments = Vec::new();
+    let mut evidence = Vec::new();
     for (question, value) in interview.answers.iter() {
         let AnswerValue::Attachment { id: att_id, .. } = value else {
             continue;
@@ -349,24 +394,10 @@ fn export_one(
             media_type: meta.info.media_type.clone(),
             size: meta.info.size,
             sha256: meta.info.sha256.clone(),
-            file: file.clone(),
+            file,
             record: meta_record.envelope_id.clone(),
         });
-        // An amendment keeps its attachments: written once.
-        if w.has(&file) {
-            continue;
-        }
-        // Decrypt with this group's identity alone.
-        let path = crate::vault::layout::attachment_path(vault_dir, &info.id);
-        let mut reader = AttachmentReader::open_file(&path, std::slice::from_ref(identity))
-            .map_err(|_| HqError::AttachmentUnreadable)?;
-        let mut plain = zeroize::Zeroizing::new(Vec::new());
-        reader
-            .read_to_end(&mut plain)
-            .map_err(|_| HqError::AttachmentUnreadable)?;
-        w.put(&file, &plain)?;
-        write_record(w, &meta_record, &meta_payload)?;
-        report.attachments += 1;
+        evidence.push((info.id.clone(), meta_record, meta_payload));
     }
     // The consent in force at submission names the worker.
     let history = consent::history_in(tx, case_id)?;
@@ -374,6 +405,11 @@ fn export_one(
         .iter()
         .rfind(|c| c.recorded_at_ms <= interview.submitted_at_ms.unwrap_or(u64::MAX))
         .map(|c| c.recorded_by.clone());
+    // Verified here: the device signature (on opening), the content hash and the version's own
+    // hash (`amanat verify` re-checks all of it from the files).
+    let verified = interviews::content_hash(&interview)
+        .map(|h| Some(h) == interview.hash)
+        .unwrap_or(false);
     let readable = ReadableInterview {
         interview_id: interview.id.clone(),
         case_code: code.clone(),
@@ -387,15 +423,85 @@ fn export_one(
         started_at_ms: interview.started_at_ms,
         submitted_at_ms: interview.submitted_at_ms,
         device: record.author.clone(),
-        worker: worker.clone(),
+        worker,
         hlc: record.hlc,
         record: record.envelope_id.clone(),
         answers,
         withheld_identity_answers: withheld,
         attachments,
     };
+    Ok(Some(Built {
+        readable,
+        record,
+        payload,
+        evidence,
+        case_id,
+        code,
+        history,
+        verified,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_one(
+    tx: &mut Tx<'_>,
+    vault_dir: &Path,
+    id: RecordId,
+    applied: &HashMap<(String, String), AppliedRecord>,
+    identity: &age::x25519::Identity,
+    scope: consent::Scope,
+    opts: &ExportOptions,
+    w: &mut Writer,
+    summary: &mut String,
+    cases_done: &mut BTreeMap<String, ()>,
+    report: &mut ExportReport,
+) -> Result<bool, HqError> {
+    let rules = Rules {
+        identity,
+        scope,
+        deidentified: opts.deidentified,
+        since_ms: opts.since_ms,
+        language: None,
+    };
+    let Some(built) = build_in(tx, id, applied, &rules)? else {
+        return Ok(false);
+    };
+    if opts
+        .case_code
+        .as_deref()
+        .is_some_and(|c| c != built.code.as_str())
+    {
+        return Ok(false);
+    }
+    let Built {
+        readable,
+        record,
+        payload,
+        evidence,
+        case_id,
+        code,
+        history,
+        verified,
+    } = built;
+    for ((file_id, meta_record, meta_payload), att) in evidence.iter().zip(&readable.attachments) {
+        // An amendment keeps its attachments: written once.
+        if w.has(&att.file) {
+            continue;
+        }
+        // Decrypt with this group's identity alone.
+        let path = crate::vault::layout::attachment_path(vault_dir, file_id);
+        let mut reader = AttachmentReader::open_file(&path, std::slice::from_ref(identity))
+            .map_err(|_| HqError::AttachmentUnreadable)?;
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        reader
+            .read_to_end(&mut plain)
+            .map_err(|_| HqError::AttachmentUnreadable)?;
+        w.put(&att.file, &plain)?;
+        write_record(w, meta_record, meta_payload)?;
+        report.attachments += 1;
+    }
     let json = serde_json::to_vec_pretty(&readable).map_err(|_| HqError::Format)?;
-    w.put(&format!("{INTERVIEWS_DIR}/{}.json", interview.id), &json)?;
+    w.put(&format!("{INTERVIEWS_DIR}/{}.json", readable.interview_id), &json)?;
     write_record(w, &record, &payload)?;
     if cases_done.insert(code.clone(), ()).is_none() {
         write_case(tx, w, applied, identity, (case_id, &code), &history)?;
@@ -403,22 +509,18 @@ fn export_one(
     }
     summary.push_str(&format!(
         "{},{},{},{},{},{},{},{},{},{},{},{}\n",
-        csv_field(&interview.id),
+        csv_field(&readable.interview_id),
         csv_field(&code),
-        csv_field(&interview.template_id),
-        interview.template_version,
-        csv_field(&interview.language),
-        interview.amendment,
-        csv_field(interview.amends.as_deref().unwrap_or("")),
-        interview.submitted_at_ms.unwrap_or(0),
+        csv_field(&readable.template_id),
+        readable.template_version,
+        csv_field(&readable.language),
+        readable.amendment,
+        csv_field(readable.amends.as_deref().unwrap_or("")),
+        readable.submitted_at_ms.unwrap_or(0),
         csv_field(&record.author),
-        csv_field(worker.as_deref().unwrap_or("")),
+        csv_field(readable.worker.as_deref().unwrap_or("")),
         readable.attachments.len(),
-        // Verified at export: the device signature, the content hash and the version's own hash
-        // (`amanat verify` re-checks all of it from the files).
-        interviews::content_hash(&interview)
-            .map(|h| Some(h) == interview.hash)
-            .unwrap_or(false),
+        verified,
     ));
     report.interviews += 1;
     Ok(true)

@@ -6,6 +6,7 @@
 pub mod export;
 pub mod format;
 pub mod verify;
+pub mod view;
 
 pub use export::{export, ExportOptions, ExportProgress, ExportReport};
 pub use verify::{verify_export, Finding, InterviewCustody, VerifyReport};

@@ -40,6 +40,8 @@ pub enum AuditKind {
     /// A wipe order was carried out (recorded by the sync engine, which reports it to HQ; a local
     /// panic wipe records nothing, since the log is destroyed with the vault).
     Wipe,
+    /// An HQ operator revealed a case's identity answers in the review console.
+    IdentityReveal,
 }
 
 impl AuditKind {
@@ -56,6 +58,7 @@ impl AuditKind {
             AuditKind::Amend => "amend",
             AuditKind::Export => "export",
             AuditKind::Wipe => "wipe",
+            AuditKind::IdentityReveal => "identity_reveal",
         }
     }
 }

@@ -1,0 +1,328 @@
+//! What the HQ review console (`amanat hq console`) may show: the same rules as [`super::export`]
+//! (a version is shown to group G when G's identity is held, the device encrypted it to G and the
+//! survivor's consent today still includes G), decrypted with G's identity alone, in memory.
+//! Which group an installation reads as, and whether it may reveal identity answers, is decided
+//! here too ([`access`]); the console only renders.
+
+use super::export::{applied_in, build_in, Rules};
+use super::format::{ReadableConsent, ReadableInterview};
+use super::HqError;
+use crate::journal::audit::{self, AuditKind};
+use crate::names::collections::{CASES, INTERVIEWS};
+use crate::records::attachments::{AttachmentReader, GROUPS};
+use crate::records::cases::Case;
+use crate::records::consent::{self, Scope};
+use crate::store::RecordId;
+use crate::sync::custody::{verify_custody_in, CustodyReport};
+use crate::sync::hq as receive;
+use crate::vault::Vault;
+
+/// How an installation reads: as which group, and whether identity answers may be revealed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// The group whose identity decrypts what is shown.
+    pub group: String,
+    /// Identity answers may be revealed (on request, audited): only the caseworkers group.
+    pub may_reveal: bool,
+}
+
+/// The group an installation holding `held` reads as: caseworkers first, then legal, law
+/// enforcement, research. Only caseworkers may reveal identities; research always reads
+/// de-identified. `None` when no group is held.
+pub fn access(held: &[String]) -> Option<Access> {
+    ["caseworkers", "legal", "law_enforcement", "research"]
+        .iter()
+        .find(|g| held.iter().any(|h| h == *g))
+        .map(|g| Access {
+            group: g.to_string(),
+            may_reveal: *g == "caseworkers",
+        })
+}
+
+/// Whether `group` reads de-identified data, given the operator asked to reveal or not.
+pub fn deidentified(access: &Access, reveal: bool) -> bool {
+    !(access.may_reveal && reveal)
+}
+
+fn scope_of(group: &str) -> Result<Scope, HqError> {
+    GROUPS
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map(|(_, s)| *s)
+        .ok_or(HqError::GroupNotHeld)
+}
+
+/// One line of the case list. Ids, codes, times and scope names only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaseRow {
+    /// The case's record id (random; safe in a URL).
+    pub case_id: String,
+    /// The case code.
+    pub code: String,
+    /// When the case was created (ms, device clock).
+    pub created_ms: u64,
+    /// Scopes of the current consent.
+    pub scopes: Vec<String>,
+    /// Scopes withdrawn over the consent history.
+    pub withdrawn: Vec<String>,
+    /// A withdrawal waits to be carried out.
+    pub withdrawal_pending: bool,
+    /// The current consent shares with the group read as.
+    pub shared: bool,
+    /// Submitted interview versions held for the case.
+    pub interviews: u64,
+    /// The newest submission (ms, device clock).
+    pub last_submitted_ms: Option<u64>,
+}
+
+/// Every case in the installation's working copy, by code.
+pub fn case_rows(vault: &Vault, group: &str) -> Result<Vec<CaseRow>, HqError> {
+    let scope = scope_of(group)?;
+    let store = vault.store()?;
+    let mut rows = store.read(|tx| {
+        let mut rows = Vec::new();
+        for id in tx.list(CASES)? {
+            let case: Case = tx.require_json(CASES, id)?.0;
+            let current = consent::current_in(tx, id)?;
+            let history = consent::history_in(tx, id)?;
+            let mut withdrawn: Vec<String> = history
+                .iter()
+                .flat_map(|c| c.withdrawn.iter().map(|s| s.as_str().to_string()))
+                .collect();
+            withdrawn.sort();
+            withdrawn.dedup();
+            rows.push(CaseRow {
+                case_id: id.to_string(),
+                code: case.code.as_str().to_string(),
+                created_ms: case.created.ms,
+                scopes: current
+                    .as_ref()
+                    .map(|c| c.scopes.iter().map(|s| s.as_str().to_string()).collect())
+                    .unwrap_or_default(),
+                withdrawn,
+                withdrawal_pending: case.withdrawal_pending,
+                shared: current.as_ref().is_some_and(|c| c.scopes.contains(&scope)),
+                interviews: 0,
+                last_submitted_ms: None,
+            });
+        }
+        for id in tx.list(INTERVIEWS)? {
+            let i: crate::records::interviews::Interview = tx.require_json(INTERVIEWS, id)?.0;
+            if i.status != crate::records::interviews::Status::Submitted {
+                continue;
+            }
+            if let Some(row) = rows.iter_mut().find(|r| r.case_id == i.case_id) {
+                row.interviews += 1;
+                row.last_submitted_ms = row.last_submitted_ms.max(i.submitted_at_ms);
+            }
+        }
+        Ok::<_, HqError>(rows)
+    })?;
+    rows.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(rows)
+}
+
+/// What to show of a case.
+#[derive(Clone, Debug)]
+pub struct ViewOptions {
+    /// The group read as ([`access`]).
+    pub group: String,
+    /// Leave out identity-section answers ([`deidentified`]).
+    pub deidentified: bool,
+    /// Label answers in this language (`en`, `ru`, `uz`) instead of each interview's own.
+    pub language: Option<String>,
+}
+
+/// One interview version as the group reads it, with its custody status.
+#[derive(Clone, Debug)]
+pub struct InterviewView {
+    /// The version, exactly as the export would write it.
+    pub readable: ReadableInterview,
+    /// Signature, content hash and version hash hold, and the custody walk found nothing.
+    pub verified: bool,
+    /// Custody failures naming this version or its attachments: (item id, reason code).
+    pub failures: Vec<(String, String)>,
+}
+
+/// A case as the group reads it.
+#[derive(Clone, Debug)]
+pub struct CaseView {
+    /// The list line.
+    pub row: CaseRow,
+    /// Consent history, oldest first.
+    pub consent: Vec<ReadableConsent>,
+    /// The interview versions the group may read, oldest first.
+    pub interviews: Vec<InterviewView>,
+    /// Versions held for the case that the group may not read.
+    pub not_shared: u64,
+}
+
+/// The group identities held (to decrypt attachments for the custody walk).
+fn held_identities(tx: &mut crate::store::Tx<'_>) -> Result<Vec<age::x25519::Identity>, HqError> {
+    let mut out = Vec::new();
+    for (g, _) in GROUPS {
+        if let Some(i) = receive::export_keys_in(tx, g)?.identity {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// The custody walk over the installation's store ([`verify_custody_in`]) with the identities
+/// held. The console shows each failure on the item it names.
+pub fn custody(vault: &Vault) -> Result<CustodyReport, HqError> {
+    let store = vault.store()?;
+    let dir = vault.dir().to_path_buf();
+    store.read(|tx| {
+        let ids = held_identities(tx)?;
+        Ok(verify_custody_in(tx, &dir, &ids)?)
+    })
+}
+
+/// Case `case_id` as `opts.group` may read it; `None` when the installation holds no such case.
+pub fn case_view(
+    vault: &Vault,
+    case_id: RecordId,
+    opts: &ViewOptions,
+) -> Result<Option<CaseView>, HqError> {
+    let scope = scope_of(&opts.group)?;
+    let Some(row) = case_rows(vault, &opts.group)?
+        .into_iter()
+        .find(|r| r.case_id == case_id.to_string())
+    else {
+        return Ok(None);
+    };
+    let custody = custody(vault)?;
+    let store = vault.store()?;
+    store.read(|tx| {
+        let keys = receive::export_keys_in(tx, &opts.group)?;
+        let identity = keys.identity.ok_or(HqError::GroupNotHeld)?;
+        let applied = applied_in(tx)?;
+        let rules = Rules {
+            identity: &identity,
+            scope,
+            deidentified: opts.deidentified,
+            since_ms: None,
+            language: opts.language.as_deref(),
+        };
+        let mut interviews = Vec::new();
+        let mut not_shared = 0;
+        for id in tx.find(INTERVIEWS, crate::names::indexes::BY_CASE, case_id.as_bytes())? {
+            match build_in(tx, id, &applied, &rules)? {
+                Some(b) => {
+                    let mut ids = vec![b.readable.interview_id.clone(), b.readable.record.clone()];
+                    ids.extend(b.readable.attachments.iter().map(|a| a.id.clone()));
+                    let failures: Vec<(String, String)> = custody
+                        .failures
+                        .iter()
+                        .filter(|f| ids.contains(&f.id))
+                        .map(|f| (f.id.clone(), f.reason.code().to_string()))
+                        .collect();
+                    interviews.push(InterviewView {
+                        verified: b.verified && failures.is_empty(),
+                        failures,
+                        readable: b.readable,
+                    });
+                }
+                None => not_shared += 1,
+            }
+        }
+        interviews.sort_by_key(|i| (i.readable.submitted_at_ms, i.readable.amendment));
+        let consent = consent::history_in(tx, case_id)?
+            .iter()
+            .map(|c| ReadableConsent {
+                version: c.version,
+                recorded_at_ms: c.recorded_at_ms,
+                recorded_by: c.recorded_by.clone(),
+                scopes: c.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+                withdrawn: c.withdrawn.iter().map(|s| s.as_str().to_string()).collect(),
+                record: None,
+            })
+            .collect();
+        Ok(Some(CaseView {
+            row,
+            consent,
+            interviews,
+            not_shared,
+        }))
+    })
+}
+
+/// Opens attachment `attachment_id` for streaming, decrypted with `group`'s identity alone, when
+/// an interview version the group may read answers with it; `None` otherwise. Returns the media
+/// type and the reader (which decrypts chunk by chunk: nothing is written).
+pub fn open_attachment(
+    vault: &Vault,
+    group: &str,
+    attachment_id: &str,
+) -> Result<Option<(String, AttachmentReader)>, HqError> {
+    let scope = scope_of(group)?;
+    let store = vault.store()?;
+    let found = store.read(|tx| {
+        let keys = receive::export_keys_in(tx, group)?;
+        let identity = keys.identity.ok_or(HqError::GroupNotHeld)?;
+        let applied = applied_in(tx)?;
+        let rules = Rules {
+            identity: &identity,
+            scope,
+            deidentified: true,
+            since_ms: None,
+            language: None,
+        };
+        for id in tx.list(INTERVIEWS)? {
+            if let Some(b) = build_in(tx, id, &applied, &rules)? {
+                for (a, (file_id, _, _)) in b.readable.attachments.iter().zip(&b.evidence) {
+                    if a.id == attachment_id {
+                        return Ok(Some((a.media_type.clone(), file_id.clone(), identity)));
+                    }
+                }
+            }
+        }
+        Ok::<_, HqError>(None)
+    })?;
+    let Some((media_type, file_id, identity)) = found else {
+        return Ok(None);
+    };
+    let path = crate::vault::layout::attachment_path(vault.dir(), &file_id);
+    let reader = AttachmentReader::open_file(&path, std::slice::from_ref(&identity))
+        .map_err(|_| HqError::AttachmentUnreadable)?;
+    Ok(Some((media_type, reader)))
+}
+
+/// Records in the installation's audit log that the operator revealed the identity answers of
+/// case `case_id` (ids only).
+pub fn record_reveal(vault: &Vault, case_id: RecordId) -> Result<(), HqError> {
+    vault
+        .store()?
+        .write(|tx| audit::append(tx, AuditKind::IdentityReveal, Some(case_id)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(g: &[&str]) -> Vec<String> {
+        g.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn caseworkers_may_reveal_research_reads_deidentified_and_nothing_held_reads_nothing() {
+        let all = access(&held(&["research", "legal", "caseworkers"])).unwrap_or_else(|| {
+            panic!("a group is held");
+        });
+        assert_eq!(all.group, "caseworkers");
+        assert!(all.may_reveal);
+        assert!(deidentified(&all, false), "hidden until asked");
+        assert!(!deidentified(&all, true));
+        let research = access(&held(&["research"])).unwrap_or_else(|| panic!("held"));
+        assert_eq!(research.group, "research");
+        assert!(!research.may_reveal);
+        assert!(deidentified(&research, true), "research never reveals");
+        let legal = access(&held(&["research", "legal"])).unwrap_or_else(|| panic!("held"));
+        assert_eq!((legal.group.as_str(), legal.may_reveal), ("legal", false));
+        assert!(deidentified(&legal, true));
+        assert_eq!(access(&[]), None);
+        assert_eq!(access(&held(&["nobody"])), None);
+    }
+}

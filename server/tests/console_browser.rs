@@ -1,0 +1,735 @@
+//! `amanat hq console` end to end in a real headless Chromium driven over WebDriver
+//! (chromedriver on 127.0.0.1, a small client over std TCP below): two field devices record and
+//! sync, two HQ installations pull (one holding every group, one holding only `research`), and
+//! the test logs in, reads, plays, reveals, exports, is refused and is locked out, the way an
+//! operator would. Screenshots of the main pages go to docs/console/.
+//!
+//! Skips (passing, with a message) when chromium or chromedriver is absent, unless
+//! AMANAT_REQUIRE_BROWSER=1 (scripts/test-console.sh sets it and installs both).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use age::secrecy::SecretString;
+use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::journal::audit::{self, AuditKind};
+use amanat_core::records::attachments::{self, AttachmentWriter};
+use amanat_core::records::consent::{self, Scope};
+use amanat_core::records::{cases, interviews};
+use amanat_core::sync;
+use amanat_core::testing::create_vault;
+use amanat_core::Vault;
+use amanat_protocol::{DeviceRole, OrgPublic};
+use amanat_server::relay::{self, sqlite::SqliteStorage, RelayConfig, RunningRelay};
+use amanat_server::{hq, org};
+use amanat_transport::HttpTransport;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_amanat");
+const ORG_PASS: &str = "correct horse battery staple";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client over std TCP (for chromedriver on loopback).
+
+fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut rest = raw[split + 4..].to_vec();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            let end = i + rest[i..].windows(2).position(|w| w == b"\r\n").unwrap();
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[i..end]).unwrap().trim(), 16)
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + n]);
+            i = end + 2 + n + 2;
+        }
+        rest = out;
+    }
+    (status, rest)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A WebDriver session on a chromedriver this test started.
+struct Driver {
+    port: u16,
+    session: String,
+    child: Child,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4a52e4a52e4a";
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let (s, b) = http(port, "GET", "/status", None);
+                let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+                if s == 200 && v["value"]["ready"] == true {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-dev-shm-usage", "--window-size=1100,800"]
+            }
+        }}});
+        let (s, b) = http(port, "POST", "/session", Some(&caps));
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(s, 200, "{v}");
+        let session = v["value"]["sessionId"].as_str().unwrap().to_string();
+        Driver {
+            port,
+            session,
+            child,
+        }
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (s, b) = http(
+            self.port,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        );
+        let v: Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(s, 200, "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    fn url(&self) -> String {
+        self.cmd("GET", "/url", None).as_str().unwrap().to_string()
+    }
+
+    fn source(&self) -> String {
+        self.cmd("GET", "/source", None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v[ELEMENT].as_str().unwrap().to_string()
+    }
+
+    fn count(&self, css: &str) -> usize {
+        self.cmd(
+            "POST",
+            "/elements",
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .as_array()
+        .unwrap()
+        .len()
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/clear"), Some(json!({})));
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": text })),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn run_async(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    fn accept_alert(&self) {
+        self.cmd("POST", "/alert/accept", Some(json!({})));
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let png = self.cmd("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = http(
+            self.port,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world: an organisation, a relay, two devices, two HQ installations.
+
+struct World {
+    tmp: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    relay: Option<RunningRelay>,
+    url: String,
+    org_dir: PathBuf,
+    org_pass: PathBuf,
+    http: HttpTransport,
+}
+
+impl World {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let org_dir = tmp.path().join("org");
+        let org_pass = tmp.path().join("org-pass");
+        std::fs::write(&org_pass, format!("{ORG_PASS}\n")).unwrap();
+        ok(&run(&[
+            "org",
+            "init",
+            org_dir.to_str().unwrap(),
+            "--passphrase-file",
+            org_pass.to_str().unwrap(),
+            "--scrypt-log-n",
+            "10",
+        ]));
+        let org = OrgPublic::from_json(&std::fs::read(org_dir.join("org.pub")).unwrap()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        std::fs::create_dir_all(tmp.path().join("relay")).unwrap();
+        let storage = SqliteStorage::open(&tmp.path().join("relay")).unwrap();
+        let config = RelayConfig {
+            rate_per_sec: 10_000.0,
+            rate_burst: 10_000.0,
+            ..RelayConfig::default()
+        };
+        let running = rt
+            .block_on(relay::start(
+                "127.0.0.1:0".parse().unwrap(),
+                org,
+                config,
+                storage,
+            ))
+            .unwrap();
+        let url = format!("http://{}", running.addr);
+        Self {
+            tmp,
+            rt,
+            relay: Some(running),
+            url,
+            org_dir,
+            org_pass,
+            http: HttpTransport::new(Duration::from_secs(20)),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn device(&self, name: &str) -> Vault {
+        let dir = self.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let v = create_vault(&dir).unwrap();
+        let pass = SecretString::from(ORG_PASS.to_owned());
+        let code = org::enroll_code(&self.org_dir, &pass, 3600, DeviceRole::Field).unwrap();
+        sync::enroll(
+            &v,
+            &serde_json::to_string(&code).unwrap(),
+            &self.url,
+            &self.http,
+        )
+        .unwrap();
+        v
+    }
+
+    /// `amanat hq init --org` holding `groups` (every group when empty), then `hq pull`.
+    fn hq(&self, name: &str, groups: &[&str]) -> PathBuf {
+        let data = self.path(name);
+        let mut args = vec![
+            "hq".to_string(),
+            "init".into(),
+            "--data".into(),
+            data.to_str().unwrap().into(),
+            "--relay".into(),
+            self.url.clone(),
+            "--org".into(),
+            self.org_dir.to_str().unwrap().into(),
+            "--passphrase-file".into(),
+            self.org_pass.to_str().unwrap().into(),
+        ];
+        for g in groups {
+            args.push("--group".into());
+            args.push(g.to_string());
+        }
+        ok(&Command::new(BIN).args(&args).output().unwrap());
+        ok(&run(&[
+            "hq",
+            "pull",
+            "--data",
+            data.to_str().unwrap(),
+            "--passphrase-file",
+            self.org_pass.to_str().unwrap(),
+        ]));
+        data
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(r) = self.relay.take() {
+            let _ = self.rt.block_on(r.stop());
+        }
+    }
+}
+
+fn answers(hours: i64) -> Answers {
+    [
+        ("interpreter_used", AnswerValue::YesNo(false)),
+        ("first_contact", AnswerValue::Choice("messaging_app".into())),
+        ("hours_per_day", AnswerValue::Integer(hours)),
+        // In the template's identity section (`person`).
+        ("age_range", AnswerValue::Choice("25_34".into())),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.clone()))
+    .collect()
+}
+
+/// A case with `scopes` and one submitted interview in Uzbek with `audio`; returns the case code,
+/// the case id, the interview id and the attachment id.
+fn recorded(v: &Vault, scopes: &[Scope], audio: &[u8]) -> (String, String, String, String) {
+    let case = cases::create_case(v).unwrap();
+    consent::record_consent(v, case.id, "worker-17", "uz", scopes).unwrap();
+    let i = interviews::start(v, case.id, "trafficking_screening", 1, "uz").unwrap();
+    interviews::save_answers(v, &i.id, &answers(14)).unwrap();
+    let mut w = AttachmentWriter::open(
+        v,
+        &i.id,
+        "narrative_audio",
+        "audio/ogg",
+        attachments::DEFAULT_MAX_BYTES,
+    )
+    .unwrap();
+    for piece in audio.chunks(64 * 1024) {
+        w.write(piece).unwrap();
+    }
+    let info = w.finish().unwrap();
+    let submitted = interviews::submit(v, &i.id).unwrap();
+    (
+        case.code.as_str().to_string(),
+        case.id.to_string(),
+        submitted.id,
+        info.id,
+    )
+}
+
+fn label(v: &Vault, lang: &str, question: &str) -> String {
+    let t = interviews::template(v, "trafficking_screening", 1).unwrap();
+    let l = t.localized(lang).unwrap();
+    l.sections
+        .iter()
+        .flat_map(|s| s.questions.iter())
+        .find(|q| q.id == question)
+        .unwrap()
+        .label
+        .clone()
+}
+
+/// `amanat hq console` as a child process; its URL from the line it prints.
+struct Console {
+    child: Child,
+    url: String,
+}
+
+impl Console {
+    fn start(data: &Path, idle_secs: u64) -> Console {
+        let mut child = Command::new(BIN)
+            .args([
+                "hq",
+                "console",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--idle-secs",
+                &idle_secs.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_string();
+        Console { child, url }
+    }
+
+    /// Everything it logged (after it stopped).
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = self.child.wait();
+        err
+    }
+}
+
+fn login(d: &Driver, url: &str, pass: &str) {
+    d.goto(&format!("{url}/login"));
+    d.type_into("#passphrase", pass);
+    d.click("#unlock");
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    amanat_protocol::sha256_hex(b)
+}
+
+const FETCH_AUDIO: &str = "var cb = arguments[arguments.length - 1];
+var a = document.querySelector('audio.audio');
+fetch(a.src).then(function (r) { return r.arrayBuffer().then(function (b) {
+  return crypto.subtle.digest('SHA-256', b).then(function (d) {
+    cb([r.status, b.byteLength, Array.from(new Uint8Array(d)).map(function (x) {
+      return x.toString(16).padStart(2, '0'); }).join('')]);
+  }); }); }).catch(function (e) { cb(['error', String(e)]); });";
+
+/// Serves one page, from another origin, that posts a form to the console at once.
+fn cross_site_page(target: &str, csrf: &str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let page = format!(
+        "<!doctype html><html><body><form id=\"f\" method=\"post\" action=\"{target}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"></form>\
+         <script>document.getElementById('f').submit();</script></body></html>"
+    );
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    port
+}
+
+fn browser_present() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var("AMANAT_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "AMANAT_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing \
+             (apt-get install -y chromium chromium-driver)"
+        );
+        eprintln!(
+            "SKIPPED: the review console's browser test needs {CHROMIUM} and {CHROMEDRIVER} \
+             (scripts/test-console.sh installs them)"
+        );
+    }
+    present
+}
+
+#[test]
+fn the_review_console_in_a_real_browser() {
+    if !browser_present() {
+        return;
+    }
+    let w = World::new();
+    let a = w.device("a");
+    let b = w.device("b");
+    // Device A: consent for caseworkers and research; an amendment changes one answer.
+    let audio_a: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (code_a, case_a, interview_a, _att_a) = recorded(
+        &a,
+        &[
+            Scope::Interview,
+            Scope::Audio,
+            Scope::ShareCaseworkers,
+            Scope::ShareResearch,
+        ],
+        &audio_a,
+    );
+    let amended = interviews::amend(&a, &interview_a).unwrap();
+    interviews::save_answers(&a, &amended.id, &answers(10)).unwrap();
+    interviews::submit(&a, &amended.id).unwrap();
+    // Device B: caseworkers only; its recording will be tampered with at HQ.
+    let audio_b: Vec<u8> = (0..90_000u32).map(|i| (i % 13) as u8).collect();
+    let (code_b, case_b, _interview_b, att_b) = recorded(
+        &b,
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
+        &audio_b,
+    );
+    for v in [&a, &b] {
+        let r = sync::sync_once(v, &w.http).unwrap();
+        assert_eq!((r.interrupted.clone(), r.pending), (None, 0), "{r:?}");
+    }
+    let full = w.hq("hq-full", &[]);
+    let research = w.hq("hq-research", &["research"]);
+    // The tampered original: one byte of B's recording as HQ keeps it.
+    let file = hq::vault_dir(&full)
+        .join("attachments")
+        .join(format!("{att_b}.age"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len() / 2;
+    bytes[n] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+
+    let console = Console::start(&full, 120);
+    let d = Driver::start();
+
+    // A wrong passphrase is refused.
+    login(&d, &console.url, "not the passphrase");
+    assert!(d.url().ends_with("/login"), "{}", d.url());
+    assert!(d.text("#error").contains("not accepted"));
+    d.screenshot("login");
+
+    // The right one: cases from both devices.
+    login(&d, &console.url, ORG_PASS);
+    assert!(d.url().ends_with("/cases"), "{}", d.url());
+    let list = d.text("#cases");
+    assert!(
+        list.contains(&code_a) && list.contains(&code_b),
+        "{list}"
+    );
+    assert_eq!(d.text("#group"), "caseworkers");
+    d.screenshot("cases");
+    // Filter by code.
+    d.type_into("#filter", &code_b);
+    d.click("form.filter button");
+    let list = d.text("#cases");
+    assert!(list.contains(&code_b) && !list.contains(&code_a), "{list}");
+
+    // Case A in Uzbek: labels in Uzbek, identity hidden, the amendment as a diff, audio plays.
+    d.goto(&format!("{}/cases/{case_a}?lang=uz", console.url));
+    let page = d.source();
+    let hours_uz = label(&a, "uz", "hours_per_day");
+    let hours_en = label(&a, "en", "hours_per_day");
+    let age_uz = label(&a, "uz", "age_range");
+    assert_ne!(hours_uz, hours_en);
+    assert!(page.contains(&html_esc(&hours_uz)), "Uzbek label shown");
+    assert!(!page.contains(&html_esc(&hours_en)), "no English label");
+    assert!(!page.contains(&html_esc(&age_uz)), "identity question hidden");
+    assert_eq!(d.count("article.interview"), 2, "original and amendment");
+    let diff = d.text("table.diff");
+    assert!(diff.contains("14") && diff.contains("10"), "{diff}");
+    assert_eq!(d.count(".custody .verified"), 2, "{}", d.text("main"));
+    let audio = d.run_async(FETCH_AUDIO);
+    assert_eq!(
+        audio,
+        json!([200, audio_a.len(), sha256_hex(&audio_a)]),
+        "the page receives the recorded bytes"
+    );
+    d.screenshot("case");
+    // In English on request.
+    d.goto(&format!("{}/cases/{case_a}?lang=en", console.url));
+    assert!(d.source().contains(&html_esc(&hours_en)));
+
+    // Reveal (audited): the identity answer appears.
+    d.click("#reveal");
+    d.accept_alert();
+    assert!(d.text("#revealed").contains("audit"));
+    assert!(d.source().contains(&html_esc(&label(&a, "en", "age_range"))));
+
+    // Case B: the tampered recording is flagged on the item and in the custody report.
+    d.goto(&format!("{}/cases/{case_b}", console.url));
+    let custody = d.text(".custody");
+    assert!(
+        custody.contains("failed") && custody.contains("attachment_") && custody.contains(&att_b),
+        "{custody}"
+    );
+    d.goto(&format!("{}/custody", console.url));
+    let summary = d.text("#custody-summary");
+    assert!(summary.starts_with("FAILED"), "{summary}");
+    let failures = d.text("#failures");
+    assert!(failures.contains(&att_b), "{failures}");
+    assert_eq!(
+        failures.lines().count(),
+        2,
+        "only the tampered recording fails: {failures}"
+    );
+
+    // Export case A from its page: the custody report is `amanat verify`'s own text.
+    let out = w.path("export-a");
+    d.goto(&format!("{}/cases/{case_a}", console.url));
+    d.type_into("#export-dir", out.to_str().unwrap());
+    d.click("#export button");
+    assert!(d.url().ends_with("/custody"), "{}", d.url());
+    let shown = d.text("#verify");
+    let printed = ok(&run(&["verify", out.to_str().unwrap()]));
+    assert_eq!(shown.trim(), printed.trim());
+    assert!(shown.contains(&code_a) && !shown.contains(&code_b), "{shown}");
+    d.screenshot("custody");
+
+    // A cross-site POST (even carrying the right token) is refused, and changes nothing.
+    d.goto(&format!("{}/cases", console.url));
+    let csrf = d
+        .run_async(
+            "arguments[0](document.querySelector('input[name=csrf]').value);",
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evil = cross_site_page(&format!("{}/lock", console.url), &csrf);
+    d.goto(&format!("http://127.0.0.1:{evil}/"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.url().starts_with(&console.url) {
+        assert!(Instant::now() < deadline, "the form was not posted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(d.source().contains("Refused (403)"), "{}", d.source());
+    d.goto(&format!("{}/cases", console.url));
+    assert!(d.url().ends_with("/cases"), "still unlocked: {}", d.url());
+
+    // Lock by hand.
+    d.click("#lock");
+    assert!(d.url().ends_with("/login"), "{}", d.url());
+    d.goto(&format!("{}/cases", console.url));
+    assert!(d.url().ends_with("/login"), "locked: {}", d.url());
+    let log = console.stop();
+    for secret in [&code_a, &code_b, &case_a, &case_b, &att_b] {
+        assert!(!log.contains(secret.as_str()), "{secret} logged: {log}");
+    }
+    assert!(log.contains("console GET /cases/{id} 200"), "{log}");
+
+    // The reveal is in the installation's audit log.
+    let v = hq::open(&full, &SecretString::from(ORG_PASS.to_owned())).unwrap();
+    let entries = audit::entries(&v.store().unwrap()).unwrap();
+    assert!(
+        entries.iter().any(|e| e.kind == AuditKind::IdentityReveal
+            && e.subject.as_deref() == Some(case_a.as_str())),
+        "{entries:?}"
+    );
+    v.lock();
+
+    // A research-only installation: de-identified, nothing to reveal; locks when idle.
+    let console = Console::start(&research, 3);
+    login(&d, &console.url, ORG_PASS);
+    assert_eq!(d.text("#group"), "research");
+    let list = d.text("#cases");
+    assert!(list.contains(&code_a) && !list.contains(&code_b), "{list}");
+    d.goto(&format!("{}/cases/{case_a}", console.url));
+    assert!(d.text("#deidentified").contains("never shown"));
+    assert_eq!(d.count("#reveal"), 0);
+    let page = d.source();
+    assert!(page.contains(&html_esc(&hours_uz)));
+    assert!(!page.contains(&html_esc(&age_uz)), "no identity for research");
+    let status = d.run_async(&format!(
+        "var cb = arguments[0]; fetch('/cases/{case_a}/reveal', {{method: 'POST', \
+         headers: {{'content-type': 'application/x-www-form-urlencoded'}}, \
+         body: 'csrf=' + document.querySelector('input[name=csrf]').value}}) \
+         .then(function (r) {{ cb(r.status); }});"
+    ));
+    assert_eq!(status, json!(403), "research may not reveal");
+    std::thread::sleep(Duration::from_secs(5));
+    d.goto(&format!("{}/cases/{case_a}", console.url));
+    assert!(d.url().ends_with("/login"), "locked after inactivity: {}", d.url());
+    console.stop();
+}
+
+fn html_esc(s: &str) -> String {
+    amanat_server::console::html::esc(s)
+}
