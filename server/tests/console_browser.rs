@@ -62,29 +62,41 @@ fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<
         body.len()
     )
     .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut rest = raw[split + 4..].to_vec();
+    // Read the head, then exactly the body (chromedriver may keep the connection open).
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        let mut out = Vec::new();
-        let mut i = 0;
+    let lower = head.to_ascii_lowercase();
+    let length = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|n| n.trim().parse::<usize>().unwrap());
+    let mut rest = Vec::new();
+    if let Some(n) = length {
+        rest.resize(n, 0);
+        r.read_exact(&mut rest).unwrap();
+    } else if lower.contains("transfer-encoding: chunked") {
         loop {
-            let end = i + rest[i..].windows(2).position(|w| w == b"\r\n").unwrap();
-            let n = usize::from_str_radix(std::str::from_utf8(&rest[i..end]).unwrap().trim(), 16)
-                .unwrap();
+            let mut size = String::new();
+            r.read_line(&mut size).unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0u8; n + 2];
+            r.read_exact(&mut chunk).unwrap();
             if n == 0 {
                 break;
             }
-            out.extend_from_slice(&rest[end + 2..end + 2 + n]);
-            i = end + 2 + n + 2;
+            rest.extend_from_slice(&chunk[..n]);
         }
-        rest = out;
+    } else {
+        r.read_to_end(&mut rest).unwrap();
     }
     (status, rest)
 }
@@ -104,7 +116,7 @@ struct Driver {
     child: Child,
 }
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4a52e4a52e4a";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
     fn start() -> Driver {
@@ -167,6 +179,17 @@ impl Driver {
         self.cmd("GET", "/url", None).as_str().unwrap().to_string()
     }
 
+    /// Waits up to 20 s for the address to end with `suffix`.
+    fn wait_url(&self, suffix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.url().ends_with(suffix) {
+            if Instant::now() > deadline {
+                panic!("not at {suffix}: {}\n{}", self.url(), self.source());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn source(&self) -> String {
         self.cmd("GET", "/source", None)
             .as_str()
@@ -174,13 +197,25 @@ impl Driver {
             .to_string()
     }
 
+    /// The element matching `css`, waiting up to 20 s for it (a page may still be loading).
     fn find(&self, css: &str) -> String {
-        let v = self.cmd(
-            "POST",
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        v[ELEMENT].as_str().unwrap().to_string()
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (s, b) = http(
+                self.port,
+                "POST",
+                &format!("/session/{}/element", self.session),
+                Some(&json!({"using": "css selector", "value": css})),
+            );
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            if s == 200 {
+                return v["value"][ELEMENT].as_str().unwrap().to_string();
+            }
+            if Instant::now() > deadline {
+                panic!("{css} not found at {}:\n{}", self.url(), self.source());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     fn count(&self, css: &str) -> usize {
@@ -587,9 +622,18 @@ fn the_review_console_in_a_real_browser() {
     assert!(d.text("#error").contains("not accepted"));
     d.screenshot("login");
 
-    // The right one: cases from both devices.
-    login(&d, &console.url, ORG_PASS);
-    assert!(d.url().ends_with("/cases"), "{}", d.url());
+    // The right one (once the wait a wrong attempt imposes has passed): cases from both devices.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        login(&d, &console.url, ORG_PASS);
+        if d.url().ends_with("/cases") {
+            break;
+        }
+        let e = d.text("#error");
+        assert!(e.contains("try again in"), "{e}");
+        assert!(Instant::now() < deadline, "{e}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
     let list = d.text("#cases");
     assert!(
         list.contains(&code_a) && list.contains(&code_b),
@@ -632,7 +676,7 @@ fn the_review_console_in_a_real_browser() {
     d.click("#reveal");
     d.accept_alert();
     assert!(d.text("#revealed").contains("audit"));
-    assert!(d.source().contains(&html_esc(&label(&a, "en", "age_range"))));
+    assert!(d.source().contains(&html_esc(&age_uz)), "identity answer shown");
 
     // Case B: the tampered recording is flagged on the item and in the custody report.
     d.goto(&format!("{}/cases/{case_b}", console.url));
@@ -657,7 +701,7 @@ fn the_review_console_in_a_real_browser() {
     d.goto(&format!("{}/cases/{case_a}", console.url));
     d.type_into("#export-dir", out.to_str().unwrap());
     d.click("#export button");
-    assert!(d.url().ends_with("/custody"), "{}", d.url());
+    d.wait_url("/custody");
     let shown = d.text("#verify");
     let printed = ok(&run(&["verify", out.to_str().unwrap()]));
     assert_eq!(shown.trim(), printed.trim());

@@ -369,12 +369,13 @@ async fn login(State(c): State<Shared>, headers: HeaderMap, Form(form): Form<Pos
         // Argon2 and the store open off the async threads.
         let vault = match crate::hq::open(&c.opts.data, &pass) {
             Ok(v) => v,
-            Err(_) => {
-                return login_form(
-                    &c,
-                    StatusCode::UNAUTHORIZED,
-                    Some("The passphrase was not accepted. Each wrong attempt makes the next one wait longer."),
-                )
+            Err(e) => {
+                // The vault's own words: a count of attempts or the seconds to wait, no data.
+                let text = format!(
+                    "The passphrase was not accepted: {e}. Each wrong attempt makes the next one \
+                     wait longer."
+                );
+                return login_form(&c, StatusCode::UNAUTHORIZED, Some(&text));
             }
         };
         let held = match amanat_core::sync::hq::summary(&vault) {

@@ -90,18 +90,20 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// Whether a POST comes from the console's own pages: the browser says so (`Sec-Fetch-Site:
-/// same-origin` when it sends the header), and `Origin` is the console's own origin. A request
-/// without `Origin` is refused (every browser sends it on POST).
+/// Whether a POST comes from the console's own pages. `Sec-Fetch-Site`, which pages cannot set,
+/// must say `same-origin` when the browser sends it; `Origin` must be the console's own — or
+/// `null` together with `Sec-Fetch-Site: same-origin`, since under `Referrer-Policy: no-referrer`
+/// Chromium sends `Origin: null` even for the page's own forms. A request with neither is refused.
 pub fn same_origin_post(headers: &HeaderMap, expected_origin: &str) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return false;
-        }
+    let site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
+    if site.is_some_and(|s| s != b"same-origin") {
+        return false;
     }
-    headers
-        .get(axum::http::header::ORIGIN)
-        .is_some_and(|o| o.as_bytes() == expected_origin.as_bytes())
+    match headers.get(axum::http::header::ORIGIN).map(|v| v.as_bytes()) {
+        Some(o) if o == expected_origin.as_bytes() => true,
+        Some(b"null") => site == Some(b"same-origin"),
+        _ => false,
+    }
 }
 
 /// Adds the headers every response carries.
@@ -186,6 +188,15 @@ mod tests {
             origin
         ));
         assert!(!same_origin_post(&h(&[("origin", "null")]), origin));
+        assert!(same_origin_post(
+            &h(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            origin
+        ));
+        assert!(!same_origin_post(
+            &h(&[("origin", "null"), ("sec-fetch-site", "same-site")]),
+            origin
+        ));
+        assert!(!same_origin_post(&h(&[("sec-fetch-site", "same-origin")]), origin));
     }
 
     #[test]
