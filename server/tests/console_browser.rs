@@ -728,7 +728,15 @@ fn the_review_console_in_a_real_browser() {
     d.goto(&format!("{}/cases", console.url));
     assert!(d.url().ends_with("/cases"), "still unlocked: {}", d.url());
 
+    // Acknowledge to the devices (hq ack) from the list.
+    d.goto(&format!("{}/cases", console.url));
+    d.click("#ack");
+    let said = d.text("#message");
+    assert!(said.starts_with("Acknowledged "), "{said}");
+    assert!(!said.starts_with("Acknowledged 0 "), "{said}");
+
     // Lock by hand.
+    d.goto(&format!("{}/cases", console.url));
     d.click("#lock");
     assert!(d.url().ends_with("/login"), "{}", d.url());
     d.goto(&format!("{}/cases", console.url));

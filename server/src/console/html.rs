@@ -159,17 +159,22 @@ pub fn cases(rows: &[(CaseRow, usize)], filter: &str, csrf: &str, access: &Acces
     )
 }
 
+/// An answer as a reader sees it: the signed JSON (`{"type": …, "value": …}`) reduced to its value.
 fn value_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(m) if m.contains_key("Attachment") || m.contains_key("attachment") => {
-            "(attachment, below)".into()
+        serde_json::Value::Bool(true) => "yes".into(),
+        serde_json::Value::Bool(false) => "no".into(),
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::Object(m) => {
+            if m.get("type").and_then(|t| t.as_str()) == Some("attachment") {
+                "(attachment, below)".into()
+            } else if let Some(inner) = m.get("value") {
+                value_text(inner)
+            } else {
+                v.to_string()
+            }
         }
-        serde_json::Value::Object(m) if m.len() == 1 => m
-            .values()
-            .next()
-            .map(value_text)
-            .unwrap_or_default(),
         serde_json::Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }
@@ -516,5 +521,11 @@ mod tests {
         assert_eq!(date(0), "1970-01-01 00:00 UTC");
         assert_eq!(date(1_795_910_400_000 + 3_660_000), "2026-11-29 01:01 UTC");
         assert_eq!(date(951_782_400_000), "2000-02-29 00:00 UTC");
+        let v = |j: &str| value_text(&serde_json::from_str(j).unwrap_or_default());
+        assert_eq!(v(r#"{"type":"consent","value":true}"#), "yes");
+        assert_eq!(v(r#"{"type":"integer","value":14}"#), "14");
+        assert_eq!(v(r#"{"type":"choice","value":"25_34"}"#), "25_34");
+        assert_eq!(v(r#"{"type":"multi_choice","value":["a","b"]}"#), "a, b");
+        assert_eq!(v(r#"{"type":"attachment","id":"x"}"#), "(attachment, below)");
     }
 }
