@@ -635,10 +635,7 @@ fn the_review_console_in_a_real_browser() {
         std::thread::sleep(Duration::from_secs(1));
     }
     let list = d.text("#cases");
-    assert!(
-        list.contains(&code_a) && list.contains(&code_b),
-        "{list}"
-    );
+    assert!(list.contains(&code_a) && list.contains(&code_b), "{list}");
     assert_eq!(d.text("#group"), "caseworkers");
     d.screenshot("cases");
     // Filter by code.
@@ -656,7 +653,10 @@ fn the_review_console_in_a_real_browser() {
     assert_ne!(hours_uz, hours_en);
     assert!(page.contains(&html_esc(&hours_uz)), "Uzbek label shown");
     assert!(!page.contains(&html_esc(&hours_en)), "no English label");
-    assert!(!page.contains(&html_esc(&age_uz)), "identity question hidden");
+    assert!(
+        !page.contains(&html_esc(&age_uz)),
+        "identity question hidden"
+    );
     assert_eq!(d.count("article.interview"), 2, "original and amendment");
     let diff = d.text("table.diff");
     assert!(diff.contains("14") && diff.contains("10"), "{diff}");
@@ -676,7 +676,10 @@ fn the_review_console_in_a_real_browser() {
     d.click("#reveal");
     d.accept_alert();
     assert!(d.text("#revealed").contains("audit"));
-    assert!(d.source().contains(&html_esc(&age_uz)), "identity answer shown");
+    assert!(
+        d.source().contains(&html_esc(&age_uz)),
+        "identity answer shown"
+    );
 
     // Case B: the tampered recording is flagged on the item and in the custody report.
     d.goto(&format!("{}/cases/{case_b}", console.url));
@@ -705,15 +708,16 @@ fn the_review_console_in_a_real_browser() {
     let shown = d.text("#verify");
     let printed = ok(&run(&["verify", out.to_str().unwrap()]));
     assert_eq!(shown.trim(), printed.trim());
-    assert!(shown.contains(&code_a) && !shown.contains(&code_b), "{shown}");
+    assert!(
+        shown.contains(&code_a) && !shown.contains(&code_b),
+        "{shown}"
+    );
     d.screenshot("custody");
 
     // A cross-site POST (even carrying the right token) is refused, and changes nothing.
     d.goto(&format!("{}/cases", console.url));
     let csrf = d
-        .run_async(
-            "arguments[0](document.querySelector('input[name=csrf]').value);",
-        )
+        .run_async("arguments[0](document.querySelector('input[name=csrf]').value);")
         .as_str()
         .unwrap()
         .to_string();
@@ -768,7 +772,10 @@ fn the_review_console_in_a_real_browser() {
     assert_eq!(d.count("#reveal"), 0);
     let page = d.source();
     assert!(page.contains(&html_esc(&hours_uz)));
-    assert!(!page.contains(&html_esc(&age_uz)), "no identity for research");
+    assert!(
+        !page.contains(&html_esc(&age_uz)),
+        "no identity for research"
+    );
     let status = d.run_async(&format!(
         "var cb = arguments[0]; fetch('/cases/{case_a}/reveal', {{method: 'POST', \
          headers: {{'content-type': 'application/x-www-form-urlencoded'}}, \
@@ -778,7 +785,11 @@ fn the_review_console_in_a_real_browser() {
     assert_eq!(status, json!(403), "research may not reveal");
     std::thread::sleep(Duration::from_secs(5));
     d.goto(&format!("{}/cases/{case_a}", console.url));
-    assert!(d.url().ends_with("/login"), "locked after inactivity: {}", d.url());
+    assert!(
+        d.url().ends_with("/login"),
+        "locked after inactivity: {}",
+        d.url()
+    );
     console.stop();
 }
 

@@ -336,9 +336,7 @@ pub(crate) fn build_in(
         Some(l) if template.languages().iter().any(|t| t == l) => l,
         _ => interview.language.as_str(),
     };
-    let localized = template
-        .localized(language)
-        .map_err(|_| HqError::Format)?;
+    let localized = template.localized(language).map_err(|_| HqError::Format)?;
     // Answers in template order, labelled in the interview's language.
     let mut answers = Vec::new();
     let mut withheld = 0u32;
@@ -501,7 +499,10 @@ fn export_one(
         report.attachments += 1;
     }
     let json = serde_json::to_vec_pretty(&readable).map_err(|_| HqError::Format)?;
-    w.put(&format!("{INTERVIEWS_DIR}/{}.json", readable.interview_id), &json)?;
+    w.put(
+        &format!("{INTERVIEWS_DIR}/{}.json", readable.interview_id),
+        &json,
+    )?;
     write_record(w, &record, &payload)?;
     if cases_done.insert(code.clone(), ()).is_none() {
         write_case(tx, w, applied, identity, (case_id, &code), &history)?;

@@ -207,7 +207,11 @@ pub fn case_view(
         };
         let mut interviews = Vec::new();
         let mut not_shared = 0;
-        for id in tx.find(INTERVIEWS, crate::names::indexes::BY_CASE, case_id.as_bytes())? {
+        for id in tx.find(
+            INTERVIEWS,
+            crate::names::indexes::BY_CASE,
+            case_id.as_bytes(),
+        )? {
             match build_in(tx, id, &applied, &rules)? {
                 Some(b) => {
                     let mut ids = vec![b.readable.interview_id.clone(), b.readable.record.clone()];

@@ -79,11 +79,7 @@ pub fn message(title: &str, text: &str) -> String {
     frame(
         title,
         "<nav><a href=\"/cases\">Cases</a></nav>",
-        &format!(
-            "<h1>{}</h1><p id=\"message\">{}</p>",
-            esc(title),
-            esc(text)
-        ),
+        &format!("<h1>{}</h1><p id=\"message\">{}</p>", esc(title), esc(text)),
     )
 }
 
@@ -232,23 +228,25 @@ fn diff(prev: &InterviewView, cur: &InterviewView) -> String {
         if !seen.insert(q) {
             continue;
         }
-        let find = |v: &InterviewView| {
-            v.readable
-                .answers
-                .iter()
-                .find(|a| a.question == q)
-                .cloned()
-        };
+        let find = |v: &InterviewView| v.readable.answers.iter().find(|a| a.question == q).cloned();
         let (a, b) = (find(prev), find(cur));
         if a.as_ref().map(|x| &x.value) == b.as_ref().map(|x| &x.value) {
             continue;
         }
-        let label = b.as_ref().or(a.as_ref()).map(|x| x.label.clone()).unwrap_or_default();
+        let label = b
+            .as_ref()
+            .or(a.as_ref())
+            .map(|x| x.label.clone())
+            .unwrap_or_default();
         rows.push_str(&format!(
             "<tr><td>{}</td><td class=\"old\">{}</td><td class=\"new\">{}</td></tr>",
             esc(&label),
-            esc(&a.map(|x| value_text(&x.value)).unwrap_or_else(|| "—".into())),
-            esc(&b.map(|x| value_text(&x.value)).unwrap_or_else(|| "—".into())),
+            esc(&a
+                .map(|x| value_text(&x.value))
+                .unwrap_or_else(|| "—".into())),
+            esc(&b
+                .map(|x| value_text(&x.value))
+                .unwrap_or_else(|| "—".into())),
         ));
     }
     if rows.is_empty() {
@@ -352,7 +350,11 @@ pub fn case(p: &CasePage<'_>) -> String {
         }
         b.push_str("</tbody></table>");
         if let Some(prev_id) = &r.amends {
-            match v.interviews.iter().find(|x| &x.readable.interview_id == prev_id) {
+            match v
+                .interviews
+                .iter()
+                .find(|x| &x.readable.interview_id == prev_id)
+            {
                 Some(prev) => {
                     b.push_str("<h4>Changes from the amended version</h4>");
                     b.push_str(&diff(prev, i));
@@ -387,7 +389,11 @@ pub fn case(p: &CasePage<'_>) -> String {
         b.push_str("<h2>Clashes</h2>");
         for k in p.clashes {
             let identity = matches!(k.record, ClashedRecord::Identity);
-            b.push_str(&format!("<div class=\"clash\"><p>Field <b>{}</b>{}</p>", esc(&k.field), if identity { " (identity)" } else { "" }));
+            b.push_str(&format!(
+                "<div class=\"clash\"><p>Field <b>{}</b>{}</p>",
+                esc(&k.field),
+                if identity { " (identity)" } else { "" }
+            ));
             for (n, val) in k.values.iter().enumerate() {
                 let shown = if identity && !p.revealed {
                     "(hidden)".to_string()
@@ -433,11 +439,7 @@ pub fn case(p: &CasePage<'_>) -> String {
             esc(t)
         ));
     }
-    frame(
-        &format!("Case {}", v.row.code),
-        &nav(p.csrf, p.access),
-        &b,
-    )
+    frame(&format!("Case {}", v.row.code), &nav(p.csrf, p.access), &b)
 }
 
 /// The custody report: the walk over the installation's store, the refused envelopes, and the
@@ -526,6 +528,9 @@ mod tests {
         assert_eq!(v(r#"{"type":"integer","value":14}"#), "14");
         assert_eq!(v(r#"{"type":"choice","value":"25_34"}"#), "25_34");
         assert_eq!(v(r#"{"type":"multi_choice","value":["a","b"]}"#), "a, b");
-        assert_eq!(v(r#"{"type":"attachment","id":"x"}"#), "(attachment, below)");
+        assert_eq!(
+            v(r#"{"type":"attachment","id":"x"}"#),
+            "(attachment, below)"
+        );
     }
 }

@@ -149,7 +149,11 @@ impl Console {
 
     /// Installs an unlocked vault as the session (tests of the routes); returns the session
     /// cookie and CSRF token.
-    pub fn install_session(&self, vault: Vault, access: Access) -> Result<(String, String), String> {
+    pub fn install_session(
+        &self,
+        vault: Vault,
+        access: Access,
+    ) -> Result<(String, String), String> {
         let (id, csrf) = (Token::random()?, Token::random()?);
         let out = (id.hex(), csrf.hex());
         self.lock_inner().session = Some(Session {
@@ -352,7 +356,11 @@ impl Drop for PostForm {
     }
 }
 
-async fn login(State(c): State<Shared>, headers: HeaderMap, Form(form): Form<PostForm>) -> Response {
+async fn login(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<PostForm>,
+) -> Response {
     if !security::same_origin_post(&headers, &c.origin()) {
         return forbidden();
     }
@@ -443,7 +451,10 @@ async fn cases(
                 Err(e) => return error_page(&e.to_string()),
             };
             let clashes = clashes::clashes(&s.vault).unwrap_or_default();
-            let filter = q.get("code").map(|f| f.trim().to_uppercase()).unwrap_or_default();
+            let filter = q
+                .get("code")
+                .map(|f| f.trim().to_uppercase())
+                .unwrap_or_default();
             let rows: Vec<_> = rows
                 .into_iter()
                 .filter(|r| filter.is_empty() || r.code.to_uppercase().contains(&filter))
@@ -655,7 +666,12 @@ async fn custody(State(c): State<Shared>, headers: HeaderMap) -> Response {
             let quarantined = amanat_core::sync::quarantined(&s.vault).unwrap_or_default();
             page(
                 StatusCode::OK,
-                html::custody(&report, &quarantined, s.last_verify.as_deref(), &s.csrf.hex()),
+                html::custody(
+                    &report,
+                    &quarantined,
+                    s.last_verify.as_deref(),
+                    &s.csrf.hex(),
+                ),
             )
         })
     })
@@ -772,7 +788,7 @@ async fn not_found() -> Response {
 /// `amanat hq console`: serves until ctrl-c or SIGTERM; prints `listening on http://ADDR`.
 pub fn run(opts: Options) -> Result<(), String> {
     security::check_listen(&opts.listen, opts.behind_tls_proxy)?;
-    if !amanat_core::Vault::exists(&crate::hq::vault_dir(&opts.data)) {
+    if !amanat_core::Vault::exists(crate::hq::vault_dir(&opts.data)) {
         return Err(format!(
             "{} holds no HQ vault (amanat hq init)",
             opts.data.display()
@@ -934,7 +950,12 @@ mod tests {
             ("no origin", post("/lock", &cookie, &csrf, &[])),
             (
                 "other origin",
-                post("/lock", &cookie, &csrf, &[("origin", "http://127.0.0.1:5001")]),
+                post(
+                    "/lock",
+                    &cookie,
+                    &csrf,
+                    &[("origin", "http://127.0.0.1:5001")],
+                ),
             ),
             (
                 "cross-site",
@@ -964,7 +985,10 @@ mod tests {
         let r = send(&c, post("/lock", &cookie, &csrf, &same)).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         assert!(!c.unlocked(), "locked");
-        assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        assert!(r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
         // The login form's own token is checked too.
         let r = send(&c, post("/login", "x", "", &same)).await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
@@ -1013,7 +1037,10 @@ mod tests {
         let logged = c.logged().join("\n");
         assert!(logged.contains("console GET /cases/{id} 404"), "{logged}");
         assert!(logged.contains("console GET /cases 200"), "{logged}");
-        assert!(logged.contains("console GET /attachments/{id} "), "{logged}");
+        assert!(
+            logged.contains("console GET /attachments/{id} "),
+            "{logged}"
+        );
         for secret in [id, "SECRETCODE", "lang", "uz", &cookie] {
             assert!(!logged.contains(secret), "{secret} in {logged}");
         }

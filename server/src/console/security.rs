@@ -99,7 +99,10 @@ pub fn same_origin_post(headers: &HeaderMap, expected_origin: &str) -> bool {
     if site.is_some_and(|s| s != b"same-origin") {
         return false;
     }
-    match headers.get(axum::http::header::ORIGIN).map(|v| v.as_bytes()) {
+    match headers
+        .get(axum::http::header::ORIGIN)
+        .map(|v| v.as_bytes())
+    {
         Some(o) if o == expected_origin.as_bytes() => true,
         Some(b"null") => site == Some(b"same-origin"),
         _ => false,
@@ -196,7 +199,10 @@ mod tests {
             &h(&[("origin", "null"), ("sec-fetch-site", "same-site")]),
             origin
         ));
-        assert!(!same_origin_post(&h(&[("sec-fetch-site", "same-origin")]), origin));
+        assert!(!same_origin_post(
+            &h(&[("sec-fetch-site", "same-origin")]),
+            origin
+        ));
     }
 
     #[test]
