@@ -510,10 +510,12 @@ impl Console {
     }
 }
 
+/// Submits the login form and waits for the answer (the cases page, or the form again).
 fn login(d: &Driver, url: &str, pass: &str) {
     d.goto(&format!("{url}/login"));
     d.type_into("#passphrase", pass);
     d.click("#unlock");
+    d.find("#cases, #error");
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -598,10 +600,25 @@ fn the_review_console_in_a_real_browser() {
         &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
         &audio_b,
     );
-    for v in [&a, &b] {
-        let r = sync::sync_once(v, &w.http).unwrap();
-        assert_eq!((r.interrupted.clone(), r.pending), (None, 0), "{r:?}");
-    }
+    // A clash HQ will see: case A shared with B, both write its notes before syncing again.
+    let (ea, eb) = (
+        sync::enrollment(&a).unwrap().unwrap(),
+        sync::enrollment(&b).unwrap().unwrap(),
+    );
+    let case_a_id = amanat_core::RecordId::parse(&case_a).unwrap();
+    sync::share_case(&a, case_a_id, &eb.signing_public_key, &eb.age_recipient).unwrap();
+    sync::share_case(&b, case_a_id, &ea.signing_public_key, &ea.age_recipient).unwrap();
+    let sync_all = || {
+        for v in [&a, &b] {
+            let r = sync::sync_once(v, &w.http).unwrap();
+            assert_eq!((r.interrupted.clone(), r.pending), (None, 0), "{r:?}");
+        }
+    };
+    sync_all();
+    sync_all();
+    cases::set_field(&a, case_a_id, "notes", "met at the border").unwrap();
+    cases::set_field(&b, case_a_id, "notes", "met at the station").unwrap();
+    sync_all();
     let full = w.hq("hq-full", &[]);
     let research = w.hq("hq-research", &["research"]);
     // The tampered original: one byte of B's recording as HQ keeps it.
@@ -641,6 +658,7 @@ fn the_review_console_in_a_real_browser() {
     // Filter by code.
     d.type_into("#filter", &code_b);
     d.click("form.filter button");
+    d.wait_url(&format!("code={code_b}"));
     let list = d.text("#cases");
     assert!(list.contains(&code_b) && !list.contains(&code_a), "{list}");
 
@@ -680,6 +698,18 @@ fn the_review_console_in_a_real_browser() {
         d.source().contains(&html_esc(&age_uz)),
         "identity answer shown"
     );
+
+    // The clash: one Keep button per value; keeping one resolves it.
+    d.goto(&format!("{}/cases/{case_a}", console.url));
+    assert_eq!(d.count("div.clash"), 1, "{}", d.source());
+    let clash = d.text("div.clash");
+    assert!(
+        clash.contains("met at the border") && clash.contains("met at the station"),
+        "{clash}"
+    );
+    d.click("div.clash form button");
+    d.wait_url(&format!("/cases/{case_a}"));
+    assert_eq!(d.count("div.clash"), 0, "resolved");
 
     // Case B: the tampered recording is flagged on the item and in the custody report.
     d.goto(&format!("{}/cases/{case_b}", console.url));
@@ -742,7 +772,7 @@ fn the_review_console_in_a_real_browser() {
     // Lock by hand.
     d.goto(&format!("{}/cases", console.url));
     d.click("#lock");
-    assert!(d.url().ends_with("/login"), "{}", d.url());
+    d.wait_url("/login");
     d.goto(&format!("{}/cases", console.url));
     assert!(d.url().ends_with("/login"), "locked: {}", d.url());
     let log = console.stop();
