@@ -795,10 +795,18 @@ fn the_review_console_in_a_real_browser() {
     let console = Console::start(&research, 3);
     login(&d, &console.url, ORG_PASS);
     assert_eq!(d.text("#group"), "research");
+    // The console's own words in Uzbek (question labels are chosen apart, with ?lang=).
+    d.click("#ui-uz");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.text("h1") != "Ishlar" {
+        assert!(Instant::now() < deadline, "{}", d.source());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(d.text("#lock").contains("Qulflash"));
     let list = d.text("#cases");
     assert!(list.contains(&code_a) && !list.contains(&code_b), "{list}");
     d.goto(&format!("{}/cases/{case_a}", console.url));
-    assert!(d.text("#deidentified").contains("never shown"));
+    assert!(d.text("#deidentified").contains("ko'rsatilmaydi"), "Uzbek");
     assert_eq!(d.count("#reveal"), 0);
     let page = d.source();
     assert!(page.contains(&html_esc(&hours_uz)));

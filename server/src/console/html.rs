@@ -2,6 +2,7 @@
 //! ([`esc`]); no inline script or style (the CSP forbids both): one stylesheet and one small
 //! script, served from the binary.
 
+use super::i18n::Ui;
 use amanat_core::hq::view::{Access, CaseRow, CaseView, InterviewView};
 use amanat_core::sync::{Clash, ClashedRecord};
 use amanat_core::sync::{CustodyReport, Quarantined};
@@ -45,38 +46,56 @@ pub fn date(ms: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
 }
 
-fn frame(title: &str, nav: &str, body: &str) -> String {
+fn frame(ui: Ui, title: &str, nav: &str, body: &str) -> String {
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"referrer\" content=\"no-referrer\">\
          <title>{} — Amanat HQ</title>\
          <link rel=\"stylesheet\" href=\"/assets/console.css\">\
          <script src=\"/assets/console.js\" defer></script></head>\
-         <body><header><strong>Amanat HQ review console</strong>{nav}</header>\
+         <body><header><strong>{}</strong>{nav}</header>\
          <main>{body}</main></body></html>\n",
-        esc(title)
+        ui.code(),
+        esc(title),
+        ui.t("title")
     )
 }
 
-fn nav(csrf: &str, access: &Access) -> String {
+fn nav(ui: Ui, csrf: &str, access: Option<&Access>) -> String {
+    let group = access
+        .map(|a| {
+            format!(
+                "<span class=\"group\">{} <b id=\"group\">{}</b>{}</span>",
+                ui.t("reading_as"),
+                esc(&a.group),
+                if a.may_reveal {
+                    String::new()
+                } else {
+                    format!(" {}", ui.t("deidentified"))
+                }
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "<nav><a href=\"/cases\">Cases</a> <a href=\"/custody\">Custody report</a> \
-         <span class=\"group\">reading as <b id=\"group\">{}</b>{}</span>\
+        "<nav><a href=\"/cases\">{}</a> <a href=\"/custody\">{}</a> {group}\
+         <form method=\"post\" action=\"/ui\" class=\"inline langs\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button name=\"lang\" value=\"en\" id=\"ui-en\">EN</button>\
+         <button name=\"lang\" value=\"ru\" id=\"ui-ru\">RU</button>\
+         <button name=\"lang\" value=\"uz\" id=\"ui-uz\">UZ</button></form>\
          <form method=\"post\" action=\"/lock\" class=\"inline\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button id=\"lock\" type=\"submit\">Lock</button></form></nav>",
-        esc(&access.group),
-        if access.may_reveal {
-            ""
-        } else {
-            " (de-identified)"
-        }
+         <button id=\"lock\" type=\"submit\">{}</button></form></nav>",
+        ui.t("cases"),
+        ui.t("custody_report"),
+        ui.t("lock"),
     )
 }
 
 /// A page with a title and one paragraph.
 pub fn message(title: &str, text: &str) -> String {
     frame(
+        Ui::En,
         title,
         "<nav><a href=\"/cases\">Cases</a></nav>",
         &format!("<h1>{}</h1><p id=\"message\">{}</p>", esc(title), esc(text)),
@@ -84,30 +103,50 @@ pub fn message(title: &str, text: &str) -> String {
 }
 
 /// The login page.
-pub fn login(csrf: &str, error: Option<&str>) -> String {
+pub fn login(ui: Ui, csrf: &str, error: Option<&str>) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();
     frame(
-        "Unlock",
-        "",
+        ui,
+        ui.t("unlock"),
+        "<nav class=\"langs\"><a href=\"/login?ui=en\">EN</a> <a href=\"/login?ui=ru\">RU</a> \
+         <a href=\"/login?ui=uz\">UZ</a></nav>",
         &format!(
-            "<h1>Unlock the installation</h1>{error}\
-             <p>Ochish · Открыть: the installation's passphrase decrypts on this machine only.</p>\
+            "<h1>{}</h1>{error}<p>{}</p>\
              <form method=\"post\" action=\"/login\" id=\"login\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <label>Passphrase <input type=\"password\" name=\"passphrase\" id=\"passphrase\" \
-             autocomplete=\"off\" autofocus></label> <button type=\"submit\" id=\"unlock\">Unlock</button>\
-             </form>"
+             <input type=\"hidden\" name=\"ui\" value=\"{}\">\
+             <label>{} <input type=\"password\" name=\"passphrase\" id=\"passphrase\" \
+             autocomplete=\"off\" autofocus></label> <button type=\"submit\" id=\"unlock\">{}</button>\
+             </form>",
+            ui.t("unlock_title"),
+            ui.t("unlock_intro"),
+            ui.code(),
+            ui.t("passphrase"),
+            ui.t("unlock"),
         ),
     )
 }
 
 /// The case list.
-pub fn cases(rows: &[(CaseRow, usize)], filter: &str, csrf: &str, access: &Access) -> String {
-    let mut t = String::from(
-        "<table id=\"cases\"><thead><tr><th>Case</th><th>Created</th><th>Last submitted</th>\
-         <th>Interviews</th><th>Consent scopes</th><th>Withdrawn</th><th>Clashes</th></tr></thead><tbody>",
+pub fn cases(
+    ui: Ui,
+    rows: &[(CaseRow, usize)],
+    filter: &str,
+    csrf: &str,
+    access: &Access,
+) -> String {
+    let mut t = format!(
+        "<table id=\"cases\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
+         <th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+        ui.t("case"),
+        ui.t("created"),
+        ui.t("last_submitted"),
+        ui.t("interviews"),
+        ui.t("consent_scopes"),
+        ui.t("withdrawn"),
+        ui.t("clashes"),
     );
     for (r, clashes) in rows {
         t.push_str(&format!(
@@ -119,7 +158,7 @@ pub fn cases(rows: &[(CaseRow, usize)], filter: &str, csrf: &str, access: &Acces
             if r.shared {
                 String::new()
             } else {
-                format!(" <small>(not shared with {})</small>", esc(&access.group))
+                format!(" <small>({})</small>", ui.t("not_shared"))
             },
             date(r.created_ms),
             r.last_submitted_ms.map(date).unwrap_or_else(|| "—".into()),
@@ -127,9 +166,9 @@ pub fn cases(rows: &[(CaseRow, usize)], filter: &str, csrf: &str, access: &Acces
             esc(&r.scopes.join(", ")),
             esc(&r.withdrawn.join(", ")),
             if r.withdrawal_pending {
-                " <b class=\"flag\">withdrawal pending</b>"
+                format!(" <b class=\"flag\">{}</b>", ui.t("withdrawal_pending"))
             } else {
-                ""
+                String::new()
             },
             if *clashes > 0 {
                 format!("<b class=\"flag\">{clashes}</b>")
@@ -140,17 +179,23 @@ pub fn cases(rows: &[(CaseRow, usize)], filter: &str, csrf: &str, access: &Acces
     }
     t.push_str("</tbody></table>");
     frame(
-        "Cases",
-        &nav(csrf, access),
+        ui,
+        ui.t("cases"),
+        &nav(ui, csrf, Some(access)),
         &format!(
-            "<h1>Cases</h1>\
-             <form method=\"get\" action=\"/cases\" class=\"filter\"><label>Case code \
-             <input name=\"code\" id=\"filter\" value=\"{}\"></label> <button type=\"submit\">Filter</button></form>\
+            "<h1>{}</h1>\
+             <form method=\"get\" action=\"/cases\" class=\"filter\"><label>{} \
+             <input name=\"code\" id=\"filter\" value=\"{}\"></label> <button type=\"submit\">{}</button></form>\
              {t}\
-             <section class=\"actions\"><h2>Actions</h2>\
+             <section class=\"actions\"><h2>{}</h2>\
              <form method=\"post\" action=\"/ack\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <button type=\"submit\" id=\"ack\">Acknowledge to devices (hq ack)</button></form></section>",
-            esc(filter)
+             <button type=\"submit\" id=\"ack\">{}</button></form></section>",
+            ui.t("cases"),
+            ui.t("case_code"),
+            esc(filter),
+            ui.t("filter"),
+            ui.t("actions"),
+            ui.t("ack"),
         ),
     )
 }
@@ -178,6 +223,8 @@ fn value_text(v: &serde_json::Value) -> String {
 
 /// What the case page needs.
 pub struct CasePage<'a> {
+    /// The language of the page's own words.
+    pub ui: Ui,
     /// The case as the group reads it.
     pub view: &'a CaseView,
     /// The session's CSRF token.
@@ -190,16 +237,14 @@ pub struct CasePage<'a> {
     pub language: Option<&'a str>,
     /// Clashes waiting in this case.
     pub clashes: &'a [Clash],
-    /// The last export's `amanat verify` text.
-    pub last_verify: Option<&'a str>,
 }
 
-fn custody_cell(i: &InterviewView) -> String {
+fn custody_cell(ui: Ui, i: &InterviewView) -> String {
     if i.verified {
-        "<span class=\"verified\">verified</span>".into()
+        format!("<span class=\"verified\">{}</span>", ui.t("verified"))
     } else {
         let reasons: Vec<String> = if i.failures.is_empty() {
-            vec!["hash mismatch".into()]
+            vec!["interview_altered".into()]
         } else {
             i.failures
                 .iter()
@@ -207,24 +252,23 @@ fn custody_cell(i: &InterviewView) -> String {
                 .collect()
         };
         format!(
-            "<span class=\"failed\">failed: {}</span>",
+            "<span class=\"failed\">{}: {}</span>",
+            ui.t("failed"),
             reasons.join("; ")
         )
     }
 }
 
-fn diff(prev: &InterviewView, cur: &InterviewView) -> String {
+fn diff(ui: Ui, prev: &InterviewView, cur: &InterviewView) -> String {
     let mut rows = String::new();
-    let mut questions: Vec<&str> = prev
+    let mut seen = std::collections::BTreeSet::new();
+    for q in prev
         .readable
         .answers
         .iter()
         .chain(&cur.readable.answers)
         .map(|a| a.question.as_str())
-        .collect();
-    questions.dedup();
-    let mut seen = std::collections::BTreeSet::new();
-    for q in questions {
+    {
         if !seen.insert(q) {
             continue;
         }
@@ -250,27 +294,42 @@ fn diff(prev: &InterviewView, cur: &InterviewView) -> String {
         ));
     }
     if rows.is_empty() {
-        return "<p>No answer changed.</p>".into();
+        return format!("<p>{}</p>", ui.t("no_change"));
     }
     format!(
-        "<table class=\"diff\"><thead><tr><th>Question</th><th>Before</th><th>After</th></tr></thead>\
-         <tbody>{rows}</tbody></table>"
+        "<table class=\"diff\"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>\
+         <tbody>{rows}</tbody></table>",
+        ui.t("question"),
+        ui.t("before"),
+        ui.t("after")
     )
 }
 
 /// The case page.
 pub fn case(p: &CasePage<'_>) -> String {
-    let v = p.view;
+    let (ui, v) = (p.ui, p.view);
     let id = esc(&v.row.case_id);
     let mut b = format!(
-        "<h1>Case <span id=\"case-code\">{}</span></h1>\
-         <p class=\"langs\">Labels: <a href=\"/cases/{id}\">interview's own</a> · \
+        "<h1>{} <span id=\"case-code\">{}</span></h1>\
+         <p class=\"langs\">{}: <a href=\"/cases/{id}\">{}</a> · \
          <a href=\"/cases/{id}?lang=en\">English</a> · <a href=\"/cases/{id}?lang=ru\">Русский</a> · \
          <a href=\"/cases/{id}?lang=uz\">O'zbekcha</a></p>",
-        esc(&v.row.code)
+        ui.t("case"),
+        esc(&v.row.code),
+        ui.t("labels"),
+        ui.t("interview_own"),
     );
     // Consent history.
-    b.push_str("<h2>Consent history</h2><table id=\"consent\"><thead><tr><th>Version</th><th>Recorded</th><th>By</th><th>Scopes</th><th>Withdrawn</th></tr></thead><tbody>");
+    b.push_str(&format!(
+        "<h2>{}</h2><table id=\"consent\"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th>\
+         <th>{}</th></tr></thead><tbody>",
+        ui.t("consent_history"),
+        ui.t("version"),
+        ui.t("recorded"),
+        ui.t("by"),
+        ui.t("scopes"),
+        ui.t("withdrawn"),
+    ));
     for c in &v.consent {
         b.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -283,7 +342,7 @@ pub fn case(p: &CasePage<'_>) -> String {
     }
     b.push_str("</tbody></table>");
     if v.row.withdrawal_pending {
-        b.push_str("<p class=\"flag\">A withdrawal of consent is pending for this case.</p>");
+        b.push_str(&format!("<p class=\"flag\">{}</p>", ui.t("pending_note")));
     }
     // Identity.
     let withheld: u32 = v
@@ -293,25 +352,33 @@ pub fn case(p: &CasePage<'_>) -> String {
         .sum();
     if p.access.may_reveal && !p.revealed {
         b.push_str(&format!(
-            "<section class=\"identity\"><p>Identity answers are hidden ({withheld}).</p>\
-             <form method=\"post\" action=\"/cases/{id}/reveal\" class=\"inline\" data-confirm=\"Reveal identity answers? This is recorded in the audit log.\">\
+            "<section class=\"identity\"><p>{} ({withheld}).</p>\
+             <form method=\"post\" action=\"/cases/{id}/reveal\" class=\"inline\" data-confirm=\"{}\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" id=\"reveal\">Reveal identity (audited)</button></form></section>",
-            p.csrf
+             <button type=\"submit\" id=\"reveal\">{}</button></form></section>",
+            ui.t("identity_hidden"),
+            esc(ui.t("reveal_confirm")),
+            p.csrf,
+            ui.t("reveal"),
         ));
     } else if p.revealed {
-        b.push_str("<p class=\"identity\" id=\"revealed\">Identity answers revealed (recorded in the audit log).</p>");
+        b.push_str(&format!(
+            "<p class=\"identity\" id=\"revealed\">{}</p>",
+            ui.t("revealed")
+        ));
     } else {
         b.push_str(&format!(
-            "<p class=\"identity\" id=\"deidentified\">De-identified: this installation reads as {}; identity answers ({withheld}) are never shown here.</p>",
-            esc(&p.access.group)
+            "<p class=\"identity\" id=\"deidentified\">{} ({withheld})</p>",
+            ui.t("deidentified_note")
         ));
     }
     // Interviews.
     b.push_str(&format!(
-        "<h2>Interviews</h2><p>{} versions readable by {}; {} held but not shared with it.</p>",
+        "<h2>{}</h2><p>{}: {} · {}: {}</p>",
+        ui.t("interviews"),
+        ui.t("readable"),
         v.interviews.len(),
-        esc(&p.access.group),
+        ui.t("held_not_shared"),
         v.not_shared
     ));
     for i in &v.interviews {
@@ -319,23 +386,29 @@ pub fn case(p: &CasePage<'_>) -> String {
         let lang = p.language.unwrap_or(&r.language);
         b.push_str(&format!(
             "<article class=\"interview\" id=\"i-{}\"><h3>{} v{} — {}</h3>\
-             <dl><dt>Custody</dt><dd class=\"custody\">{}</dd>\
-             <dt>Device</dt><dd>{}</dd><dt>Consent taken by</dt><dd>{}</dd>\
-             <dt>Started</dt><dd>{}</dd><dt>Submitted</dt><dd>{}</dd>\
-             <dt>Language</dt><dd>{} (labels in {})</dd></dl>",
+             <dl><dt>{}</dt><dd class=\"custody\">{}</dd>\
+             <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
+             <dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
+             <dt>{}</dt><dd>{} → {}</dd></dl>",
             esc(&r.interview_id),
             esc(&r.template_id),
             r.template_version,
             if r.amends.is_some() {
-                format!("amendment {}", r.amendment)
+                format!("{} {}", ui.t("amendment"), r.amendment)
             } else {
-                "original".into()
+                ui.t("original").to_string()
             },
-            custody_cell(i),
+            ui.t("custody"),
+            custody_cell(ui, i),
+            ui.t("device"),
             esc(&r.device),
+            ui.t("consent_by"),
             esc(r.worker.as_deref().unwrap_or("—")),
+            ui.t("started"),
             date(r.started_at_ms),
+            ui.t("submitted"),
             r.submitted_at_ms.map(date).unwrap_or_else(|| "—".into()),
+            ui.t("language"),
             esc(&r.language),
             esc(lang),
         ));
@@ -356,27 +429,31 @@ pub fn case(p: &CasePage<'_>) -> String {
                 .find(|x| &x.readable.interview_id == prev_id)
             {
                 Some(prev) => {
-                    b.push_str("<h4>Changes from the amended version</h4>");
-                    b.push_str(&diff(prev, i));
+                    b.push_str(&format!("<h4>{}</h4>", ui.t("changes")));
+                    b.push_str(&diff(ui, prev, i));
                 }
-                None => b.push_str("<p>The amended version is not readable here.</p>"),
+                None => b.push_str(&format!("<p>{}</p>", ui.t("amended_missing"))),
             }
         }
         for a in &r.attachments {
             let src = format!("/attachments/{}", esc(&a.id));
             if a.media_type.starts_with("audio/") {
                 b.push_str(&format!(
-                    "<p>Recording ({} bytes, {}): <audio controls preload=\"none\" class=\"audio\" src=\"{src}\"></audio></p>",
+                    "<p>{} ({} B, {}): <audio controls preload=\"none\" class=\"audio\" src=\"{src}\"></audio></p>",
+                    ui.t("recording"),
                     a.size,
                     esc(&a.media_type)
                 ));
             } else if a.media_type.starts_with("image/") {
                 b.push_str(&format!(
-                    "<p>Photo: <img class=\"photo\" alt=\"attachment\" src=\"{src}\"></p>"
+                    "<p>{}: <img class=\"photo\" alt=\"{}\" src=\"{src}\"></p>",
+                    ui.t("photo"),
+                    ui.t("photo"),
                 ));
             } else {
                 b.push_str(&format!(
-                    "<p>Attachment ({} bytes, {})</p>",
+                    "<p>{} ({} B, {})</p>",
+                    ui.t("attachment"),
                     a.size,
                     esc(&a.media_type)
                 ));
@@ -386,11 +463,12 @@ pub fn case(p: &CasePage<'_>) -> String {
     }
     // Clashes.
     if !p.clashes.is_empty() {
-        b.push_str("<h2>Clashes</h2>");
+        b.push_str(&format!("<h2>{}</h2>", ui.t("clashes")));
         for k in p.clashes {
             let identity = matches!(k.record, ClashedRecord::Identity);
             b.push_str(&format!(
-                "<div class=\"clash\"><p>Field <b>{}</b>{}</p>",
+                "<div class=\"clash\"><p>{} <b>{}</b>{}</p>",
+                ui.t("field"),
                 esc(&k.field),
                 if identity { " (identity)" } else { "" }
             ));
@@ -405,9 +483,10 @@ pub fn case(p: &CasePage<'_>) -> String {
                      <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
                      <input type=\"hidden\" name=\"clash\" value=\"{}\">\
                      <input type=\"hidden\" name=\"keep\" value=\"{n}\">\
-                     <button type=\"submit\">Keep “{shown}” ({})</button></form> ",
+                     <button type=\"submit\">{} “{shown}” ({})</button></form> ",
                     p.csrf,
                     esc(&k.id),
+                    ui.t("keep"),
                     esc(&val.author)
                 ));
             }
@@ -416,44 +495,48 @@ pub fn case(p: &CasePage<'_>) -> String {
     }
     // Actions.
     b.push_str(&format!(
-        "<h2>Export this case</h2>\
+        "<h2>{}</h2>\
          <form method=\"post\" action=\"/cases/{id}/export\" id=\"export\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-         <label>New folder (absolute path) <input name=\"dir\" id=\"export-dir\" size=\"40\"></label> \
-         <button type=\"submit\">Export and verify</button></form>\
-         <p><small>The export is readable by whoever gets the folder (the export command's format); \
-         it is {}.</small></p>\
-         <h2>Refer this case to a device</h2>\
-         <p class=\"todo\" id=\"refer\">Not built yet: referral is being built (issue #12). \
-         This place is kept for it.</p>",
+         <label>{} <input name=\"dir\" id=\"export-dir\" size=\"40\"></label> \
+         <button type=\"submit\">{}</button></form>\
+         <p><small>{} ({})</small></p>\
+         <h2>{}</h2><p class=\"todo\" id=\"refer\">{}</p>",
+        ui.t("export_case"),
         p.csrf,
+        ui.t("export_folder"),
+        ui.t("export_button"),
+        ui.t("export_note"),
         if p.revealed {
-            "with identity answers"
+            ui.t("revealed")
         } else {
-            "de-identified"
-        }
+            ui.t("deidentified")
+        },
+        ui.t("refer"),
+        ui.t("refer_todo"),
     ));
-    if let Some(t) = p.last_verify {
-        b.push_str(&format!(
-            "<h2>Last export's custody report</h2><pre>{}</pre>",
-            esc(t)
-        ));
-    }
-    frame(&format!("Case {}", v.row.code), &nav(p.csrf, p.access), &b)
+    frame(
+        ui,
+        &format!("{} {}", ui.t("case"), v.row.code),
+        &nav(ui, p.csrf, Some(p.access)),
+        &b,
+    )
 }
 
 /// The custody report: the walk over the installation's store, the refused envelopes, and the
 /// last export's `amanat verify` text.
 pub fn custody(
+    ui: Ui,
     report: &CustodyReport,
     quarantined: &[Quarantined],
     last_verify: Option<&str>,
     csrf: &str,
+    access: &Access,
 ) -> String {
-    let mut b = String::from("<h1>Custody report</h1>");
+    let mut b = format!("<h1>{}</h1>", ui.t("custody_report"));
     b.push_str(&format!(
-        "<p id=\"custody-summary\">{}: {} audit entries, {} submitted interviews, {} applied envelopes, \
-         {} attachments checked; {} failures.</p>",
+        "<p id=\"custody-summary\">{}: {} audit, {} interviews, {} envelopes, {} attachments; \
+         {} {}.</p>",
         if report.is_clean() {
             "<span class=\"verified\">CLEAN</span>"
         } else {
@@ -463,10 +546,15 @@ pub fn custody(
         report.interviews,
         report.applied_envelopes,
         report.attachments,
-        report.failures.len()
+        report.failures.len(),
+        ui.t("failures"),
     ));
     if !report.failures.is_empty() {
-        b.push_str("<table id=\"failures\"><thead><tr><th>Item</th><th>Id</th><th>Reason</th></tr></thead><tbody>");
+        b.push_str(&format!(
+            "<table id=\"failures\"><thead><tr><th>{}</th><th>Id</th><th>{}</th></tr></thead><tbody>",
+            ui.t("item"),
+            ui.t("reason")
+        ));
         for f in &report.failures {
             b.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td class=\"failed\">{}</td></tr>",
@@ -478,11 +566,17 @@ pub fn custody(
         b.push_str("</tbody></table>");
     }
     b.push_str(&format!(
-        "<h2>Refused envelopes (quarantined)</h2><p>{} refused.</p>",
+        "<h2>{}</h2><p>{}</p>",
+        ui.t("refused_envelopes"),
         quarantined.len()
     ));
     if !quarantined.is_empty() {
-        b.push_str("<table id=\"quarantine\"><thead><tr><th>Envelope</th><th>Sender</th><th>Reason</th></tr></thead><tbody>");
+        b.push_str(&format!(
+            "<table id=\"quarantine\"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            ui.t("envelope"),
+            ui.t("sender"),
+            ui.t("reason")
+        ));
         for q in quarantined {
             b.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td class=\"failed\">{}</td></tr>",
@@ -493,21 +587,12 @@ pub fn custody(
         }
         b.push_str("</tbody></table>");
     }
-    b.push_str("<h2>Last export (amanat verify)</h2>");
+    b.push_str(&format!("<h2>{}</h2>", ui.t("last_export")));
     match last_verify {
         Some(t) => b.push_str(&format!("<pre id=\"verify\">{}</pre>", esc(t))),
-        None => b.push_str("<p>No export made in this session. Export a case from its page.</p>"),
+        None => b.push_str(&format!("<p>{}</p>", ui.t("no_export"))),
     }
-    frame(
-        "Custody report",
-        &format!(
-            "<nav><a href=\"/cases\">Cases</a> <a href=\"/custody\">Custody report</a>\
-             <form method=\"post\" action=\"/lock\" class=\"inline\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-             <button id=\"lock\" type=\"submit\">Lock</button></form></nav>"
-        ),
-        &b,
-    )
+    frame(ui, ui.t("custody_report"), &nav(ui, csrf, Some(access)), &b)
 }
 
 #[cfg(test)]
@@ -532,5 +617,20 @@ mod tests {
             v(r#"{"type":"attachment","id":"x"}"#),
             "(attachment, below)"
         );
+    }
+
+    #[test]
+    fn every_word_the_pages_use_is_in_three_languages() {
+        let src = include_str!("html.rs");
+        let mut used = 0;
+        for part in src.split("ui.t(\"").skip(1) {
+            let key = part.split('"').next().unwrap_or_default();
+            assert!(
+                super::super::i18n::TEXT.iter().any(|(k, _)| *k == key),
+                "{key} has no translations"
+            );
+            used += 1;
+        }
+        assert!(used > 50, "{used}");
     }
 }

@@ -11,6 +11,7 @@
 //! query strings).
 
 pub mod html;
+pub mod i18n;
 pub mod security;
 
 use amanat_core::hq::view::{self, Access};
@@ -22,6 +23,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use i18n::Ui;
 use security::Token;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -53,6 +55,8 @@ struct Session {
     revealed: BTreeSet<String>,
     /// The `amanat verify` report of the last export made from the console.
     last_verify: Option<String>,
+    /// The language of the console's own words.
+    ui: Ui,
 }
 
 impl Drop for Session {
@@ -164,6 +168,7 @@ impl Console {
             last: Instant::now(),
             revealed: BTreeSet::new(),
             last_verify: None,
+            ui: Ui::En,
         });
         Ok(out)
     }
@@ -175,6 +180,7 @@ pub fn router(console: Shared) -> Router {
         .route("/", get(root))
         .route("/login", get(login_page).post(login))
         .route("/lock", post(lock))
+        .route("/ui", post(set_ui))
         .route("/cases", get(cases))
         .route("/cases/{id}", get(case))
         .route("/cases/{id}/reveal", post(reveal))
@@ -321,18 +327,19 @@ async fn root(State(c): State<Shared>) -> Response {
     }
 }
 
-async fn login_page(State(c): State<Shared>) -> Response {
-    login_form(&c, StatusCode::OK, None)
+async fn login_page(State(c): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let ui = q.get("ui").and_then(|l| Ui::parse(l)).unwrap_or_default();
+    login_form(&c, ui, StatusCode::OK, None)
 }
 
-fn login_form(c: &Console, status: StatusCode, error: Option<&str>) -> Response {
+fn login_form(c: &Console, ui: Ui, status: StatusCode, error: Option<&str>) -> Response {
     let token = match Token::random() {
         Ok(t) => t,
         Err(e) => return error_page(&e),
     };
     let hex = token.hex();
     c.lock_inner().login_csrf = Some(token);
-    page(status, html::login(&hex, error))
+    page(status, html::login(ui, &hex, error))
 }
 
 /// A posted form: the CSRF token and the fields of each action.
@@ -348,6 +355,10 @@ pub struct PostForm {
     clash: String,
     #[serde(default)]
     keep: usize,
+    #[serde(default)]
+    ui: String,
+    #[serde(default)]
+    lang: String,
 }
 
 impl Drop for PostForm {
@@ -373,6 +384,7 @@ async fn login(
         return forbidden();
     }
     let pass = age::secrecy::SecretString::from(form.passphrase.clone());
+    let ui = Ui::parse(&form.ui).unwrap_or_default();
     blocking(move || {
         // Argon2 and the store open off the async threads.
         let vault = match crate::hq::open(&c.opts.data, &pass) {
@@ -383,7 +395,7 @@ async fn login(
                     "The passphrase was not accepted: {e}. Each wrong attempt makes the next one \
                      wait longer."
                 );
-                return login_form(&c, StatusCode::UNAUTHORIZED, Some(&text));
+                return login_form(&c, ui, StatusCode::UNAUTHORIZED, Some(&text));
             }
         };
         let held = match amanat_core::sync::hq::summary(&vault) {
@@ -394,6 +406,7 @@ async fn login(
             vault.lock();
             return login_form(
                 &c,
+                ui,
                 StatusCode::FORBIDDEN,
                 Some("This installation holds no group identity: there is nothing it may show."),
             );
@@ -411,6 +424,7 @@ async fn login(
             last: Instant::now(),
             revealed: BTreeSet::new(),
             last_verify: None,
+            ui,
         });
         let mut resp = redirect("/cases");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -437,6 +451,19 @@ async fn lock(State(c): State<Shared>, headers: HeaderMap, Form(form): Form<Post
         return resp;
     }
     resp
+}
+
+async fn set_ui(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<PostForm>,
+) -> Response {
+    with_post_session(&c, &headers, &form.csrf, |s| {
+        if let Some(ui) = Ui::parse(&form.lang) {
+            s.ui = ui;
+        }
+        redirect("/cases")
+    })
 }
 
 async fn cases(
@@ -468,7 +495,7 @@ async fn cases(
                 .collect();
             page(
                 StatusCode::OK,
-                html::cases(&rows, &filter, &s.csrf.hex(), &s.access),
+                html::cases(s.ui, &rows, &filter, &s.csrf.hex(), &s.access),
             )
         })
     })
@@ -509,13 +536,13 @@ async fn case(
             page(
                 StatusCode::OK,
                 html::case(&html::CasePage {
+                    ui: s.ui,
                     view: &v,
                     csrf: &s.csrf.hex(),
                     access: &s.access,
                     revealed,
                     language: language.as_deref(),
                     clashes: &clashes,
-                    last_verify: s.last_verify.as_deref(),
                 }),
             )
         })
@@ -667,10 +694,12 @@ async fn custody(State(c): State<Shared>, headers: HeaderMap) -> Response {
             page(
                 StatusCode::OK,
                 html::custody(
+                    s.ui,
                     &report,
                     &quarantined,
                     s.last_verify.as_deref(),
                     &s.csrf.hex(),
+                    &s.access,
                 ),
             )
         })
