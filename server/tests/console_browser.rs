@@ -119,7 +119,8 @@ struct Driver {
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Driver {
-    fn start() -> Driver {
+    /// `profile`: the browser's own directory (its disk cache included), inside the test's.
+    fn start(profile: &Path) -> Driver {
         let port = free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -145,7 +146,8 @@ impl Driver {
                 "binary": CHROMIUM,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu",
                          "--disable-background-networking", "--disable-component-update",
-                         "--disable-dev-shm-usage", "--window-size=1100,800"]
+                         "--disable-dev-shm-usage", "--window-size=1100,800",
+                         format!("--user-data-dir={}", profile.display())]
             }
         }}});
         let (s, b) = http(port, "POST", "/session", Some(&caps));
@@ -631,7 +633,8 @@ fn the_review_console_in_a_real_browser() {
     std::fs::write(&file, bytes).unwrap();
 
     let console = Console::start(&full, 120);
-    let d = Driver::start();
+    let profile = w.path("chromium-profile");
+    let d = Driver::start(&profile);
 
     // A wrong passphrase is refused.
     login(&d, &console.url, "not the passphrase");
@@ -781,6 +784,43 @@ fn the_review_console_in_a_real_browser() {
     }
     assert!(log.contains("console GET /cases/{id} 200"), "{log}");
 
+    // Nothing decrypted reached the disk: no file under the test's directory — the HQ
+    // installation, the browser's profile and disk cache — holds a piece of the recording, except
+    // the export the operator asked for.
+    let needle = &audio_a[100_000..100_512];
+    let mut stack = vec![w.tmp.path().to_path_buf()];
+    let mut scanned = 0;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = e.path();
+            if path == out {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                scanned += 1;
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "plaintext audio in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(scanned > 20, "{scanned}");
+    // The same search finds the recording where it is meant to be: in the export.
+    let exported: Vec<u8> = std::fs::read_dir(out.join("attachments"))
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read(e.path()).unwrap())
+        .collect();
+    assert!(exported.windows(needle.len()).any(|w| w == needle));
+    assert!(
+        profile.exists(),
+        "the browser's profile is among the files scanned"
+    );
+
     // The reveal is in the installation's audit log.
     let v = hq::open(&full, &SecretString::from(ORG_PASS.to_owned())).unwrap();
     let entries = audit::entries(&v.store().unwrap()).unwrap();
@@ -833,4 +873,33 @@ fn the_review_console_in_a_real_browser() {
 
 fn html_esc(s: &str) -> String {
     amanat_server::console::html::esc(s)
+}
+
+#[test]
+fn hq_console_refuses_a_non_loopback_address_and_a_directory_without_an_installation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "hq",
+        "console",
+        "--data",
+        tmp.path().to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a loopback address") && err.contains("--behind-tls-proxy"),
+        "{err}"
+    );
+    let out = run(&[
+        "hq",
+        "console",
+        "--data",
+        tmp.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no HQ vault"));
 }

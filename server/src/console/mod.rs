@@ -302,7 +302,7 @@ fn with_post_session(
     csrf: &str,
     f: impl FnOnce(&mut Session) -> Response,
 ) -> Response {
-    if !security::same_origin_post(headers, &c.origin()) {
+    if !security::same_origin_post(headers, &expected_origin(c, headers)) {
         return forbidden();
     }
     with_session(c, headers, |s| {
@@ -311,6 +311,20 @@ fn with_post_session(
         }
         f(s)
     })
+}
+
+/// The origin a POST must come from: the printed address, or behind a TLS proxy the name the
+/// proxy was reached by (its `Host`, over https).
+fn expected_origin(c: &Console, headers: &HeaderMap) -> String {
+    if c.opts.behind_tls_proxy {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        format!("https://{host}")
+    } else {
+        c.origin()
+    }
 }
 
 async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
@@ -372,7 +386,7 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<PostForm>,
 ) -> Response {
-    if !security::same_origin_post(&headers, &c.origin()) {
+    if !security::same_origin_post(&headers, &expected_origin(&c, &headers)) {
         return forbidden();
     }
     let token_ok = c
