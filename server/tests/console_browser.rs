@@ -592,6 +592,8 @@ fn the_review_console_in_a_real_browser() {
         ],
         &audio_a,
     );
+    let case_a_id = amanat_core::RecordId::parse(&case_a).unwrap();
+    cases::set_identity_field(&a, case_a_id, "full_name", "Dilnoza Testova").unwrap();
     let amended = interviews::amend(&a, &interview_a).unwrap();
     interviews::save_answers(&a, &amended.id, &answers(10)).unwrap();
     interviews::submit(&a, &amended.id).unwrap();
@@ -607,7 +609,6 @@ fn the_review_console_in_a_real_browser() {
         sync::enrollment(&a).unwrap().unwrap(),
         sync::enrollment(&b).unwrap().unwrap(),
     );
-    let case_a_id = amanat_core::RecordId::parse(&case_a).unwrap();
     sync::share_case(&a, case_a_id, &eb.signing_public_key, &eb.age_recipient).unwrap();
     sync::share_case(&b, case_a_id, &ea.signing_public_key, &ea.age_recipient).unwrap();
     let sync_all = || {
@@ -678,6 +679,7 @@ fn the_review_console_in_a_real_browser() {
         !page.contains(&html_esc(&age_uz)),
         "identity question hidden"
     );
+    assert!(!page.contains("Dilnoza"), "identity record hidden");
     assert_eq!(d.count("article.interview"), 2, "original and amendment");
     let diff = d.text("table.diff");
     assert!(diff.contains("14") && diff.contains("10"), "{diff}");
@@ -700,6 +702,10 @@ fn the_review_console_in_a_real_browser() {
     assert!(
         d.source().contains(&html_esc(&age_uz)),
         "identity answer shown"
+    );
+    assert!(
+        d.text("#identity").contains("Dilnoza Testova"),
+        "identity record shown"
     );
 
     // The clash: one Keep button per value; keeping one resolves it.
@@ -854,6 +860,7 @@ fn the_review_console_in_a_real_browser() {
         !page.contains(&html_esc(&age_uz)),
         "no identity for research"
     );
+    assert!(!page.contains("Dilnoza"), "no identity record for research");
     let status = d.run_async(&format!(
         "var cb = arguments[0]; fetch('/cases/{case_a}/reveal', {{method: 'POST', \
          headers: {{'content-type': 'application/x-www-form-urlencoded'}}, \

@@ -293,6 +293,41 @@ pub fn open_attachment(
     Ok(Some((media_type, reader)))
 }
 
+/// The case's identity fields (names, contacts: the case's identity record), field name and
+/// current value, only when the installation may reveal ([`Access::may_reveal`]), the operator
+/// asked (`revealed`) and the survivor's consent today still shares with caseworkers; empty
+/// otherwise.
+pub fn identity_fields(
+    vault: &Vault,
+    access: &Access,
+    case_id: RecordId,
+    revealed: bool,
+) -> Result<Vec<(String, String)>, HqError> {
+    if deidentified(access, revealed) {
+        return Ok(Vec::new());
+    }
+    let scope = scope_of(&access.group)?;
+    let store = vault.store()?;
+    store.read(|tx| {
+        let current = consent::current_in(tx, case_id)?;
+        if !current.as_ref().is_some_and(|c| c.scopes.contains(&scope)) {
+            return Ok(Vec::new());
+        }
+        let identity = tx
+            .get_json::<crate::records::cases::CaseIdentity>(
+                crate::names::collections::CASE_IDENTITIES,
+                case_id,
+            )?
+            .map(|(i, _)| i)
+            .unwrap_or_default();
+        Ok(identity
+            .fields
+            .iter()
+            .filter_map(|(k, f)| f.current().map(|v| (k.clone(), v.to_string())))
+            .collect())
+    })
+}
+
 /// Records in the installation's audit log that the operator revealed the identity answers of
 /// case `case_id` (ids only).
 pub fn record_reveal(vault: &Vault, case_id: RecordId) -> Result<(), HqError> {

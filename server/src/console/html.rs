@@ -237,6 +237,8 @@ pub struct CasePage<'a> {
     pub language: Option<&'a str>,
     /// Clashes waiting in this case.
     pub clashes: &'a [Clash],
+    /// The case's identity fields (empty unless revealed).
+    pub identity: &'a [(String, String)],
 }
 
 fn custody_cell(ui: Ui, i: &InterviewView) -> String {
@@ -366,6 +368,17 @@ pub fn case(p: &CasePage<'_>) -> String {
             "<p class=\"identity\" id=\"revealed\">{}</p>",
             ui.t("revealed")
         ));
+        if !p.identity.is_empty() {
+            b.push_str("<table id=\"identity\"><tbody>");
+            for (k, val) in p.identity {
+                b.push_str(&format!(
+                    "<tr><th>{}</th><td>{}</td></tr>",
+                    esc(k),
+                    esc(val)
+                ));
+            }
+            b.push_str("</tbody></table>");
+        }
     } else {
         b.push_str(&format!(
             "<p class=\"identity\" id=\"deidentified\">{} ({withheld})</p>",

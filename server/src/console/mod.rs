@@ -542,6 +542,10 @@ async fn case(
                 Ok(None) => return not_found_page(),
                 Err(e) => return error_page(&e.to_string()),
             };
+            let identity = match view::identity_fields(&s.vault, &s.access, case_id, revealed) {
+                Ok(i) => i,
+                Err(e) => return error_page(&e.to_string()),
+            };
             let clashes: Vec<_> = clashes::clashes(&s.vault)
                 .unwrap_or_default()
                 .into_iter()
@@ -557,6 +561,7 @@ async fn case(
                     revealed,
                     language: language.as_deref(),
                     clashes: &clashes,
+                    identity: &identity,
                 }),
             )
         })
