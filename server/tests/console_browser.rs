@@ -427,11 +427,31 @@ fn answers(hours: i64) -> Answers {
 
 /// A case with `scopes` and one submitted interview in Uzbek with `audio`; returns the case code,
 /// the case id, the interview id and the attachment id.
-fn recorded(v: &Vault, scopes: &[Scope], audio: &[u8]) -> (String, String, String, String) {
+fn recorded(
+    v: &Vault,
+    scopes: &[Scope],
+    audio: &[u8],
+    photo: Option<&[u8]>,
+) -> (String, String, String, String) {
     let case = cases::create_case(v).unwrap();
     consent::record_consent(v, case.id, "worker-17", "uz", scopes).unwrap();
     let i = interviews::start(v, case.id, "trafficking_screening", 1, "uz").unwrap();
-    interviews::save_answers(v, &i.id, &answers(14)).unwrap();
+    let first = answers(14);
+    if let Some(png) = photo {
+        // Relevant because the case's consent includes photos (consent answers come from it).
+        interviews::save_answers(v, &i.id, &first).unwrap();
+        let mut w = AttachmentWriter::open(
+            v,
+            &i.id,
+            "document_photo",
+            "image/png",
+            attachments::DEFAULT_MAX_BYTES,
+        )
+        .unwrap();
+        w.write(png).unwrap();
+        w.finish().unwrap();
+    }
+    interviews::save_answers(v, &i.id, &first).unwrap();
     let mut w = AttachmentWriter::open(
         v,
         &i.id,
@@ -582,15 +602,26 @@ fn the_review_console_in_a_real_browser() {
     let b = w.device("b");
     // Device A: consent for caseworkers and research; an amendment changes one answer.
     let audio_a: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    // A 1×1 PNG: the page must show it as an image.
+    let png = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(
+                "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
+            )
+            .unwrap()
+    };
     let (code_a, case_a, interview_a, _att_a) = recorded(
         &a,
         &[
             Scope::Interview,
             Scope::Audio,
+            Scope::Photos,
             Scope::ShareCaseworkers,
             Scope::ShareResearch,
         ],
         &audio_a,
+        Some(&png),
     );
     let case_a_id = amanat_core::RecordId::parse(&case_a).unwrap();
     cases::set_identity_field(&a, case_a_id, "full_name", "Dilnoza Testova").unwrap();
@@ -603,6 +634,7 @@ fn the_review_console_in_a_real_browser() {
         &b,
         &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
         &audio_b,
+        None,
     );
     // A clash HQ will see: case A shared with B, both write its notes before syncing again.
     let (ea, eb) = (
@@ -690,6 +722,13 @@ fn the_review_console_in_a_real_browser() {
         json!([200, audio_a.len(), sha256_hex(&audio_a)]),
         "the page receives the recorded bytes"
     );
+    // The photo is shown: the browser decoded the image the console streamed.
+    let width = d.run_async(
+        "var cb = arguments[0]; var i = document.querySelector('img.photo'); \
+         function done() { cb([i.complete, i.naturalWidth]); } \
+         if (i.complete) { done(); } else { i.onload = done; i.onerror = done; }",
+    );
+    assert_eq!(width, json!([true, 1]), "the photo decodes");
     d.screenshot("case");
     // In English on request.
     d.goto(&format!("{}/cases/{case_a}?lang=en", console.url));
