@@ -331,9 +331,37 @@ pub fn identity_fields(
 /// Records in the installation's audit log that the operator revealed the identity answers of
 /// case `case_id` (ids only).
 pub fn record_reveal(vault: &Vault, case_id: RecordId) -> Result<(), HqError> {
+    record_action(vault, ConsoleAction::Reveal, Some(case_id))
+}
+
+/// An operator's action in the review console, each written to the installation's audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleAction {
+    /// Identity answers revealed (subject: the case).
+    Reveal,
+    /// Receipts sent to the devices.
+    Acknowledge,
+    /// A clash resolved (subject: the case).
+    ClashResolve,
+    /// A case exported (subject: the case).
+    Export,
+}
+
+/// Appends `action` to the installation's audit log (ids only, never content).
+pub fn record_action(
+    vault: &Vault,
+    action: ConsoleAction,
+    subject: Option<RecordId>,
+) -> Result<(), HqError> {
+    let kind = match action {
+        ConsoleAction::Reveal => AuditKind::IdentityReveal,
+        ConsoleAction::Acknowledge => AuditKind::Acknowledge,
+        ConsoleAction::ClashResolve => AuditKind::ClashResolve,
+        ConsoleAction::Export => AuditKind::Export,
+    };
     vault
         .store()?
-        .write(|tx| audit::append(tx, AuditKind::IdentityReveal, Some(case_id)))?;
+        .write(|tx| audit::append(tx, kind, subject))?;
     Ok(())
 }
 

@@ -42,6 +42,10 @@ pub enum AuditKind {
     Wipe,
     /// An HQ operator revealed a case's identity answers in the review console.
     IdentityReveal,
+    /// An HQ operator sent receipts to the devices (`hq ack`, or the review console's button).
+    Acknowledge,
+    /// An HQ operator resolved a clash in the review console.
+    ClashResolve,
 }
 
 impl AuditKind {
@@ -59,6 +63,8 @@ impl AuditKind {
             AuditKind::Export => "export",
             AuditKind::Wipe => "wipe",
             AuditKind::IdentityReveal => "identity_reveal",
+            AuditKind::Acknowledge => "acknowledge",
+            AuditKind::ClashResolve => "clash_resolve",
         }
     }
 }

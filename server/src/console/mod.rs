@@ -646,6 +646,11 @@ async fn export(
                     html::message("Export failed", &e.to_string()),
                 );
             }
+            if let Err(e) =
+                view::record_action(&s.vault, view::ConsoleAction::Export, Some(case_id))
+            {
+                return error_page(&e.to_string());
+            }
             let text = match amanat_core::hq::verify_export(&dir, None) {
                 Ok(r) => crate::hq::verify_text(&dir, &r),
                 Err(e) => format!("verification failed: {e}"),
@@ -669,7 +674,14 @@ async fn resolve_clash(
                 return not_found_page();
             };
             match clashes::resolve_clash(&s.vault, &form.clash, Choice::Keep(form.keep)) {
-                Ok(()) => redirect(&format!("/cases/{case_id}")),
+                Ok(()) => match view::record_action(
+                    &s.vault,
+                    view::ConsoleAction::ClashResolve,
+                    Some(case_id),
+                ) {
+                    Ok(()) => redirect(&format!("/cases/{case_id}")),
+                    Err(e) => error_page(&e.to_string()),
+                },
                 Err(e) => page(
                     StatusCode::CONFLICT,
                     html::message("The clash was not resolved", &e.to_string()),
@@ -684,7 +696,14 @@ async fn ack(State(c): State<Shared>, headers: HeaderMap, Form(form): Form<PostF
     blocking(move || {
         with_post_session(&c, &headers, &form.csrf, |s| {
             let transport = HttpTransport::new(Duration::from_secs(60));
-            match amanat_core::sync::hq::send_receipts(&s.vault, &transport) {
+            let sent = amanat_core::sync::hq::send_receipts(&s.vault, &transport)
+                .map_err(|e| e.to_string())
+                .and_then(|n| {
+                    view::record_action(&s.vault, view::ConsoleAction::Acknowledge, None)
+                        .map(|()| n)
+                        .map_err(|e| e.to_string())
+                });
+            match sent {
                 Ok(n) => page(
                     StatusCode::OK,
                     html::message(
@@ -694,7 +713,7 @@ async fn ack(State(c): State<Shared>, headers: HeaderMap, Form(form): Form<PostF
                 ),
                 Err(e) => page(
                     StatusCode::BAD_GATEWAY,
-                    html::message("Not acknowledged", &e.to_string()),
+                    html::message("Not acknowledged", &e),
                 ),
             }
         })
