@@ -138,6 +138,12 @@ pub enum AuditKind {
     Export,
     /// A remote wipe order was carried out.
     Wipe,
+    /// An HQ operator revealed a case's identity answers (review console; HQ only).
+    IdentityReveal,
+    /// An HQ operator sent receipts to the devices (HQ only).
+    Acknowledge,
+    /// An HQ operator resolved a clash in the review console (HQ only).
+    ClashResolve,
 }
 
 /// One audit entry: ids and times only, never survivor data.
