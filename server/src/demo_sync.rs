@@ -1,7 +1,8 @@
 //! The sync part of `amanat demo`: an organisation (`org init`), the relay on loopback (in this
 //! process), two field devices enrolled with codes that carry the relay URL, an HQ installation,
-//! one case shared between the devices, an interview submitted on device A, then A → relay → B
-//! and HQ's routing, and custody verification on both devices.
+//! an interview submitted on device A, A → relay → HQ's routing, custody verification on both
+//! devices, HQ's pull, export and verify, the case referred by HQ to device B (an org-signed
+//! order sealed to B) with a follow-up travelling back to A, retention, and revocation.
 //!
 //! Prints counts, kinds and ids only, never record content (the records are synthetic anyway).
 
@@ -143,7 +144,7 @@ fn story(
         return Err("HQ enrollment refused".into());
     }
 
-    // One case on A, consent for interview and caseworkers, shared with B.
+    // One case on A, consent for interview and caseworkers (B gets it later, by HQ's referral).
     let case = cases::create_case(&a)?;
     consent::record_consent(
         &a,
@@ -152,8 +153,6 @@ fn story(
         "en",
         &[Scope::Interview, Scope::ShareCaseworkers],
     )?;
-    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient)?;
-    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient)?;
     let i = interviews::start(&a, case.id, "trafficking_screening", 1, "en")?;
     let batch: Answers = [
         ("interpreter_used", AnswerValue::YesNo(false)),
@@ -173,16 +172,9 @@ fn story(
         ra.pushed, ra.bytes_up, ra.pending
     );
     let rb = sync::sync_once(&b, &http)?;
-    let on_b = interviews::get(&b, &submitted.id)?;
     println!(
-        "    sync B: pulled and applied {}, quarantined {}; interview on B has A's hash: {}",
-        rb.pulled,
-        rb.quarantined,
-        if on_b.hash == submitted.hash {
-            "yes"
-        } else {
-            "NO"
-        }
+        "    sync B: pulled {} (the case is not B's), told HQ its keys for later referrals",
+        rb.pulled
     );
 
     // HQ's routing: what reached `hq`, by kind, opened with the caseworkers group key.
@@ -230,6 +222,7 @@ fn story(
         }
     }
     let hq_dir = hq_story(dir, org_dir, pass, url)?;
+    let pulled_by_b = referral_story(&a, &b, eb, &hq_dir, org_dir, pass, &http, &case, &submitted)?;
     retention_story(&a, &hq_dir, org_dir, pass, &http)?;
     // The organisation revokes device B (lost, say): on its next contact it wipes itself.
     let revocation = org::revoke(org_dir, pass, &eb.device_id)?;
@@ -260,7 +253,7 @@ fn story(
     b.lock();
     Ok(SyncSummary {
         pushed: ra.pushed,
-        pulled_by_b: rb.pulled,
+        pulled_by_b,
         at_hq: page.envelopes.len(),
     })
 }
@@ -340,6 +333,70 @@ fn hq_story(
         r.summary.applied, r.summary.held
     );
     Ok(caseworkers)
+}
+
+/// HQ refers the case to device B for a follow-up (docs/HQ.md, "Referring a case"): B receives it
+/// whole inside an order sealed to it, adds a note, and the note reaches A. Returns how many
+/// records B applied.
+#[allow(clippy::too_many_arguments)]
+fn referral_story(
+    a: &Vault,
+    b: &Vault,
+    eb: &sync::Enrollment,
+    hq_dir: &Path,
+    org_dir: &Path,
+    pass: &age::secrecy::SecretString,
+    http: &HttpTransport,
+    case: &cases::Case,
+    submitted: &interviews::Interview,
+) -> Result<u64, Box<dyn Error>> {
+    let vault = hq::open(hq_dir, pass)?;
+    let referred = (|| -> Result<_, Box<dyn Error>> {
+        let sign = org::order_signer(org_dir, pass)?;
+        Ok(sync::hq::assign_case(
+            &vault,
+            http,
+            case.code.as_str(),
+            std::slice::from_ref(&eb.device_id),
+            &[],
+            &sign,
+        )?)
+    })();
+    vault.lock();
+    let referred = referred?;
+    sync::sync_once(a, http)?;
+    let rb = sync::sync_once(b, http)?;
+    let on_b = interviews::get(b, &submitted.id)?;
+    println!(
+        "    HQ referred the case to device B (order signed by the organisation, sealed to B): \
+         B received {} records, quarantined {}; interview on B has A's hash: {}",
+        referred.records,
+        rb.quarantined,
+        if on_b.hash == submitted.hash {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    cases::set_field(b, case.id, "follow_up", "visited")?;
+    sync::sync_once(b, http)?;
+    sync::sync_once(a, http)?;
+    let back = cases::get_case(a, case.id)?
+        .fields
+        .get("follow_up")
+        .and_then(|f| f.current().map(str::to_string));
+    println!(
+        "    device B's follow-up note reached device A: {}",
+        if back.as_deref() == Some("visited") {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    if on_b.hash != submitted.hash || back.as_deref() != Some("visited") {
+        return Err("the referral did not carry the case both ways".into());
+    }
+    Ok(referred.records)
 }
 
 /// HQ acknowledges what it holds and the organisation sets a 30-day retention; device A, its

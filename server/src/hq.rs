@@ -545,6 +545,58 @@ pub fn run_publish_template(
     Ok(())
 }
 
+/// `amanat hq refer`: refers a case to field devices (`--to`) or takes it back from them
+/// (`--revoke`), with orders signed by the organisation key and sealed to each device
+/// (`sync::hq::assign_case`).
+pub fn run_refer(
+    case: String,
+    to: Vec<String>,
+    revoke: Vec<String>,
+    org_dir: PathBuf,
+    data: PathBuf,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    if to.is_empty() && revoke.is_empty() {
+        return Err("name a device with --to (refer) or --revoke (take the case back)".into());
+    }
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let sign = org::order_signer(&org_dir, &pass)?;
+    let vault = open(&data, &pass)?;
+    let transport = HttpTransport::new(Duration::from_secs(60));
+    let result =
+        hq::assign_case(&vault, &transport, &case, &to, &revoke, &sign).map_err(|e| e.to_string());
+    vault.lock();
+    let done = result?;
+    println!(
+        "case {} now shared by {} devices ({}); {} devices told, {} records handed to the \
+         devices joining; each obeys on its next sync",
+        case.trim(),
+        done.devices.len(),
+        done.devices.join(", "),
+        done.told.len(),
+        done.records
+    );
+    Ok(())
+}
+
+/// `amanat hq devices`: the field devices this installation has heard from, and whether it
+/// holds the profile a referral is sealed to.
+pub fn run_devices(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), String> {
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let vault = open(&data, &pass)?;
+    let result = hq::devices(&vault).map_err(|e| e.to_string());
+    vault.lock();
+    for d in result? {
+        let state = if d.profile {
+            "can receive referrals"
+        } else {
+            "no profile yet"
+        };
+        println!("{}  {state}", d.device_id);
+    }
+    Ok(())
+}
+
 /// `amanat hq ack`: sends each device a signed receipt for what this installation holds of it.
 pub fn run_ack(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), String> {
     let pass = org::read_passphrase(passphrase_file.as_deref())?;

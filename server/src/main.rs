@@ -283,6 +283,39 @@ enum HqCommand {
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
+    /// Refer a case to field devices (a colleague's follow-up) or take it back: orders signed by
+    /// the organisation key, sealed to each device; changes then travel both ways between the
+    /// devices sharing the case.
+    Refer {
+        /// The case code.
+        #[arg(long)]
+        case: String,
+        /// Device id to refer the case to (repeatable; `amanat hq devices` lists them).
+        #[arg(long)]
+        to: Vec<String>,
+        /// Device id to take the case back from (repeatable).
+        #[arg(long)]
+        revoke: Vec<String>,
+        /// Organisation directory (signs the orders).
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory (sends them).
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase of both (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// The field devices this installation has received from, and whether a case can be
+    /// referred to them yet.
+    Devices {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
     /// Set how long phones keep records HQ acknowledged (signed by the organisation key, sent to
     /// every device this installation knows).
     Retention {
@@ -513,6 +546,18 @@ fn main() -> ExitCode {
                 data,
                 passphrase_file,
             } => hq::run_retention(days, org, data, passphrase_file).map_err(Into::into),
+            HqCommand::Refer {
+                case,
+                to,
+                revoke,
+                org,
+                data,
+                passphrase_file,
+            } => hq::run_refer(case, to, revoke, org, data, passphrase_file).map_err(Into::into),
+            HqCommand::Devices {
+                data,
+                passphrase_file,
+            } => hq::run_devices(data, passphrase_file).map_err(Into::into),
         },
         Command::Device { command } => match command {
             DeviceCommand::Enroll {

@@ -280,6 +280,18 @@ pub fn order(
     ))
 }
 
+/// Opens the organisation key once and returns a signer of orders (`sync::hq::assign_case`
+/// signs one per device).
+pub fn order_signer(
+    dir: &Path,
+    pass: &SecretString,
+) -> Result<impl Fn(&str, String) -> amanat_protocol::OrgOrder, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    Ok(move |kind: &str, body: String| {
+        amanat_protocol::OrgOrder::issue(&key, &org.fingerprint, now_s(), kind, body)
+    })
+}
+
 /// Issues an org-signed revocation of `device_id`.
 pub fn revoke(dir: &Path, pass: &SecretString, device_id: &str) -> Result<Revocation, String> {
     let (org, key) = load_signing(dir, pass)?;

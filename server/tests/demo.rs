@@ -37,10 +37,19 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
     );
     assert!(stdout.contains("devices enrolled: A "), "{stdout}");
     assert!(
-        stdout.contains("quarantined 0; interview on B has A's hash: yes"),
+        stdout.contains("sync B: pulled 0 (the case is not B's)"),
         "{stdout}"
     );
-    assert!(stdout.contains("sync B: pulled and applied 3,"), "{stdout}");
+    // The referral: B gets case, consent and interview (and the identity) inside the sealed
+    // order, and its note travels back to A.
+    assert!(
+        stdout.contains("B received 3 records, quarantined 0; interview on B has A's hash: yes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("follow-up note reached device A: yes"),
+        "{stdout}"
+    );
     for kind in ["audit ", "case 1", "consent 1", "interview 1"] {
         assert!(stdout.contains(kind), "{kind}: {stdout}");
     }

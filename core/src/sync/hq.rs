@@ -15,7 +15,8 @@
 //!   then hold it to every later envelope. What this does not prove (that the key was enrolled
 //!   with an org-signed code) is in docs/HQ.md, "Which devices HQ trusts".
 //! * **HQ-only kinds**: audit entries and withdrawal notices are kept decrypted in `hq_received`
-//!   ([`received`]). The installation's own audit chain is not sent (it would only come back to
+//!   ([`received`]); a device's `device` profile fills in the age recipient of the author it
+//!   pinned ([`keep_profile`]), which is what a case assignment is sealed to ([`assign_case`]). The installation's own audit chain is not sent (it would only come back to
 //!   itself): it stays in its vault.
 
 use super::apply::Applied;
@@ -47,6 +48,13 @@ pub enum HqError {
     /// An order's content does not validate (e.g. a template with errors).
     #[error("the order's content is invalid")]
     BadOrder,
+    /// No case with that code is held here (or none this installation's identities opened).
+    #[error("no case with that code is held here")]
+    UnknownCase,
+    /// The device is not a field device this installation holds a profile of (its keys arrive
+    /// with its first sync after enrollment).
+    #[error("device {0} is not known here yet (no profile received from it)")]
+    UnknownDevice(String),
     /// The relay could not be reached or asked to wait; nothing was lost, try again.
     #[error("the relay is unreachable or busy; try again")]
     Interrupted(Interruption),
@@ -359,6 +367,31 @@ pub(super) fn keep_received(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Appli
     Ok(Ok(0))
 }
 
+/// Keeps a field device's profile: its age recipient, on the peer pinned under the same key
+/// (the profile must name its own author and key, so a device cannot speak for another).
+pub(super) fn keep_profile(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, StoreError> {
+    let Ok(profile) = serde_json::from_str::<DeviceProfile>(&rec.content) else {
+        return Ok(Err("malformed_content"));
+    };
+    if profile.device_id != rec.author
+        || profile.signing_public_key != rec.author_key
+        || age::x25519::Recipient::from_str(&profile.age_recipient).is_err()
+    {
+        return Ok(Err("malformed_content"));
+    }
+    let Some(id) = RecordId::parse(&rec.author) else {
+        return Ok(Err("malformed_content"));
+    };
+    if let Some((mut peer, version)) = tx.get_json::<Peer>(SYNC_PEERS, id)? {
+        if peer.signing_public_key == rec.author_key && peer.age_recipient != profile.age_recipient
+        {
+            peer.age_recipient = profile.age_recipient;
+            tx.update_json(SYNC_PEERS, id, version, &peer)?;
+        }
+    }
+    Ok(Ok(0))
+}
+
 /// Every original kept, in relay order.
 pub fn originals(vault: &Vault) -> Result<Vec<Original>, HqError> {
     let store = vault.store()?;
@@ -585,6 +618,32 @@ pub fn known_devices(vault: &Vault) -> Result<Vec<String>, HqError> {
     })
 }
 
+/// A device this installation has received from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// Its device id.
+    pub device_id: String,
+    /// Whether its `device` profile arrived (a case can be referred to it).
+    pub profile: bool,
+}
+
+/// The devices this installation has received from, by id, with whether their profile arrived.
+pub fn devices(vault: &Vault) -> Result<Vec<KnownDevice>, HqError> {
+    vault.store()?.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(SYNC_PEERS)? {
+            let p = tx.require_json::<Peer>(SYNC_PEERS, id)?.0;
+            out.push(KnownDevice {
+                profile: !p.age_recipient.is_empty(),
+                device_id: p.device_id,
+            });
+        }
+        out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        Ok(out)
+    })
+}
+
 /// Sends an organisation order to `devices` through the relay (envelopes of at most 64
 /// recipients, the relay's limit), and — for a template — installs it here too, so exports can
 /// label interviews recorded on it. Returns how many envelopes the relay acknowledged. The order
@@ -724,4 +783,197 @@ pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, Hq
         }
     }
     Ok(acknowledged)
+}
+
+/// The devices HQ last assigned a case to (`hq_assignments`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseTeam {
+    serial: u64,
+    devices: BTreeSet<String>,
+}
+
+/// What [`assign_case`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignOutcome {
+    /// The case (hex id).
+    pub case_id: String,
+    /// The devices sharing the case now.
+    pub devices: Vec<String>,
+    /// The devices that were told (the team, and those taken off it).
+    pub told: Vec<String>,
+    /// Records handed to the devices joining (case, identity, consent, interviews).
+    pub records: u64,
+}
+
+/// The records of `case_id` this installation applied, decrypted, in relay order, and their
+/// authors. What no identity held here opens is not among them.
+fn case_records(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+) -> Result<(Vec<SignedRecord>, BTreeSet<String>), SyncError> {
+    let identities = receiving_identities(tx)?;
+    let mut found: Vec<(u64, SignedRecord)> = Vec::new();
+    for id in tx.list(HQ_ORIGINALS)? {
+        let o: Original = tx.require_json(HQ_ORIGINALS, id)?.0;
+        if o.status != OriginalStatus::Applied {
+            continue;
+        }
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&o.payload) else {
+            continue;
+        };
+        let Ok(record) = envelope::open_any(&bytes, &identities) else {
+            continue;
+        };
+        let of_case = match EntryKind::parse(&record.kind) {
+            Some(EntryKind::Case | EntryKind::Identity) => record.record_id == case_id,
+            Some(EntryKind::Consent | EntryKind::Interview) => {
+                serde_json::from_str::<CaseRef>(&record.content)
+                    .map(|r| r.case_id == case_id)
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        if of_case {
+            found.push((o.seq, record));
+        }
+    }
+    found.sort_by_key(|(seq, _)| *seq);
+    let authors = found.iter().map(|(_, r)| r.author.clone()).collect();
+    Ok((found.into_iter().map(|(_, r)| r).collect(), authors))
+}
+
+/// Refers a case to field devices, or takes it back: `add` joins the case's team, `remove`
+/// leaves it; the team starts as the devices that wrote the case. Each device of the team, and
+/// each taken off it, gets an `assign` order (`sync::orders`) signed by `sign(kind, body)` (the
+/// organisation key, which this installation does not hold) and sealed to that device alone; a
+/// device joining also gets the case's records this installation holds (attachments stay at HQ:
+/// a recording is not copied to another phone). Returns what was sent; nothing is recorded
+/// unless every order was accepted by the relay (run it again after a failure).
+pub fn assign_case(
+    vault: &Vault,
+    transport: &dyn Transport,
+    case_code: &str,
+    add: &[String],
+    remove: &[String],
+    sign: &dyn Fn(&str, String) -> amanat_protocol::OrgOrder,
+) -> Result<AssignOutcome, HqError> {
+    use super::orders::{AssignedDevice, Assignment, KIND_ASSIGN};
+    use crate::names::collections::{CASES, HQ_ASSIGNMENTS};
+    use crate::names::indexes::CASE_CODE;
+    let store = vault.store()?;
+    let now = vault.clock().now_ms();
+    type Plan = (
+        State,
+        Ed25519KeyPair,
+        String,
+        Vec<SignedRecord>,
+        CaseTeam,
+        CaseTeam,
+        BTreeMap<String, Peer>,
+    );
+    let (state, key, case_id, records, before, after, peers): Plan = store.read(|tx| {
+        let state = hq_state(tx)?;
+        let holders = tx.find(CASES, CASE_CODE, case_code.trim().as_bytes())?;
+        let [case] = holders.as_slice() else {
+            return Err(HqError::UnknownCase);
+        };
+        let case_id = case.to_string();
+        let (records, authors) = case_records(tx, &case_id)?;
+        let before: CaseTeam = tx
+            .get_json(HQ_ASSIGNMENTS, *case)?
+            .map(|(t, _)| t)
+            .unwrap_or_default();
+        let mut devices: BTreeSet<String> = before.devices.union(&authors).cloned().collect();
+        devices.extend(add.iter().cloned());
+        for d in remove {
+            devices.remove(d);
+        }
+        let after = CaseTeam {
+            serial: now.max(before.serial.saturating_add(1)),
+            devices,
+        };
+        let mut peers = BTreeMap::new();
+        for d in after
+            .devices
+            .iter()
+            .chain(before.devices.iter())
+            .chain(remove)
+        {
+            let peer = RecordId::parse(d)
+                .map(|id| tx.get_json::<Peer>(SYNC_PEERS, id))
+                .transpose()?
+                .flatten()
+                .map(|(p, _)| p)
+                .filter(|p| !p.age_recipient.is_empty())
+                .ok_or_else(|| HqError::UnknownDevice(d.clone()))?;
+            peers.insert(d.clone(), peer);
+        }
+        Ok::<_, HqError>((state, load_key(tx)?, case_id, records, before, after, peers))
+    })?;
+    let team: Vec<AssignedDevice> = after
+        .devices
+        .iter()
+        .filter_map(|d| peers.get(d))
+        .map(|p| AssignedDevice {
+            device_id: p.device_id.clone(),
+            signing_public_key: p.signing_public_key.clone(),
+            age_recipient: p.age_recipient.clone(),
+        })
+        .collect();
+    let control = Control::default();
+    let ctx = Ctx::new(vault, &store, state, key, transport, &control);
+    let mut told = Vec::new();
+    let mut handed = 0;
+    for (device, peer) in &peers {
+        let joining = after.devices.contains(device) && !before.devices.contains(device);
+        // A device joining gets what others wrote (not its own records back).
+        let carried: Vec<SignedRecord> = if joining {
+            records
+                .iter()
+                .filter(|r| r.author != *device)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let handed_here = carried.len() as u64;
+        let body = Assignment {
+            case_id: case_id.clone(),
+            serial: after.serial,
+            devices: team.clone(),
+            records: carried,
+        };
+        let body = serde_json::to_string(&body).map_err(|_| SyncError::Envelope)?;
+        let order = sign(KIND_ASSIGN, body);
+        if order.verify(&ctx.state.org).is_err() || order.kind != KIND_ASSIGN {
+            return Err(HqError::WrongCertificate);
+        }
+        let recipient =
+            age::x25519::Recipient::from_str(&peer.age_recipient).map_err(|_| SyncError::Key)?;
+        let envelope = Envelope {
+            id: store.read(|tx| Ok::<_, StoreError>(new_envelope_id(tx)))?,
+            recipients: vec![device.clone()],
+            payload: super::orders::sealed_payload(&order, &recipient)?,
+        };
+        post(&ctx, vec![envelope])?;
+        told.push(device.clone());
+        handed += handed_here;
+    }
+    let case = RecordId::parse(&case_id).ok_or(StoreError::Shape)?;
+    store.write(|tx| {
+        match tx.get(HQ_ASSIGNMENTS, case)? {
+            Some(r) => {
+                tx.update_json(HQ_ASSIGNMENTS, case, r.version, &after)?;
+            }
+            None => tx.insert_json_with_id(HQ_ASSIGNMENTS, case, &after)?,
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(AssignOutcome {
+        case_id,
+        devices: after.devices.into_iter().collect(),
+        told,
+        records: handed,
+    })
 }

@@ -63,6 +63,20 @@ pub struct WithdrawalNotice {
     pub scopes: BTreeSet<Scope>,
 }
 
+/// A field device's keys as it tells them to HQ (kind `device`): signed like every record, so
+/// HQ holds the age recipient under the same key it pinned for the device's envelopes, and can
+/// seal a case assignment to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceProfile {
+    /// The device id (derived from `signing_public_key`).
+    pub device_id: String,
+    /// Its Ed25519 public key, hex.
+    pub signing_public_key: String,
+    /// Its age recipient (`age1…`).
+    pub age_recipient: String,
+}
+
 type Packed = (String, Vec<age::x25519::Recipient>, Vec<String>);
 
 /// Recipients of an HQ-only record: this device and the named organisation groups; route `hq`.
@@ -168,6 +182,17 @@ pub(super) fn prepare_entry(
         // only come back to itself, a little more on every pull.
         EntryKind::Audit if state.role == DeviceRole::Hq => return Ok(Vec::new()),
         EntryKind::Audit => hq_only(tx, state, content, &["caseworkers"])?,
+        // Sealed to `caseworkers` like audit entries: case management (which refers cases)
+        // holds it; no other group learns the team's devices.
+        EntryKind::Device => {
+            let profile = DeviceProfile {
+                device_id: state.device_id.clone(),
+                signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+                age_recipient: attachments::device_identity(tx)?.to_public().to_string(),
+            };
+            let content = serde_json::to_string(&profile).map_err(|_| StoreError::Shape)?;
+            hq_only(tx, state, content, &["caseworkers"])?
+        }
         EntryKind::Withdrawal => {
             let consent: consent::Consent =
                 serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
