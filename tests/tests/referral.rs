@@ -377,8 +377,16 @@ fn forged_clear_foreign_and_replayed_assignments_change_nothing() {
     let replay = sign(KIND_ASSIGN, assignment(1, vec![assigned(&t.eb)], vec![]));
     push_as_hq(&t.net, &hq_key, &t.eb.device_id, sealed(&replay, &t.eb));
     sync(&t.b, &t.net);
-    // B still shares the case with A: A's change reaches B.
+    // B still shares the case with A (the replay would have left B alone on it): B's change
+    // reaches A, and A's reaches B.
     sync(&t.a, &t.net);
+    cases::set_field(&t.b, t.case.id, "risk", "from B after replay").unwrap();
+    sync(&t.b, &t.net);
+    sync(&t.a, &t.net);
+    assert_eq!(
+        field(&t.a, t.case.id, "risk").as_deref(),
+        Some("from B after replay")
+    );
     cases::set_field(&t.a, t.case.id, "status", "after replay").unwrap();
     sync(&t.a, &t.net);
     sync(&t.b, &t.net);
