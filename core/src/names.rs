@@ -104,9 +104,12 @@ pub mod collections {
     /// HQ only: per case, the devices HQ last assigned it to and the serial of that order
     /// (`sync::hq::assign_case`).
     pub const HQ_ASSIGNMENTS: Collection = Collection::new("hq_assignments");
+    /// HQ only: per device (id = device id), the serial of the `recipients` order last delivered
+    /// to it (`sync::hq::deliver_standing`).
+    pub const HQ_DELIVERED: Collection = Collection::new("hq_delivered");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 30] = [
+    pub const ALL: [Collection; 31] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -137,6 +140,7 @@ pub mod collections {
         SYNC_PURGED,
         HQ_RECEIPTED,
         HQ_ASSIGNMENTS,
+        HQ_DELIVERED,
     ];
 }
 
@@ -315,6 +319,7 @@ mod tests {
                 "sync_purged",
                 "hq_receipted",
                 "hq_assignments",
+                "hq_delivered",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();

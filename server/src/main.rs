@@ -192,6 +192,24 @@ enum OrgCommand {
         #[arg(long)]
         to_passphrase_file: Option<PathBuf>,
     },
+    /// Give a group a new key (when a holder leaves): devices switch to it for everything new,
+    /// HQ keeps the old key to read what was sent before.
+    RotateGroup {
+        /// The group (caseworkers, legal, law_enforcement, research).
+        group: String,
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory: adopts the new key and sends the signed order to the devices.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// File whose first line is the passphrase (of both; default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// age scrypt work factor for the new key file (tests; default age's).
+        #[arg(long, hide = true)]
+        scrypt_log_n: Option<u8>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -451,6 +469,17 @@ fn main() -> ExitCode {
                     to_passphrase_file,
                 },
         } => org::run_export_group(dir, group, to, passphrase_file, to_passphrase_file)
+            .map_err(Into::into),
+        Command::Org {
+            command:
+                OrgCommand::RotateGroup {
+                    group,
+                    org: dir,
+                    data,
+                    passphrase_file,
+                    scrypt_log_n,
+                },
+        } => hq::run_rotate_group(group, dir, data, passphrase_file, scrypt_log_n)
             .map_err(Into::into),
         Command::Org {
             command:

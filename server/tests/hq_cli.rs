@@ -1757,3 +1757,128 @@ fn hq_refer_hands_a_case_to_another_device_and_revoke_takes_it_back() {
     assert_eq!(sync::sync_once(&b, &w.http).unwrap().pulled, 0);
     assert_eq!(status(&b).as_deref(), Some("visited"));
 }
+
+/// `amanat org rotate-group` through the real binary: the installation adopts the new key beside
+/// the old and sends the order; the device switches; an installation handed the group's file
+/// after the rotation (`org export-group`: every key the group had, and the signed order) opens
+/// what was sent before and after. A wrong passphrase or an unknown group changes nothing.
+#[test]
+fn rotate_group_switches_devices_to_the_new_key_and_a_later_holder_reads_old_and_new() {
+    let w = World::new();
+    let a = w.device("a");
+    let (before, _, _) =
+        case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    sync::sync_once(&a, &w.http).unwrap();
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+    let key_file = w.org_dir.join("groups").join("caseworkers.key.age");
+    let key_before = std::fs::read(&key_file).unwrap();
+    let rotate = |pass: &Path, group: &str| {
+        run(&[
+            "org",
+            "rotate-group",
+            group,
+            "--org",
+            w.s(&w.org_dir),
+            "--data",
+            w.s(&hq),
+            "--passphrase-file",
+            w.s(pass),
+            "--scrypt-log-n",
+            "10",
+        ])
+    };
+    let wrong = w.path("wrong-pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    assert!(failed(&rotate(&wrong, "caseworkers")).contains("wrong passphrase"));
+    assert!(failed(&rotate(&w.org_pass, "press")).contains("unknown group"));
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        key_before,
+        "nothing changed"
+    );
+    assert!(!w
+        .org_dir
+        .join("groups")
+        .join("caseworkers.1.key.age")
+        .exists());
+
+    let out = ok(&rotate(&w.org_pass, "caseworkers"));
+    assert!(out.contains("caseworkers: new key in force"), "{out}");
+    assert!(
+        out.contains("holds the new key beside the old one; order sent to 1 devices"),
+        "{out}"
+    );
+    assert!(w
+        .org_dir
+        .join("groups")
+        .join("caseworkers.1.key.age")
+        .exists());
+    assert_ne!(std::fs::read(&key_file).unwrap(), key_before);
+    sync::sync_once(&a, &w.http).unwrap();
+    let (after, _, _) = case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    sync::sync_once(&a, &w.http).unwrap();
+    let out = w.pull(&hq, &w.org_pass);
+    assert!(out.contains(" 0 kept encrypted"), "{out}");
+    {
+        let v = w.open(&hq, ORG_PASS);
+        assert!(cases::get_case(&v, before).is_ok());
+        assert!(cases::get_case(&v, after).is_ok());
+        v.lock();
+    }
+
+    // A second installation holding only `legal`; its operator is then handed the caseworkers
+    // file written after the rotation.
+    let legal_only = w.path("hq-legal");
+    ok(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&legal_only),
+        "--relay",
+        &w.url,
+        "--org",
+        w.s(&w.org_dir),
+        "--group",
+        "legal",
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    let out = w.pull(&legal_only, &w.org_pass);
+    let held_before = line_count(&out, "kept ");
+    assert!(held_before > 0);
+    let file = w.path("caseworkers.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "caseworkers",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    let out = ok(&run(&[
+        "hq",
+        "add-identity",
+        "--data",
+        w.s(&legal_only),
+        "--identity",
+        w.s(&file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(
+        out.contains("holds the identities of: caseworkers, legal"),
+        "{out}"
+    );
+    let v = w.open(&legal_only, ORG_PASS);
+    let s = core_hq::summary(&v).unwrap();
+    assert_eq!(s.held, 0, "old and new opened: {s:?}");
+    assert!(cases::get_case(&v, before).is_ok());
+    assert!(cases::get_case(&v, after).is_ok());
+    v.lock();
+}

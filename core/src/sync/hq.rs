@@ -190,23 +190,33 @@ fn hq_state(tx: &mut Tx<'_>) -> Result<State, HqError> {
 }
 
 /// Stores the identity of organisation group `group` in this HQ installation (sealed in its
-/// vault, like every record), after checking it is the organisation's key for that group. Called
-/// again with the same group, replaces it (e.g. after a rotation the old one is kept under the
-/// rotated name by the caller).
+/// vault, like every record), after checking it is the organisation's key for that group: the
+/// one in `org.pub`, or one a `recipients` order adopted here named (a rotated key). Each of a
+/// group's keys is kept: old records stay readable after a rotation.
 pub fn import_group_identity(vault: &Vault, group: &str, identity: &str) -> Result<(), HqError> {
     let parsed =
         age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
     vault.store()?.write(|tx| {
         let state = hq_state(tx)?;
-        let expected = state.org.groups.get(group).ok_or(HqError::UnknownGroup)?;
-        if parsed.to_public().to_string() != *expected {
+        let known = super::orders::known_recipients_in(tx, &state.org, group)?;
+        if known.is_empty() {
+            return Err(HqError::UnknownGroup);
+        }
+        let public = parsed.to_public().to_string();
+        if !known.contains(&public) {
             return Err(HqError::WrongIdentity);
         }
         let held = HeldIdentity {
             group: group.to_string(),
             secret: parsed.to_string().expose_secret().to_string(),
         };
-        let id = identity_id(group);
+        // `org.pub`'s key under the group's name (as before rotation existed); a rotated one
+        // under the group and its recipient, so both are kept.
+        let id = if state.org.groups.get(group) == Some(&public) {
+            identity_id(group)
+        } else {
+            identity_id(&format!("{group}\0{public}"))
+        };
         match tx.get(HQ_IDENTITIES, id)? {
             Some(r) => {
                 tx.update_json(HQ_IDENTITIES, id, r.version, &held)?;
@@ -217,25 +227,110 @@ pub fn import_group_identity(vault: &Vault, group: &str, identity: &str) -> Resu
     })
 }
 
-/// Stores `identity` as whichever organisation group it is the key of (found by its public key in
-/// the enrolled `org.pub`) and returns the group's name: an identity file handed to an operator
-/// (`amanat org export-group`) needs no label that could be wrong.
-pub fn import_identity(vault: &Vault, identity: &str) -> Result<String, HqError> {
-    let parsed =
-        age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
-    let public = parsed.to_public().to_string();
-    let group = vault.store()?.read(|tx| {
+/// First word of a line of an identity bundle that carries a signed order.
+pub const BUNDLE_ORDER_PREFIX: &str = "AMANAT-ORDER-V1 ";
+
+/// Stores the identities in `text` — one `AGE-SECRET-KEY-…` per line; a bundle from `amanat org
+/// export-group` may also carry the group's signed `recipients` order on a line starting with
+/// [`BUNDLE_ORDER_PREFIX`], adopted first (after its signature is checked) so a rotated key is
+/// recognised — each as whichever organisation group it is the key of (found by its public key),
+/// and returns the group's name: an identity file handed to an operator needs no label that
+/// could be wrong. Nothing is stored unless every line is accepted.
+pub fn import_identity(vault: &Vault, text: &str) -> Result<String, HqError> {
+    let mut identities = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(json) = line.strip_prefix(BUNDLE_ORDER_PREFIX) {
+            let order: amanat_protocol::OrgOrder =
+                serde_json::from_str(json).map_err(|_| HqError::BadOrder)?;
+            adopt_order(vault, &order)?;
+        } else {
+            identities
+                .push(age::x25519::Identity::from_str(line).map_err(|_| HqError::BadIdentity)?);
+        }
+    }
+    let mut found = Vec::new();
+    vault.store()?.read(|tx| {
         let state = hq_state(tx)?;
-        state
-            .org
-            .groups
-            .iter()
-            .find(|(_, r)| **r == public)
-            .map(|(g, _)| g.clone())
-            .ok_or(HqError::WrongIdentity)
+        for id in &identities {
+            let public = id.to_public().to_string();
+            let mut group = None;
+            for g in amanat_protocol::RECIPIENT_GROUPS {
+                if super::orders::known_recipients_in(tx, &state.org, g)?.contains(&public) {
+                    group = Some(g.to_string());
+                }
+            }
+            found.push(group.ok_or(HqError::WrongIdentity)?);
+        }
+        Ok::<_, HqError>(())
     })?;
-    import_group_identity(vault, &group, identity)?;
-    Ok(group)
+    for (id, group) in identities.iter().zip(&found) {
+        import_group_identity(vault, group, id.to_string().expose_secret())?;
+    }
+    found.pop().ok_or(HqError::BadIdentity)
+}
+
+/// Adopts an organisation `recipients` order in this installation (a group key was rotated):
+/// checked under the enrolled organisation; from then on the installation accepts the new key
+/// for that group and hands the order on to devices ([`deliver_standing`]).
+pub fn adopt_order(vault: &Vault, order: &amanat_protocol::OrgOrder) -> Result<(), HqError> {
+    vault.store()?.write(|tx| {
+        let state = hq_state(tx)?;
+        if order.verify(&state.org).is_err() {
+            return Err(HqError::WrongCertificate);
+        }
+        if order.kind != super::orders::KIND_RECIPIENTS {
+            return Err(HqError::BadOrder);
+        }
+        match super::orders::adopt_recipients_in(tx, order)? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(HqError::BadOrder),
+        }
+    })
+}
+
+/// Sends the `recipients` order this installation adopted to every device it knows that has not
+/// had it yet (a device enrolled after a rotation starts on `org.pub`'s keys): run after each
+/// pull. Returns how many devices it was sent to.
+pub fn deliver_standing(vault: &Vault, transport: &dyn Transport) -> Result<u64, HqError> {
+    use crate::names::collections::HQ_DELIVERED;
+    let store = vault.store()?;
+    let (order, due) = store.read(|tx| {
+        hq_state(tx)?;
+        let Some(order) = super::orders::adopted_recipients_in(tx)? else {
+            return Ok::<_, HqError>((None, Vec::new()));
+        };
+        let serial = serde_json::from_str::<super::orders::RecipientsBody>(&order.body)
+            .map(|b| b.serial)
+            .map_err(|_| HqError::BadOrder)?;
+        let mut due = Vec::new();
+        for id in tx.list(SYNC_PEERS)? {
+            let delivered: u64 = tx.get_json(HQ_DELIVERED, id)?.map(|(s, _)| s).unwrap_or(0);
+            if delivered < serial {
+                due.push((id, tx.require_json::<Peer>(SYNC_PEERS, id)?.0.device_id));
+            }
+        }
+        Ok((Some((order, serial)), due))
+    })?;
+    let Some((order, serial)) = order else {
+        return Ok(0);
+    };
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let devices: Vec<String> = due.iter().map(|(_, d)| d.clone()).collect();
+    send_order(vault, transport, &order, &devices)?;
+    store.write(|tx| {
+        for (id, _) in &due {
+            match tx.get(HQ_DELIVERED, *id)? {
+                Some(r) => {
+                    tx.update_json(HQ_DELIVERED, *id, r.version, &serial)?;
+                }
+                None => tx.insert_json_with_id(HQ_DELIVERED, *id, &serial)?,
+            }
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(due.len() as u64)
 }
 
 /// The group identities held, with their group names.
@@ -450,6 +545,7 @@ pub fn summary(vault: &Vault) -> Result<HqSummary, HqError> {
         )
     })?;
     s.groups.sort();
+    s.groups.dedup(); // a rotated group holds several keys
     Ok(s)
 }
 
@@ -504,22 +600,24 @@ pub fn certificate(vault: &Vault) -> Result<Option<HqCertificate>, HqError> {
 pub(crate) struct ExportKeys {
     pub(crate) org: OrgPublic,
     pub(crate) certificate: Option<HqCertificate>,
-    pub(crate) identity: Option<age::x25519::Identity>,
+    /// Every key of the group held here (more than one after a rotation).
+    pub(crate) identities: Vec<age::x25519::Identity>,
     pub(crate) key: Ed25519KeyPair,
 }
 
 pub(crate) fn export_keys_in(tx: &mut Tx<'_>, group: &str) -> Result<ExportKeys, HqError> {
     let state = hq_state(tx)?;
-    let identity = identities_in(tx)?
+    let identities = identities_in(tx)?
         .into_iter()
-        .find(|(g, _)| g == group)
-        .map(|(_, i)| i);
+        .filter(|(g, _)| g == group)
+        .map(|(_, i)| i)
+        .collect();
     Ok(ExportKeys {
         org: state.org,
         certificate: tx
             .get_json::<HqCertificate>(HQ_CERTIFICATE, CERTIFICATE_ID)?
             .map(|(c, _)| c),
-        identity,
+        identities,
         key: load_key(tx)?,
     })
 }

@@ -17,6 +17,10 @@
 //!   interviews in progress never see their form change — corrections come as a new version.
 //! * `retention`: `{"days": N}`, how long acknowledged records stay on the device
 //!   (`sync::retention`); the newest by issue time is in force.
+//! * `recipients` ([`RecipientsBody`]): a group's key was rotated (`amanat org rotate-group`):
+//!   from now on records and attachments go to the new recipient. The device keeps the history
+//!   of every recipient a group had (an HQ installation accepts an identity only if it is one of
+//!   them); only a higher `serial` than the one adopted counts.
 //! * `assign` ([`Assignment`]): the devices that share a case from now on (HQ referred it to a
 //!   colleague, or took it back). A device named in it shares the case with the others
 //!   (`share_case`: envelopes both ways, end-to-end encrypted) and stops sharing it with any
@@ -26,6 +30,7 @@
 //!   counts: a relay replaying an old referral cannot undo its revocation.
 
 use super::*;
+use crate::names::collections::ORG_CONFIG;
 use amanat_protocol::{OrgOrder, PulledEnvelope};
 
 /// First bytes of an order envelope's payload (after base64).
@@ -36,6 +41,100 @@ pub const KIND_TEMPLATE: &str = "template";
 /// Order kind: how long a device keeps records HQ acknowledged, `{"days": N}` (1–3650);
 /// `sync::retention`.
 pub const KIND_RETENTION: &str = "retention";
+
+/// Order kind: the organisation group recipients in force after a key rotation
+/// ([`RecipientsBody`]).
+pub const KIND_RECIPIENTS: &str = "recipients";
+
+/// Body of a `recipients` order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientsBody {
+    /// Increases with every rotation (the organisation's clock in ms): an older order replayed
+    /// later is ignored.
+    pub serial: u64,
+    /// Group → age recipient in force (the groups named; others keep theirs).
+    pub groups: BTreeMap<String, String>,
+}
+
+/// Every recipient each group has had after `org.pub`'s first, and the serial last adopted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientHistory {
+    serial: u64,
+    groups: BTreeMap<String, Vec<String>>,
+    /// The order adopted last (public: group recipients): what an HQ installation hands on to
+    /// devices that have not had it ([`super::hq::deliver_standing`]).
+    #[serde(default)]
+    order: Option<OrgOrder>,
+}
+
+/// The `recipients` order adopted last, if any.
+pub(crate) fn adopted_recipients_in(tx: &mut Tx<'_>) -> Result<Option<OrgOrder>, StoreError> {
+    Ok(tx
+        .get_json::<RecipientHistory>(ORG_CONFIG, HISTORY_ID)?
+        .and_then(|(h, _)| h.order))
+}
+
+const HISTORY_ID: RecordId = RecordId::from_bytes([0x0D; 16]);
+
+/// Every recipient `group` has had: `org.pub`'s, then each rotation's, oldest first.
+pub(crate) fn known_recipients_in(
+    tx: &mut Tx<'_>,
+    org: &OrgPublic,
+    group: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = org.groups.get(group).cloned().into_iter().collect();
+    if let Some((h, _)) = tx.get_json::<RecipientHistory>(ORG_CONFIG, HISTORY_ID)? {
+        out.extend(h.groups.get(group).cloned().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// Adopts a verified `recipients` order: `Ok(Err(code))` when its body is invalid; a serial not
+/// above the one adopted changes nothing.
+pub(crate) fn adopt_recipients_in(
+    tx: &mut Tx<'_>,
+    order: &OrgOrder,
+) -> Result<Result<(), &'static str>, SyncError> {
+    const INVALID: &str = "invalid_recipients";
+    let Ok(body) = serde_json::from_str::<RecipientsBody>(&order.body) else {
+        return Ok(Err(INVALID));
+    };
+    let valid = !body.groups.is_empty()
+        && body.groups.iter().all(|(g, r)| {
+            amanat_protocol::RECIPIENT_GROUPS.contains(&g.as_str())
+                && age::x25519::Recipient::from_str(r).is_ok()
+        });
+    if !valid {
+        return Ok(Err(INVALID));
+    }
+    let held: Option<(RecipientHistory, u64)> = tx.get_json(ORG_CONFIG, HISTORY_ID)?;
+    let mut history = held.as_ref().map(|(h, _)| h.clone()).unwrap_or_default();
+    if history.serial >= body.serial {
+        return Ok(Ok(())); // stale, or adopted already
+    }
+    let mut current = attachments::org_recipients_in(tx)?;
+    for (g, r) in &body.groups {
+        if current.get(g) != Some(r) {
+            let known = history.groups.entry(g.clone()).or_default();
+            if !known.contains(r) {
+                known.push(r.clone());
+            }
+        }
+        current.insert(g.clone(), r.clone());
+    }
+    history.serial = body.serial;
+    history.order = Some(order.clone());
+    attachments::set_org_recipients_in(tx, &current)?;
+    match held {
+        Some((_, version)) => {
+            tx.update_json(ORG_CONFIG, HISTORY_ID, version, &history)?;
+        }
+        None => tx.insert_json_with_id(ORG_CONFIG, HISTORY_ID, &history)?,
+    }
+    Ok(Ok(()))
+}
 
 /// Order kind: the devices that share a case ([`Assignment`]); sealed to each device.
 pub const KIND_ASSIGN: &str = "assign";
@@ -150,6 +249,7 @@ pub(super) fn receive(
             Some(_) => Ok(()),
             None => Err("invalid_retention"),
         },
+        KIND_RECIPIENTS => adopt_recipients_in(tx, &order)?,
         _ => Err("unknown_order"),
     };
     if outcome.is_ok() {
