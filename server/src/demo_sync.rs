@@ -7,6 +7,7 @@
 //! Prints counts, kinds and ids only, never record content (the records are synthetic anyway).
 
 use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::records::attachments::{self, AttachmentWriter};
 use amanat_core::records::cases;
 use amanat_core::records::consent::{self, Scope};
 use amanat_core::records::interviews;
@@ -144,16 +145,16 @@ fn story(
         return Err("HQ enrollment refused".into());
     }
 
-    // One case on A, consent for interview and caseworkers (B gets it later, by HQ's referral).
+    // One case on A, offline: consent for interview, audio and caseworkers (B gets the case
+    // later, by HQ's referral); an interview in Uzbek with a recorded clip, one in Russian.
     let case = cases::create_case(&a)?;
     consent::record_consent(
         &a,
         case.id,
         "demo-worker",
-        "en",
-        &[Scope::Interview, Scope::ShareCaseworkers],
+        "uz",
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
     )?;
-    let i = interviews::start(&a, case.id, "trafficking_screening", 1, "en")?;
     let batch: Answers = [
         ("interpreter_used", AnswerValue::YesNo(false)),
         ("first_contact", AnswerValue::Choice("messaging_app".into())),
@@ -162,9 +163,29 @@ fn story(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let i = interviews::start(&a, case.id, "trafficking_screening", 1, "uz")?;
     interviews::save_answers(&a, &i.id, &batch)?;
+    let clip = crate::demo::synthetic_audio();
+    let mut w = AttachmentWriter::open(
+        &a,
+        &i.id,
+        "narrative_audio",
+        "audio/wav",
+        attachments::DEFAULT_MAX_BYTES,
+    )?;
+    for frame in clip.chunks(640) {
+        w.write(frame)?;
+    }
+    let audio = w.finish()?;
     let submitted = interviews::submit(&a, &i.id)?;
-    println!("    device A: case opened, consent recorded, interview submitted");
+    let ru = interviews::start(&a, case.id, "trafficking_screening", 1, "ru")?;
+    interviews::save_answers(&a, &ru.id, &batch)?;
+    interviews::submit(&a, &ru.id)?;
+    println!(
+        "    device A, offline: case opened, consent recorded, interviews submitted in Uzbek (with \
+         a {} KiB audio clip, encrypted as it was recorded) and Russian",
+        audio.size / 1024
+    );
 
     let ra = sync::sync_once(&a, &http)?;
     println!(
@@ -308,8 +329,9 @@ fn hq_story(
     vault.lock();
     let exported = exported?;
     println!(
-        "    HQ export for caseworkers: {} interview, {} case, signed manifest",
-        exported.interviews, exported.cases
+        "    HQ export for caseworkers: {} interviews, {} case, {} audio clip decrypted, signed \
+         manifest",
+        exported.interviews, exported.cases, exported.attachments
     );
     let org_public = org::load_public(&org_dir.join(org::ORG_PUB_FILE))?;
     let report = amanat_core::hq::verify_export(&out, Some(&org_public))?;
@@ -427,8 +449,8 @@ fn retention_story(
     let purged = sync::retention::purge_due(a, later)?;
     println!(
         "    HQ acknowledged {sent} records, retention 30 days: device A, 31 days on, deleted {} \
-         acknowledged interview (drafts and unacknowledged records stay)",
-        purged.interviews
+         acknowledged interviews and {} recordings (drafts and unacknowledged records stay)",
+        purged.interviews, purged.attachments
     );
     if !sync::verify_custody(a)?.is_clean() {
         return Err("custody failed after the purge".into());
