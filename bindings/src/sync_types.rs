@@ -147,6 +147,8 @@ pub enum SyncEntryKind {
     Withdrawal,
     /// An attachment's metadata (its encrypted file travels as a blob first).
     Attachment,
+    /// This device's keys, sent once to HQ after enrollment (so HQ can refer cases to it).
+    Device,
 }
 
 /// An outbox entry the relay refused for good: list it, retry it or discard it.

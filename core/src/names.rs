@@ -101,9 +101,15 @@ pub mod collections {
     pub const SYNC_PURGED: Collection = Collection::new("sync_purged");
     /// HQ only: envelopes whose records a receipt was sent for, id = the envelope's UUID.
     pub const HQ_RECEIPTED: Collection = Collection::new("hq_receipted");
+    /// HQ only: per case, the devices HQ last assigned it to and the serial of that order
+    /// (`sync::hq::assign_case`).
+    pub const HQ_ASSIGNMENTS: Collection = Collection::new("hq_assignments");
+    /// HQ only: per device (id = device id), the serial of the `recipients` order last delivered
+    /// to it (`sync::hq::deliver_standing`).
+    pub const HQ_DELIVERED: Collection = Collection::new("hq_delivered");
 
     /// Every collection above, for uniqueness checks and integrity walks.
-    pub const ALL: [Collection; 29] = [
+    pub const ALL: [Collection; 31] = [
         CASES,
         CASE_IDENTITIES,
         CONSENTS,
@@ -133,6 +139,8 @@ pub mod collections {
         SYNC_RECEIPTS,
         SYNC_PURGED,
         HQ_RECEIPTED,
+        HQ_ASSIGNMENTS,
+        HQ_DELIVERED,
     ];
 }
 
@@ -241,10 +249,13 @@ pub mod kinds {
     pub const WITHDRAWAL: &str = "withdrawal";
     /// An attachment's metadata (plaintext and ciphertext hashes); its file travels as a blob.
     pub const ATTACHMENT: &str = "attachment";
+    /// A field device's profile (its signing key and age recipient), sent once to HQ after
+    /// enrollment, so HQ can seal case assignments to it (routed to HQ only, no survivor data).
+    pub const DEVICE: &str = "device";
 
     /// Every kind, in the order they were added.
-    pub const ALL: [&str; 7] = [
-        CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL, ATTACHMENT,
+    pub const ALL: [&str; 8] = [
+        CASE, IDENTITY, CONSENT, INTERVIEW, AUDIT, WITHDRAWAL, ATTACHMENT, DEVICE,
     ];
 }
 
@@ -307,6 +318,8 @@ mod tests {
                 "sync_receipts",
                 "sync_purged",
                 "hq_receipted",
+                "hq_assignments",
+                "hq_delivered",
             ]
         );
         let unique: BTreeSet<&str> = names.iter().copied().collect();
@@ -387,7 +400,8 @@ mod tests {
                 "interview",
                 "audit",
                 "withdrawal",
-                "attachment"
+                "attachment",
+                "device"
             ]
         );
         let unique: BTreeSet<&str> = kinds::ALL.iter().copied().collect();

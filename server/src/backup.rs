@@ -44,13 +44,23 @@ struct Bundle {
     version: u32,
     org_pub: String,
     signing_pkcs8: String,
+    /// The key in force per group.
     groups: BTreeMap<String, String>,
+    /// Earlier keys of rotated groups, oldest first (needed to read what was sent to them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    archived: BTreeMap<String, Vec<String>>,
+    /// The signed `recipients` order of the last rotation (public), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recipients_order: Option<String>,
 }
 
 impl Drop for Bundle {
     fn drop(&mut self) {
         self.signing_pkcs8.zeroize();
         for v in self.groups.values_mut() {
+            v.zeroize();
+        }
+        for v in self.archived.values_mut().flatten() {
             v.zeroize();
         }
     }
@@ -157,6 +167,7 @@ pub fn backup(
             .map_err(|e| format!("cannot read the signing key: {}", e.kind()))?,
     )?);
     let mut groups = BTreeMap::new();
+    let mut archived = BTreeMap::new();
     for g in RECIPIENT_GROUPS {
         groups.insert(
             g.to_string(),
@@ -164,12 +175,25 @@ pub fn backup(
                 .expose_secret()
                 .to_owned(),
         );
+        let old: Vec<String> = org::archived_identities(dir, pass, g)?
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        if !old.is_empty() {
+            archived.insert(g.to_string(), old);
+        }
     }
+    let recipients_order = org::recipients_order(dir)?
+        .map(|o| serde_json::to_string(&o))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let bundle = Bundle {
         version: 1,
         org_pub: org_json,
         signing_pkcs8: amanat_protocol::to_hex(&signing),
         groups,
+        archived,
+        recipients_order,
     };
     let bytes = Zeroizing::new(serde_json::to_vec(&bundle).map_err(|e| e.to_string())?);
     let digest = digest_hex(&bytes);
@@ -255,11 +279,36 @@ pub fn restore(
     if amanat_protocol::to_hex(key.public_key().as_ref()) != org.signing_public_key {
         return Err("the rebuilt signing key does not match org.pub".into());
     }
+    // The keys in force: `org.pub`'s, or those the signed order of the last rotation names.
+    let mut in_force = org.groups.clone();
+    let order = match &bundle.recipients_order {
+        Some(json) => {
+            let order: amanat_protocol::OrgOrder = serde_json::from_str(json)
+                .map_err(|_| "the rebuilt rotation order is malformed".to_owned())?;
+            let body: amanat_core::sync::orders::RecipientsBody = serde_json::from_str(&order.body)
+                .map_err(|_| "the rebuilt rotation order is malformed".to_owned())?;
+            if order.verify(&org).is_err() {
+                return Err("the rebuilt rotation order is not signed by this organisation".into());
+            }
+            in_force.extend(body.groups);
+            Some(order)
+        }
+        None => None,
+    };
     for (g, secret) in &bundle.groups {
         let id = age::x25519::Identity::from_str(secret)
             .map_err(|_| format!("the rebuilt {g} identity is malformed"))?;
-        if org.groups.get(g) != Some(&id.to_public().to_string()) {
+        if in_force.get(g) != Some(&id.to_public().to_string()) {
             return Err(format!("the rebuilt {g} identity does not match org.pub"));
+        }
+    }
+    for (g, old) in &bundle.archived {
+        if !RECIPIENT_GROUPS.contains(&g.as_str())
+            || old
+                .iter()
+                .any(|s| age::x25519::Identity::from_str(s).is_err())
+        {
+            return Err(format!("an earlier {g} identity is malformed"));
         }
     }
     if to.join(ORG_PUB_FILE).exists() || to.join(SIGNING_KEY_FILE).exists() {
@@ -272,6 +321,18 @@ pub fn restore(
             &to.join("groups").join(format!("{g}.key.age")),
             &org::encrypt(new_pass, secret.as_bytes(), scrypt_log_n)?,
         )?;
+    }
+    for (g, old) in &bundle.archived {
+        for (i, secret) in old.iter().enumerate() {
+            org::write_new(
+                &org::archived_path(to, g, i + 1),
+                &org::encrypt(new_pass, secret.as_bytes(), scrypt_log_n)?,
+            )?;
+        }
+    }
+    if let Some(order) = order {
+        let json = serde_json::to_vec_pretty(&order).map_err(|e| e.to_string())?;
+        org::write_new(&to.join(org::RECIPIENTS_ORDER_FILE), &json)?;
     }
     org::write_new(
         &to.join(SIGNING_KEY_FILE),
@@ -343,6 +404,56 @@ mod tests {
         let dir = tmp.path().join("org");
         let org = org::init(&dir, &pass("old passphrase"), Some(10)).unwrap();
         (tmp, dir, org)
+    }
+
+    #[test]
+    fn after_rotations_the_shares_rebuild_every_key_a_group_had_and_the_signed_order() {
+        let (tmp, dir, org) = org_dir();
+        let p = pass("old passphrase");
+        let first = org::group_identity(&dir, &p, "caseworkers").unwrap();
+        let (_, second) = org::rotate_group(&dir, &p, "caseworkers", Some(10)).unwrap();
+        let (order, third) = org::rotate_group(&dir, &p, "caseworkers", Some(10)).unwrap();
+        let shares = backup(&dir, &p, 3, 2).unwrap();
+        let to = tmp.path().join("restored");
+        let back = restore(&shares[1..], &to, &pass("new passphrase"), Some(10)).unwrap();
+        assert_eq!(back, org);
+        let np = pass("new passphrase");
+        assert_eq!(
+            org::group_identity(&to, &np, "caseworkers")
+                .unwrap()
+                .expose_secret(),
+            third.expose_secret()
+        );
+        let old: Vec<String> = org::archived_identities(&to, &np, "caseworkers")
+            .unwrap()
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        assert_eq!(
+            old,
+            vec![
+                first.expose_secret().to_owned(),
+                second.expose_secret().to_owned()
+            ]
+        );
+        assert_eq!(org::recipients_order(&to).unwrap(), Some(order));
+        // A rotation order forged into the rebuilt bundle would not verify: refused.
+        let (_other_tmp, other_dir, _) = org_dir();
+        let foreign = org::order(
+            &other_dir,
+            &p,
+            amanat_core::sync::orders::KIND_RECIPIENTS,
+            org::recipients_order(&dir).unwrap().unwrap().body,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(org::RECIPIENTS_ORDER_FILE),
+            serde_json::to_vec(&foreign).unwrap(),
+        )
+        .unwrap();
+        let shares = backup(&dir, &p, 2, 2).unwrap();
+        let err = restore(&shares, &tmp.path().join("forged"), &np, Some(10)).unwrap_err();
+        assert!(err.contains("not signed by this organisation"), "{err}");
     }
 
     #[test]

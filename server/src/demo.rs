@@ -271,6 +271,18 @@ pub fn run(data_dir: Option<PathBuf>) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// Two seconds of a 440 Hz tone, 16 kHz mono 16-bit PCM: a synthetic "recording" (fed in 20 ms
+/// frames of 640 bytes, as a recorder would).
+pub(crate) fn synthetic_audio() -> Vec<u8> {
+    (0..32_000u32)
+        .flat_map(|i| {
+            let t = i as f32 / 16_000.0;
+            let v = ((t * 440.0 * std::f32::consts::TAU).sin() * 8_000.0) as i16;
+            v.to_le_bytes()
+        })
+        .collect()
+}
+
 /// The survivor now agrees to audio and photos: record a generated audio clip through the
 /// streaming writer and import a "camera" file, both encrypted to the device and to the HQ
 /// caseworkers group (whose consent is on record), then show HQ can decrypt and the source is gone.
@@ -307,14 +319,7 @@ fn attach_media(
         "audio/wav",
         attachments::DEFAULT_MAX_BYTES,
     )?;
-    // Two seconds of a 440 Hz tone, 16 kHz mono 16-bit, fed as a recorder would: 20 ms frames.
-    let samples: Vec<u8> = (0..32_000u32)
-        .flat_map(|i| {
-            let t = i as f32 / 16_000.0;
-            let v = ((t * 440.0 * std::f32::consts::TAU).sin() * 8_000.0) as i16;
-            v.to_le_bytes()
-        })
-        .collect();
+    let samples = synthetic_audio();
     for frame in samples.chunks(640) {
         writer.write(frame)?;
     }

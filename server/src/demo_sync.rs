@@ -1,11 +1,13 @@
 //! The sync part of `amanat demo`: an organisation (`org init`), the relay on loopback (in this
 //! process), two field devices enrolled with codes that carry the relay URL, an HQ installation,
-//! one case shared between the devices, an interview submitted on device A, then A → relay → B
-//! and HQ's routing, and custody verification on both devices.
+//! an interview submitted on device A, A → relay → HQ's routing, custody verification on both
+//! devices, HQ's pull, export and verify, the case referred by HQ to device B (an org-signed
+//! order sealed to B) with a follow-up travelling back to A, retention, and revocation.
 //!
 //! Prints counts, kinds and ids only, never record content (the records are synthetic anyway).
 
 use amanat_core::forms::{AnswerValue, Answers};
+use amanat_core::records::attachments::{self, AttachmentWriter};
 use amanat_core::records::cases;
 use amanat_core::records::consent::{self, Scope};
 use amanat_core::records::interviews;
@@ -143,18 +145,16 @@ fn story(
         return Err("HQ enrollment refused".into());
     }
 
-    // One case on A, consent for interview and caseworkers, shared with B.
+    // One case on A, offline: consent for interview, audio and caseworkers (B gets the case
+    // later, by HQ's referral); an interview in Uzbek with a recorded clip, one in Russian.
     let case = cases::create_case(&a)?;
     consent::record_consent(
         &a,
         case.id,
         "demo-worker",
-        "en",
-        &[Scope::Interview, Scope::ShareCaseworkers],
+        "uz",
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
     )?;
-    sync::share_case(&a, case.id, &eb.signing_public_key, &eb.age_recipient)?;
-    sync::share_case(&b, case.id, &ea.signing_public_key, &ea.age_recipient)?;
-    let i = interviews::start(&a, case.id, "trafficking_screening", 1, "en")?;
     let batch: Answers = [
         ("interpreter_used", AnswerValue::YesNo(false)),
         ("first_contact", AnswerValue::Choice("messaging_app".into())),
@@ -163,9 +163,29 @@ fn story(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    let i = interviews::start(&a, case.id, "trafficking_screening", 1, "uz")?;
     interviews::save_answers(&a, &i.id, &batch)?;
+    let clip = crate::demo::synthetic_audio();
+    let mut w = AttachmentWriter::open(
+        &a,
+        &i.id,
+        "narrative_audio",
+        "audio/wav",
+        attachments::DEFAULT_MAX_BYTES,
+    )?;
+    for frame in clip.chunks(640) {
+        w.write(frame)?;
+    }
+    let audio = w.finish()?;
     let submitted = interviews::submit(&a, &i.id)?;
-    println!("    device A: case opened, consent recorded, interview submitted");
+    let ru = interviews::start(&a, case.id, "trafficking_screening", 1, "ru")?;
+    interviews::save_answers(&a, &ru.id, &batch)?;
+    interviews::submit(&a, &ru.id)?;
+    println!(
+        "    device A, offline: case opened, consent recorded, interviews submitted in Uzbek (with \
+         a {} KiB audio clip, encrypted as it was recorded) and Russian",
+        audio.size / 1024
+    );
 
     let ra = sync::sync_once(&a, &http)?;
     println!(
@@ -173,16 +193,9 @@ fn story(
         ra.pushed, ra.bytes_up, ra.pending
     );
     let rb = sync::sync_once(&b, &http)?;
-    let on_b = interviews::get(&b, &submitted.id)?;
     println!(
-        "    sync B: pulled and applied {}, quarantined {}; interview on B has A's hash: {}",
-        rb.pulled,
-        rb.quarantined,
-        if on_b.hash == submitted.hash {
-            "yes"
-        } else {
-            "NO"
-        }
+        "    sync B: pulled {} (the case is not B's), told HQ its keys for later referrals",
+        rb.pulled
     );
 
     // HQ's routing: what reached `hq`, by kind, opened with the caseworkers group key.
@@ -230,6 +243,7 @@ fn story(
         }
     }
     let hq_dir = hq_story(dir, org_dir, pass, url)?;
+    let pulled_by_b = referral_story(&a, &b, eb, &hq_dir, org_dir, pass, &http, &case, &submitted)?;
     retention_story(&a, &hq_dir, org_dir, pass, &http)?;
     // The organisation revokes device B (lost, say): on its next contact it wipes itself.
     let revocation = org::revoke(org_dir, pass, &eb.device_id)?;
@@ -260,7 +274,7 @@ fn story(
     b.lock();
     Ok(SyncSummary {
         pushed: ra.pushed,
-        pulled_by_b: rb.pulled,
+        pulled_by_b,
         at_hq: page.envelopes.len(),
     })
 }
@@ -316,8 +330,9 @@ fn hq_story(
     vault.lock();
     let exported = exported?;
     println!(
-        "    HQ export for caseworkers: {} interview, {} case, signed manifest",
-        exported.interviews, exported.cases
+        "    HQ export for caseworkers: {} interviews, {} case, {} audio clip decrypted, signed \
+         manifest",
+        exported.interviews, exported.cases, exported.attachments
     );
     let org_public = org::load_public(&org_dir.join(org::ORG_PUB_FILE))?;
     let report = amanat_core::hq::verify_export(&out, Some(&org_public))?;
@@ -341,6 +356,70 @@ fn hq_story(
         r.summary.applied, r.summary.held
     );
     Ok(caseworkers)
+}
+
+/// HQ refers the case to device B for a follow-up (docs/HQ.md, "Referring a case"): B receives it
+/// whole inside an order sealed to it, adds a note, and the note reaches A. Returns how many
+/// records B applied.
+#[allow(clippy::too_many_arguments)]
+fn referral_story(
+    a: &Vault,
+    b: &Vault,
+    eb: &sync::Enrollment,
+    hq_dir: &Path,
+    org_dir: &Path,
+    pass: &age::secrecy::SecretString,
+    http: &HttpTransport,
+    case: &cases::Case,
+    submitted: &interviews::Interview,
+) -> Result<u64, Box<dyn Error>> {
+    let vault = hq::open(hq_dir, pass)?;
+    let referred = (|| -> Result<_, Box<dyn Error>> {
+        let sign = org::order_signer(org_dir, pass)?;
+        Ok(sync::hq::assign_case(
+            &vault,
+            http,
+            case.code.as_str(),
+            std::slice::from_ref(&eb.device_id),
+            &[],
+            &sign,
+        )?)
+    })();
+    vault.lock();
+    let referred = referred?;
+    sync::sync_once(a, http)?;
+    let rb = sync::sync_once(b, http)?;
+    let on_b = interviews::get(b, &submitted.id)?;
+    println!(
+        "    HQ referred the case to device B (order signed by the organisation, sealed to B): \
+         B received {} records, quarantined {}; interview on B has A's hash: {}",
+        referred.records,
+        rb.quarantined,
+        if on_b.hash == submitted.hash {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    cases::set_field(b, case.id, "follow_up", "visited")?;
+    sync::sync_once(b, http)?;
+    sync::sync_once(a, http)?;
+    let back = cases::get_case(a, case.id)?
+        .fields
+        .get("follow_up")
+        .and_then(|f| f.current().map(str::to_string));
+    println!(
+        "    device B's follow-up note reached device A: {}",
+        if back.as_deref() == Some("visited") {
+            "yes"
+        } else {
+            "NO"
+        }
+    );
+    if on_b.hash != submitted.hash || back.as_deref() != Some("visited") {
+        return Err("the referral did not carry the case both ways".into());
+    }
+    Ok(referred.records)
 }
 
 /// HQ acknowledges what it holds and the organisation sets a 30-day retention; device A, its
@@ -371,8 +450,8 @@ fn retention_story(
     let purged = sync::retention::purge_due(a, later)?;
     println!(
         "    HQ acknowledged {sent} records, retention 30 days: device A, 31 days on, deleted {} \
-         acknowledged interview (drafts and unacknowledged records stay)",
-        purged.interviews
+         acknowledged interviews and {} recordings (drafts and unacknowledged records stay)",
+        purged.interviews, purged.attachments
     );
     if !sync::verify_custody(a)?.is_clean() {
         return Err("custody failed after the purge".into());

@@ -100,7 +100,9 @@ pub fn init(opts: &InitOptions) -> Result<Installed, String> {
             };
             let mut ids = Vec::new();
             for g in &groups {
-                ids.push(org::group_identity(dir, &opts.passphrase, g)?);
+                // Every key the group has had (after rotations), and the order naming the one
+                // in force.
+                ids.push(org::group_bundle(dir, &opts.passphrase, g)?);
             }
             let code = org::enroll_code_for(
                 dir,
@@ -227,6 +229,8 @@ pub struct Pulled {
     pub report: SyncReport,
     /// Counts after the run.
     pub summary: hq::HqSummary,
+    /// Devices the rotated group keys were sent to (those that had not had them).
+    pub rotated_sent: u64,
 }
 
 /// Pulls everything routed to HQ until the relay has no more (one sync run).
@@ -236,8 +240,18 @@ pub fn pull(data: &Path, pass: &SecretString) -> Result<Pulled, String> {
     let result = sync::sync_once(&vault, &transport)
         .map_err(|e| e.to_string())
         .and_then(|report| {
+            // A device enrolled after a rotation starts on `org.pub`'s keys: hand it the order.
+            let rotated_sent = if report.interrupted.is_none() {
+                hq::deliver_standing(&vault, &transport).map_err(|e| e.to_string())?
+            } else {
+                0
+            };
             let summary = hq::summary(&vault).map_err(|e| e.to_string())?;
-            Ok(Pulled { report, summary })
+            Ok(Pulled {
+                report,
+                summary,
+                rotated_sent,
+            })
         });
     vault.lock();
     result
@@ -295,6 +309,12 @@ pub fn run_pull(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), S
         s.withdrawals,
         s.groups.join(", ")
     );
+    if p.rotated_sent > 0 {
+        println!(
+            "sent the organisation's rotated group keys to {} devices that did not have them",
+            p.rotated_sent
+        );
+    }
     if let Some(why) = p.report.interrupted {
         return Err(format!(
             "stopped early ({why:?}); nothing is lost, run `amanat hq pull` again"
@@ -557,6 +577,111 @@ pub fn run_publish_template(
         template.id(),
         template.version()
     );
+    Ok(())
+}
+
+/// `amanat hq refer`: refers a case to field devices (`--to`) or takes it back from them
+/// (`--revoke`), with orders signed by the organisation key and sealed to each device
+/// (`sync::hq::assign_case`).
+pub fn run_refer(
+    case: String,
+    to: Vec<String>,
+    revoke: Vec<String>,
+    org_dir: PathBuf,
+    data: PathBuf,
+    passphrase_file: Option<PathBuf>,
+) -> Result<(), String> {
+    if to.is_empty() && revoke.is_empty() {
+        return Err("name a device with --to (refer) or --revoke (take the case back)".into());
+    }
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let sign = org::order_signer(&org_dir, &pass)?;
+    let vault = open(&data, &pass)?;
+    let transport = HttpTransport::new(Duration::from_secs(60));
+    let result =
+        hq::assign_case(&vault, &transport, &case, &to, &revoke, &sign).map_err(|e| e.to_string());
+    vault.lock();
+    let done = result?;
+    println!(
+        "case {} now shared by {} devices ({}); {} devices told, {} records handed to the \
+         devices joining; each obeys on its next sync",
+        case.trim(),
+        done.devices.len(),
+        done.devices.join(", "),
+        done.told.len(),
+        done.records
+    );
+    Ok(())
+}
+
+/// `amanat org rotate-group`: a new key for `group` (a holder left); with `--data`, the HQ
+/// installation adopts it, keeps the old key, holds the new one if it held the group, and sends
+/// the signed order to every device it knows (later ones get it on `hq pull`).
+pub fn run_rotate_group(
+    group: String,
+    org_dir: PathBuf,
+    data: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    scrypt_log_n: Option<u8>,
+) -> Result<(), String> {
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let (order, identity) = org::rotate_group(&org_dir, &pass, &group, scrypt_log_n)?;
+    println!(
+        "{group}: new key in force (the old one kept in {}/groups); order signed into {}",
+        org_dir.display(),
+        org::RECIPIENTS_ORDER_FILE
+    );
+    if let Some(data) = data {
+        let vault = open(&data, &pass)?;
+        let transport = HttpTransport::new(Duration::from_secs(60));
+        let result = (|| -> Result<(bool, u64), String> {
+            hq::adopt_order(&vault, &order).map_err(|e| e.to_string())?;
+            let held = hq::summary(&vault)
+                .map_err(|e| e.to_string())?
+                .groups
+                .contains(&group);
+            if held {
+                hq::import_group_identity(&vault, &group, identity.expose_secret())
+                    .map_err(|e| e.to_string())?;
+            }
+            let sent = hq::deliver_standing(&vault, &transport).map_err(|e| e.to_string())?;
+            Ok((held, sent))
+        })();
+        vault.lock();
+        let (held, sent) = result?;
+        println!(
+            "installation {}: {}; order sent to {sent} devices (each switches on its next sync; \
+             devices heard from later get it on `amanat hq pull`)",
+            data.display(),
+            if held {
+                "holds the new key beside the old one"
+            } else {
+                "does not hold this group"
+            }
+        );
+    }
+    println!(
+        "give the remaining holders of {group} a new file: amanat org export-group {group} \
+         (it holds the old keys too, to read what was sent before)"
+    );
+    Ok(())
+}
+
+/// `amanat hq devices`: the field devices this installation has heard from, and whether it
+/// holds the profile a referral is sealed to.
+pub fn run_devices(data: PathBuf, passphrase_file: Option<PathBuf>) -> Result<(), String> {
+    let pass = org::read_passphrase(passphrase_file.as_deref())?;
+    let vault = open(&data, &pass)?;
+    let result = hq::devices(&vault).map_err(|e| e.to_string());
+    vault.lock();
+    for d in result? {
+        let state = if d.profile {
+            "can receive referrals"
+        } else {
+            "no profile yet"
+        };
+        println!("{}  {state}", d.device_id);
+    }
     Ok(())
 }
 

@@ -192,6 +192,24 @@ enum OrgCommand {
         #[arg(long)]
         to_passphrase_file: Option<PathBuf>,
     },
+    /// Give a group a new key (when a holder leaves): devices switch to it for everything new,
+    /// HQ keeps the old key to read what was sent before.
+    RotateGroup {
+        /// The group (caseworkers, legal, law_enforcement, research).
+        group: String,
+        /// Organisation directory.
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory: adopts the new key and sends the signed order to the devices.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// File whose first line is the passphrase (of both; default: a line of stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// age scrypt work factor for the new key file (tests; default age's).
+        #[arg(long, hide = true)]
+        scrypt_log_n: Option<u8>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,6 +294,39 @@ enum HqCommand {
     /// Send each device a signed receipt for what this installation holds of it (phones purge
     /// acknowledged records after the organisation's retention period).
     Ack {
+        /// HQ data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Refer a case to field devices (a colleague's follow-up) or take it back: orders signed by
+    /// the organisation key, sealed to each device; changes then travel both ways between the
+    /// devices sharing the case.
+    Refer {
+        /// The case code.
+        #[arg(long)]
+        case: String,
+        /// Device id to refer the case to (repeatable; `amanat hq devices` lists them).
+        #[arg(long)]
+        to: Vec<String>,
+        /// Device id to take the case back from (repeatable).
+        #[arg(long)]
+        revoke: Vec<String>,
+        /// Organisation directory (signs the orders).
+        #[arg(long)]
+        org: PathBuf,
+        /// HQ data directory (sends them).
+        #[arg(long)]
+        data: PathBuf,
+        /// File whose first line is the passphrase of both (default: read a line from stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// The field devices this installation has received from, and whether a case can be
+    /// referred to them yet.
+    Devices {
         /// HQ data directory.
         #[arg(long)]
         data: PathBuf,
@@ -437,6 +488,17 @@ fn main() -> ExitCode {
             .map_err(Into::into),
         Command::Org {
             command:
+                OrgCommand::RotateGroup {
+                    group,
+                    org: dir,
+                    data,
+                    passphrase_file,
+                    scrypt_log_n,
+                },
+        } => hq::run_rotate_group(group, dir, data, passphrase_file, scrypt_log_n)
+            .map_err(Into::into),
+        Command::Org {
+            command:
                 OrgCommand::Backup {
                     org: dir,
                     shares,
@@ -541,6 +603,18 @@ fn main() -> ExitCode {
                 data,
                 passphrase_file,
             } => hq::run_retention(days, org, data, passphrase_file).map_err(Into::into),
+            HqCommand::Refer {
+                case,
+                to,
+                revoke,
+                org,
+                data,
+                passphrase_file,
+            } => hq::run_refer(case, to, revoke, org, data, passphrase_file).map_err(Into::into),
+            HqCommand::Devices {
+                data,
+                passphrase_file,
+            } => hq::run_devices(data, passphrase_file).map_err(Into::into),
         },
         Command::Device { command } => match command {
             DeviceCommand::Enroll {

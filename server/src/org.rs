@@ -6,6 +6,10 @@
 //! org.pub                      public configuration: what `amanat serve --org-public` takes
 //! org-signing.key.age          Ed25519 PKCS#8, age scrypt-encrypted under the passphrase
 //! groups/<group>.key.age       age X25519 identity per recipient group, encrypted the same way
+//! groups/<group>.<n>.key.age   a group's earlier identities after `org rotate-group` (n = 1, 2 …,
+//!                              oldest first), kept to read what was sent to them
+//! recipients-order.json        after a rotation: the org-signed `recipients` order naming every
+//!                              group's key in force (public; what devices and HQ adopt)
 //! ```
 
 use age::secrecy::{ExposeSecret, SecretString};
@@ -191,6 +195,125 @@ pub fn group_identity(
     Ok(SecretString::from(text.trim().to_owned()))
 }
 
+/// File (in an organisation directory) of the latest signed `recipients` order.
+pub const RECIPIENTS_ORDER_FILE: &str = "recipients-order.json";
+
+/// The earlier identity files of `group`, oldest first.
+fn archived_files(dir: &Path, group: &str) -> Vec<PathBuf> {
+    (1..)
+        .map(|n| dir.join("groups").join(format!("{group}.{n}.key.age")))
+        .take_while(|p| p.exists())
+        .collect()
+}
+
+/// The latest `recipients` order of the organisation in `dir`, if a group was ever rotated.
+pub fn recipients_order(dir: &Path) -> Result<Option<amanat_protocol::OrgOrder>, String> {
+    match fs::read(dir.join(RECIPIENTS_ORDER_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| format!("{RECIPIENTS_ORDER_FILE} is damaged")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {RECIPIENTS_ORDER_FILE}: {}", e.kind())),
+    }
+}
+
+/// The earlier identities of `group` (after rotations), oldest first.
+pub(crate) fn archived_identities(
+    dir: &Path,
+    pass: &SecretString,
+    group: &str,
+) -> Result<Vec<SecretString>, String> {
+    let mut out = Vec::new();
+    for f in archived_files(dir, group) {
+        out.push(read_identity_file(&f, pass)?);
+    }
+    Ok(out)
+}
+
+/// The path of `group`'s `n`-th earlier identity.
+pub(crate) fn archived_path(dir: &Path, group: &str, n: usize) -> PathBuf {
+    dir.join("groups").join(format!("{group}.{n}.key.age"))
+}
+
+/// Every identity `group` has had (earlier ones first, the one in force last) and, after a
+/// rotation, the signed `recipients` order, as the lines of one text: what `org export-group`
+/// hands to a holder and `hq init --org` installs (`sync::hq::import_identity` reads it).
+pub fn group_bundle(dir: &Path, pass: &SecretString, group: &str) -> Result<SecretString, String> {
+    let current = group_identity(dir, pass, group)?;
+    let mut text = String::new();
+    for id in archived_identities(dir, pass, group)? {
+        text.push_str(id.expose_secret());
+        text.push('\n');
+    }
+    text.push_str(current.expose_secret());
+    text.push('\n');
+    if let Some(order) = recipients_order(dir)? {
+        text.push_str(amanat_core::sync::hq::BUNDLE_ORDER_PREFIX);
+        text.push_str(&serde_json::to_string(&order).map_err(|e| e.to_string())?);
+        text.push('\n');
+    }
+    let out = SecretString::from(text.clone());
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(out)
+}
+
+/// `amanat org rotate-group`: gives `group` a new identity (the one in force is kept as
+/// `groups/<group>.<n>.key.age`) and signs a `recipients` order naming every group's key in
+/// force, written to [`RECIPIENTS_ORDER_FILE`]. Returns the order and the new identity.
+pub fn rotate_group(
+    dir: &Path,
+    pass: &SecretString,
+    group: &str,
+    scrypt_log_n: Option<u8>,
+) -> Result<(amanat_protocol::OrgOrder, SecretString), String> {
+    let (org, key) = load_signing(dir, pass)?;
+    // Opens the key in force first: a wrong passphrase or damaged file changes nothing.
+    group_identity(dir, pass, group)?;
+    let mut groups = org.groups.clone();
+    let mut serial = 0;
+    if let Some(prev) = recipients_order(dir)? {
+        let body: amanat_core::sync::orders::RecipientsBody = serde_json::from_str(&prev.body)
+            .map_err(|_| format!("{RECIPIENTS_ORDER_FILE} is damaged"))?;
+        groups.extend(body.groups);
+        serial = body.serial;
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let new = age::x25519::Identity::generate();
+    groups.insert(group.to_owned(), new.to_public().to_string());
+    let body = amanat_core::sync::orders::RecipientsBody {
+        serial: now_ms.max(serial + 1),
+        groups,
+    };
+    let order = amanat_protocol::OrgOrder::issue(
+        &key,
+        &org.fingerprint,
+        now_s(),
+        amanat_core::sync::orders::KIND_RECIPIENTS,
+        serde_json::to_string(&body).map_err(|e| e.to_string())?,
+    );
+    let secret = new.to_string();
+    let ct = encrypt(pass, secret.expose_secret().as_bytes(), scrypt_log_n)?;
+    // New key beside the old, then the old one archived, then the new one in force, then the
+    // order: each step a whole file, none overwritten.
+    let current = dir.join("groups").join(format!("{group}.key.age"));
+    let staged = dir.join("groups").join(format!("{group}.key.age.new"));
+    let archived = archived_path(dir, group, archived_files(dir, group).len() + 1);
+    write_new(&staged, &ct)?;
+    fs::rename(&current, &archived)
+        .and_then(|()| fs::rename(&staged, &current))
+        .map_err(|e| format!("cannot replace the {group} key: {}", e.kind()))?;
+    let order_json = serde_json::to_vec_pretty(&order).map_err(|e| e.to_string())?;
+    let tmp = dir.join(format!("{RECIPIENTS_ORDER_FILE}.new"));
+    let _ = fs::remove_file(&tmp);
+    write_new(&tmp, &order_json)?;
+    fs::rename(&tmp, dir.join(RECIPIENTS_ORDER_FILE))
+        .map_err(|e| format!("cannot write {RECIPIENTS_ORDER_FILE}: {}", e.kind()))?;
+    Ok((order, SecretString::from(secret.expose_secret().to_owned())))
+}
+
 /// Decrypts an identity file written by [`export_group`] (or a `groups/*.key.age` of `org init`)
 /// with its holder's passphrase.
 pub fn read_identity_file(path: &Path, pass: &SecretString) -> Result<SecretString, String> {
@@ -211,8 +334,9 @@ pub fn export_group(
     to_pass: &SecretString,
     scrypt_log_n: Option<u8>,
 ) -> Result<(), String> {
-    let identity = group_identity(dir, pass, group)?;
-    let ct = encrypt(to_pass, identity.expose_secret().as_bytes(), scrypt_log_n)?;
+    // Every key the group has had, and the order naming the one in force.
+    let bundle = group_bundle(dir, pass, group)?;
+    let ct = encrypt(to_pass, bundle.expose_secret().as_bytes(), scrypt_log_n)?;
     write_new(to, &ct)
 }
 
@@ -278,6 +402,18 @@ pub fn order(
         kind,
         body,
     ))
+}
+
+/// Opens the organisation key once and returns a signer of orders (`sync::hq::assign_case`
+/// signs one per device).
+pub fn order_signer(
+    dir: &Path,
+    pass: &SecretString,
+) -> Result<impl Fn(&str, String) -> amanat_protocol::OrgOrder, String> {
+    let (org, key) = load_signing(dir, pass)?;
+    Ok(move |kind: &str, body: String| {
+        amanat_protocol::OrgOrder::issue(&key, &org.fingerprint, now_s(), kind, body)
+    })
 }
 
 /// Issues an org-signed revocation of `device_id`.

@@ -242,9 +242,32 @@ impl Driver {
         }
     }
 
+    /// Runs `f` on the element matching `css`, finding it again if the page replaced it meanwhile
+    /// (a navigation racing the command), for up to 20 s.
+    fn on_element(&self, css: &str, method: &str, what: &str, body: Option<Value>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let e = self.find(css);
+            let (s, b) = http(
+                self.port,
+                method,
+                &format!("/session/{}/element/{e}{what}", self.session),
+                body.as_ref(),
+            );
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            if s == 200 {
+                return v["value"].clone();
+            }
+            assert!(
+                Instant::now() < deadline && v["value"]["error"] == "stale element reference",
+                "{css} {what}: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.cmd("POST", &format!("/element/{e}/click"), Some(json!({})));
+        self.on_element(css, "POST", "/click", Some(json!({})));
     }
 
     fn type_into(&self, css: &str, text: &str) {
@@ -258,8 +281,7 @@ impl Driver {
     }
 
     fn text(&self, css: &str) -> String {
-        let e = self.find(css);
-        self.cmd("GET", &format!("/element/{e}/text"), None)
+        self.on_element(css, "GET", "/text", None)
             .as_str()
             .unwrap()
             .to_string()

@@ -37,19 +37,39 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
     );
     assert!(stdout.contains("devices enrolled: A "), "{stdout}");
     assert!(
-        stdout.contains("quarantined 0; interview on B has A's hash: yes"),
+        stdout.contains("sync B: pulled 0 (the case is not B's)"),
         "{stdout}"
     );
-    assert!(stdout.contains("sync B: pulled and applied 3,"), "{stdout}");
-    for kind in ["audit ", "case 1", "consent 1", "interview 1"] {
+    // The referral: B gets case, consent and interview (and the identity) inside the sealed
+    // order, and its note travels back to A.
+    assert!(
+        stdout.contains("B received 4 records, quarantined 0; interview on B has A's hash: yes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("follow-up note reached device A: yes"),
+        "{stdout}"
+    );
+    for kind in [
+        "attachment 1",
+        "audit ",
+        "case 1",
+        "consent 1",
+        "interview 2",
+    ] {
         assert!(stdout.contains(kind), "{kind}: {stdout}");
     }
     assert_eq!(stdout.matches(", 0 failures").count(), 2, "{stdout}");
     // HQ: a real installation pulls, exports for caseworkers and verifies; research learns nothing.
     assert!(stdout.contains("HQ (caseworkers key): pulled "), "{stdout}");
     assert!(stdout.contains(" 0 kept encrypted"), "{stdout}");
+    // Offline interviews in Uzbek (with audio) and Russian reach HQ and its export.
     assert!(
-        stdout.contains("HQ export for caseworkers: 1 interview, 1 case"),
+        stdout.contains("interviews submitted in Uzbek (with a 62 KiB audio clip"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("HQ export for caseworkers: 2 interviews, 1 case, 1 audio clip decrypted"),
         "{stdout}"
     );
     assert!(
@@ -61,7 +81,7 @@ fn demo_runs_and_reports_no_plaintext_on_disk() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("31 days on, deleted 1 acknowledged interview"),
+        stdout.contains("31 days on, deleted 2 acknowledged interviews and 1 recordings"),
         "{stdout}"
     );
     assert!(

@@ -428,8 +428,8 @@ fn hq_pull_keeps_every_original_and_decrypts_only_what_the_held_identities_allow
     let s = core_hq::summary(&v).unwrap();
     assert_eq!(s.originals, sent, "{out}");
     assert_eq!(s.applied + s.held, s.originals, "{s:?}");
-    // Case 2 (research consent): case, consent, interview decrypted. Case 1 and every audit entry
-    // (caseworkers only) stay encrypted.
+    // Case 2 (research consent): case, consent, interview decrypted. Case 1, every audit entry
+    // and the device's profile (caseworkers only) stay encrypted.
     assert_eq!(s.applied, 3, "{s:?}");
     assert_eq!(s.audit_entries, 0, "{s:?}");
     assert_eq!(
@@ -1649,4 +1649,236 @@ fn receipts_and_retention_purge_only_acknowledged_submitted_records_after_the_pe
     let now = a.clock().now_ms();
     sync::retention::purge_due(&a, now + 365 * day).unwrap();
     interviews::get(&a, &i4).unwrap();
+}
+
+/// `amanat hq devices` and `amanat hq refer` through the real binary: the case reaches B inside
+/// the sealed order, B's change reaches A, `--revoke` stops new envelopes to B; an unknown case,
+/// an unknown device, no device named and a wrong passphrase are refused with a clear message.
+#[test]
+fn hq_refer_hands_a_case_to_another_device_and_revoke_takes_it_back() {
+    let w = World::new();
+    let a = w.device("a");
+    let b = w.device("b");
+    let (case, interview, _) =
+        case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    let code = cases::get_case(&a, case).unwrap().code.as_str().to_string();
+    sync::sync_once(&a, &w.http).unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+    let device_a = sync::enrollment(&a).unwrap().unwrap().device_id;
+    let device_b = sync::enrollment(&b).unwrap().unwrap().device_id;
+    let listed = ok(&run(&[
+        "hq",
+        "devices",
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    for d in [&device_a, &device_b] {
+        assert!(
+            listed.contains(&format!("{d}  can receive referrals")),
+            "{listed}"
+        );
+    }
+    let refer = |extra: &[&str]| {
+        let mut args = vec![
+            "hq",
+            "refer",
+            "--org",
+            w.s(&w.org_dir),
+            "--data",
+            w.s(&hq),
+            "--passphrase-file",
+            w.s(&w.org_pass),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // Refused: nothing named, an unknown case, an unknown device, a wrong passphrase.
+    assert!(failed(&refer(&["--case", &code])).contains("--to"));
+    assert!(failed(&refer(&["--case", "NOPE-0000", "--to", &device_b]))
+        .contains("no case with that code"));
+    let stranger = "ab".repeat(16);
+    assert!(failed(&refer(&["--case", &code, "--to", &stranger]))
+        .contains(&format!("device {stranger} is not known here yet")));
+    let wrong = w.path("wrong-pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    let out = run(&[
+        "hq",
+        "refer",
+        "--case",
+        &code,
+        "--to",
+        &device_b,
+        "--org",
+        w.s(&w.org_dir),
+        "--data",
+        w.s(&hq),
+        "--passphrase-file",
+        w.s(&wrong),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(sync::sync_once(&b, &w.http).unwrap().pulled, 0);
+
+    let out = ok(&refer(&["--case", &code, "--to", &device_b]));
+    assert!(
+        out.contains(&format!("case {code} now shared by 2 devices")),
+        "{out}"
+    );
+    sync::sync_once(&a, &w.http).unwrap();
+    let r = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(r.quarantined, 0, "{r:?}");
+    let on_b = interviews::get(&b, &interview).unwrap();
+    assert_eq!(on_b.hash, interviews::get(&a, &interview).unwrap().hash);
+    assert_eq!(on_b.language, "uz");
+    cases::set_field(&b, case, "status", "visited").unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    let status = |v: &Vault| {
+        cases::get_case(v, case)
+            .unwrap()
+            .fields
+            .get("status")
+            .and_then(|f| f.current().map(str::to_string))
+    };
+    assert_eq!(status(&a).as_deref(), Some("visited"));
+
+    let out = ok(&refer(&["--case", &code, "--revoke", &device_b]));
+    assert!(
+        out.contains(&format!("case {code} now shared by 1 devices")),
+        "{out}"
+    );
+    sync::sync_once(&a, &w.http).unwrap();
+    sync::sync_once(&b, &w.http).unwrap();
+    cases::set_field(&a, case, "status", "closed").unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    assert_eq!(sync::sync_once(&b, &w.http).unwrap().pulled, 0);
+    assert_eq!(status(&b).as_deref(), Some("visited"));
+}
+
+/// `amanat org rotate-group` through the real binary: the installation adopts the new key beside
+/// the old and sends the order; the device switches; an installation handed the group's file
+/// after the rotation (`org export-group`: every key the group had, and the signed order) opens
+/// what was sent before and after. A wrong passphrase or an unknown group changes nothing.
+#[test]
+fn rotate_group_switches_devices_to_the_new_key_and_a_later_holder_reads_old_and_new() {
+    let w = World::new();
+    let a = w.device("a");
+    let (before, _, _) =
+        case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    sync::sync_once(&a, &w.http).unwrap();
+    let hq = w.hq_from_org("hq");
+    w.pull(&hq, &w.org_pass);
+    let key_file = w.org_dir.join("groups").join("caseworkers.key.age");
+    let key_before = std::fs::read(&key_file).unwrap();
+    let rotate = |pass: &Path, group: &str| {
+        run(&[
+            "org",
+            "rotate-group",
+            group,
+            "--org",
+            w.s(&w.org_dir),
+            "--data",
+            w.s(&hq),
+            "--passphrase-file",
+            w.s(pass),
+            "--scrypt-log-n",
+            "10",
+        ])
+    };
+    let wrong = w.path("wrong-pass");
+    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    assert!(failed(&rotate(&wrong, "caseworkers")).contains("wrong passphrase"));
+    assert!(failed(&rotate(&w.org_pass, "press")).contains("unknown group"));
+    assert_eq!(
+        std::fs::read(&key_file).unwrap(),
+        key_before,
+        "nothing changed"
+    );
+    assert!(!w
+        .org_dir
+        .join("groups")
+        .join("caseworkers.1.key.age")
+        .exists());
+
+    let out = ok(&rotate(&w.org_pass, "caseworkers"));
+    assert!(out.contains("caseworkers: new key in force"), "{out}");
+    assert!(
+        out.contains("holds the new key beside the old one; order sent to 1 devices"),
+        "{out}"
+    );
+    assert!(w
+        .org_dir
+        .join("groups")
+        .join("caseworkers.1.key.age")
+        .exists());
+    assert_ne!(std::fs::read(&key_file).unwrap(), key_before);
+    sync::sync_once(&a, &w.http).unwrap();
+    let (after, _, _) = case_with_interview(&a, &[Scope::Interview, Scope::ShareCaseworkers], None);
+    sync::sync_once(&a, &w.http).unwrap();
+    let out = w.pull(&hq, &w.org_pass);
+    assert!(out.contains(" 0 kept encrypted"), "{out}");
+    {
+        let v = w.open(&hq, ORG_PASS);
+        assert!(cases::get_case(&v, before).is_ok());
+        assert!(cases::get_case(&v, after).is_ok());
+        v.lock();
+    }
+
+    // A second installation holding only `legal`; its operator is then handed the caseworkers
+    // file written after the rotation.
+    let legal_only = w.path("hq-legal");
+    ok(&run(&[
+        "hq",
+        "init",
+        "--data",
+        w.s(&legal_only),
+        "--relay",
+        &w.url,
+        "--org",
+        w.s(&w.org_dir),
+        "--group",
+        "legal",
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    let out = w.pull(&legal_only, &w.org_pass);
+    let held_before = line_count(&out, "kept ");
+    assert!(held_before > 0);
+    let file = w.path("caseworkers.age");
+    ok(&run(&[
+        "org",
+        "export-group",
+        "caseworkers",
+        "--org",
+        w.s(&w.org_dir),
+        "--to",
+        w.s(&file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+        "--to-passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    let out = ok(&run(&[
+        "hq",
+        "add-identity",
+        "--data",
+        w.s(&legal_only),
+        "--identity",
+        w.s(&file),
+        "--passphrase-file",
+        w.s(&w.org_pass),
+    ]));
+    assert!(
+        out.contains("holds the identities of: caseworkers, legal"),
+        "{out}"
+    );
+    let v = w.open(&legal_only, ORG_PASS);
+    let s = core_hq::summary(&v).unwrap();
+    assert_eq!(s.held, 0, "old and new opened: {s:?}");
+    assert!(cases::get_case(&v, before).is_ok());
+    assert!(cases::get_case(&v, after).is_ok());
+    v.lock();
 }

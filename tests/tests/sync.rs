@@ -360,18 +360,18 @@ fn a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_dup
         first.interrupted,
         Some(sync::Interruption::Transport(TransportError::Io))
     );
-    // Three data entries and the two audit entries of the audited actions (case creation,
-    // consent) that travel with them.
+    // Three data entries, the two audit entries of the audited actions (case creation,
+    // consent) that travel with them, and the device's profile for HQ.
     assert_eq!(
         (first.pushed, first.pending),
-        (0, 5),
+        (0, 6),
         "nothing leaves without an ack"
     );
     let second = sync::sync_once(&v, &lossy).unwrap();
     assert_eq!(second.interrupted, None);
     assert_eq!(
         (second.pushed, second.duplicates, second.pending),
-        (5, 5, 0)
+        (6, 6, 0)
     );
     let pushes = lossy.pushes();
     assert_eq!(pushes.len(), 2);
@@ -382,7 +382,7 @@ fn a_retry_after_a_lost_answer_resends_the_same_envelopes_and_the_relay_says_dup
         .into_iter()
         .map(|e| e.id)
         .collect();
-    assert_eq!(ids.len(), 5);
+    assert_eq!(ids.len(), 6);
     assert!(
         ids.iter().all(|id| id.as_bytes()[14] == b'7'),
         "UUIDv7: {ids:?}"
@@ -426,8 +426,9 @@ fn a_submitted_interview_reaches_hq_for_the_consented_group_only_and_withdrawal_
         w.hq_envelopes(&hq)
             .into_iter()
             .filter(|(_, p)| {
-                envelope::open(p, &caseworkers)
-                    .map_or(true, |r| r.kind != "audit" && r.kind != "withdrawal")
+                envelope::open(p, &caseworkers).map_or(true, |r| {
+                    r.kind != "audit" && r.kind != "withdrawal" && r.kind != "device"
+                })
             })
             .collect::<Vec<_>>()
     };
@@ -523,8 +524,9 @@ fn an_envelope_the_relay_refuses_is_wedged_with_its_reason_and_does_not_block_th
     assert_eq!(report.interrupted, None);
     // Envelopes snapshot the record when prepared: both entries of the big case (its creation
     // and the notes) carry the notes and are refused; the small case goes through.
-    // (The two cases' creations are audited: their audit entries go through too.)
-    assert_eq!((report.pushed, report.wedged, report.pending), (3, 2, 2));
+    // (The two cases' creations are audited: their audit entries go through too, and so does
+    // the device's profile for HQ.)
+    assert_eq!((report.pushed, report.wedged, report.pending), (4, 2, 2));
     let wedged = sync::wedged(&v).unwrap();
     assert_eq!(
         wedged
@@ -635,9 +637,10 @@ fn a_team_device_pulls_verifies_and_applies_once_and_quarantines_what_fails() {
     // C shares a case of its own with B, but B never registered C.
     let c_case = cases::create_case(&c).unwrap();
     sync::share_case(&c, c_case.id, &eb.signing_public_key, &eb.age_recipient).unwrap();
-    // Three data envelopes each with the audit entries of the audited actions (case, consent).
-    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pushed, 5);
-    assert_eq!(sync::sync_once(&c, &w.http).unwrap().pushed, 2);
+    // Three data envelopes with the audit entries of the audited actions (case, consent), and
+    // each device's profile for HQ.
+    assert_eq!(sync::sync_once(&a, &w.http).unwrap().pushed, 6);
+    assert_eq!(sync::sync_once(&c, &w.http).unwrap().pushed, 3);
 
     // The relay (or the network) alters the first envelope B pulls.
     let tamper = Double::new(&w.http, |req, mut resp| {

@@ -123,12 +123,13 @@ fn applied_index(tx: &mut Tx<'_>) -> Result<HashMap<(String, String), AppliedRec
     Ok(out)
 }
 
-/// The signed record in the original of `envelope_id`, opened with `identity` and verified;
-/// `None` when the identity cannot open it (not sent to this group).
+/// The signed record in the original of `envelope_id`, opened with one of `identity` (the
+/// group's keys: after a rotation, old and new) and verified; `None` when none opens it (not sent
+/// to this group).
 fn open_original(
     tx: &mut Tx<'_>,
     envelope_id: &str,
-    identity: &age::x25519::Identity,
+    identity: &[age::x25519::Identity],
 ) -> Result<Option<(SignedRecord, Vec<u8>)>, HqError> {
     let Some(original) = receive::original_in(tx, envelope_id)? else {
         return Ok(None);
@@ -136,7 +137,7 @@ fn open_original(
     let Ok(payload) = base64::engine::general_purpose::STANDARD.decode(&original.payload) else {
         return Ok(None);
     };
-    let Ok(record) = envelope::open(&payload, identity) else {
+    let Ok(record) = envelope::open_any(&payload, identity) else {
         return Ok(None);
     };
     if envelope::verify(&record).is_err() || record.envelope_id != envelope_id {
@@ -172,7 +173,10 @@ pub fn export(
     let store = vault.store()?;
     let keys = store.read(|tx| receive::export_keys_in(tx, &opts.group))?;
     let certificate = keys.certificate.clone().ok_or(HqError::NoCertificate)?;
-    let identity = keys.identity.ok_or(HqError::GroupNotHeld)?;
+    let identity = keys.identities;
+    if identity.is_empty() {
+        return Err(HqError::GroupNotHeld);
+    }
     let scope = crate::records::attachments::GROUPS
         .iter()
         .find(|(g, _)| *g == opts.group)
@@ -247,8 +251,8 @@ pub fn export(
 
 /// What one recipient group may read of an interview version, and the rules that decide it.
 pub(crate) struct Rules<'a> {
-    /// The group's identity (everything is decrypted with it alone).
-    pub identity: &'a age::x25519::Identity,
+    /// The group's keys (after a rotation, old and new; everything is decrypted with them alone).
+    pub identity: &'a [age::x25519::Identity],
     /// The consent scope that shares with the group.
     pub scope: consent::Scope,
     /// Leave out identity-section answers.
@@ -446,7 +450,7 @@ fn export_one(
     vault_dir: &Path,
     id: RecordId,
     applied: &HashMap<(String, String), AppliedRecord>,
-    identity: &age::x25519::Identity,
+    identity: &[age::x25519::Identity],
     scope: consent::Scope,
     opts: &ExportOptions,
     w: &mut Writer,
@@ -486,9 +490,9 @@ fn export_one(
         if w.has(&att.file) {
             continue;
         }
-        // Decrypt with this group's identity alone.
+        // Decrypt with this group's keys alone.
         let path = crate::vault::layout::attachment_path(vault_dir, file_id);
-        let mut reader = AttachmentReader::open_file(&path, std::slice::from_ref(identity))
+        let mut reader = AttachmentReader::open_file(&path, identity)
             .map_err(|_| HqError::AttachmentUnreadable)?;
         let mut plain = zeroize::Zeroizing::new(Vec::new());
         reader
@@ -543,7 +547,7 @@ fn write_case(
     tx: &mut Tx<'_>,
     w: &mut Writer,
     applied: &HashMap<(String, String), AppliedRecord>,
-    identity: &age::x25519::Identity,
+    identity: &[age::x25519::Identity],
     (case_id, code): (RecordId, &str),
     history: &[Consent],
 ) -> Result<(), HqError> {

@@ -161,9 +161,7 @@ pub struct CaseView {
 fn held_identities(tx: &mut crate::store::Tx<'_>) -> Result<Vec<age::x25519::Identity>, HqError> {
     let mut out = Vec::new();
     for (g, _) in GROUPS {
-        if let Some(i) = receive::export_keys_in(tx, g)?.identity {
-            out.push(i);
-        }
+        out.extend(receive::export_keys_in(tx, g)?.identities);
     }
     Ok(out)
 }
@@ -196,7 +194,10 @@ pub fn case_view(
     let store = vault.store()?;
     store.read(|tx| {
         let keys = receive::export_keys_in(tx, &opts.group)?;
-        let identity = keys.identity.ok_or(HqError::GroupNotHeld)?;
+        let identity = keys.identities;
+        if identity.is_empty() {
+            return Err(HqError::GroupNotHeld);
+        }
         let applied = applied_in(tx)?;
         let rules = Rules {
             identity: &identity,
@@ -264,7 +265,10 @@ pub fn open_attachment(
     let store = vault.store()?;
     let found = store.read(|tx| {
         let keys = receive::export_keys_in(tx, group)?;
-        let identity = keys.identity.ok_or(HqError::GroupNotHeld)?;
+        let identity = keys.identities;
+        if identity.is_empty() {
+            return Err(HqError::GroupNotHeld);
+        }
         let applied = applied_in(tx)?;
         let rules = Rules {
             identity: &identity,
@@ -277,7 +281,11 @@ pub fn open_attachment(
             if let Some(b) = build_in(tx, id, &applied, &rules)? {
                 for (a, (file_id, _, _)) in b.readable.attachments.iter().zip(&b.evidence) {
                     if a.id == attachment_id {
-                        return Ok(Some((a.media_type.clone(), file_id.clone(), identity)));
+                        return Ok(Some((
+                            a.media_type.clone(),
+                            file_id.clone(),
+                            identity.clone(),
+                        )));
                     }
                 }
             }
@@ -288,8 +296,8 @@ pub fn open_attachment(
         return Ok(None);
     };
     let path = crate::vault::layout::attachment_path(vault.dir(), &file_id);
-    let reader = AttachmentReader::open_file(&path, std::slice::from_ref(&identity))
-        .map_err(|_| HqError::AttachmentUnreadable)?;
+    let reader =
+        AttachmentReader::open_file(&path, &identity).map_err(|_| HqError::AttachmentUnreadable)?;
     Ok(Some((media_type, reader)))
 }
 

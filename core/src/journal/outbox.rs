@@ -42,6 +42,9 @@ pub enum EntryKind {
     /// An attachment's metadata (plaintext and ciphertext SHA-256, sizes); its `.age` file
     /// travels as a blob through the relay's blob API before this entry is pushed.
     Attachment,
+    /// This field device's profile (signing key, age recipient): queued once at enrollment,
+    /// to HQ only, so HQ can seal case assignments to the device (`sync::orders`).
+    Device,
 }
 
 impl EntryKind {
@@ -56,6 +59,7 @@ impl EntryKind {
             EntryKind::Audit => kinds::AUDIT,
             EntryKind::Withdrawal => kinds::WITHDRAWAL,
             EntryKind::Attachment => kinds::ATTACHMENT,
+            EntryKind::Device => kinds::DEVICE,
         }
     }
 
@@ -69,6 +73,7 @@ impl EntryKind {
             EntryKind::Audit,
             EntryKind::Withdrawal,
             EntryKind::Attachment,
+            EntryKind::Device,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -177,6 +177,16 @@ pub fn set_org_recipients_in(
     Ok(())
 }
 
+/// The organisation group recipients in force on this device (set at enrollment from `org.pub`,
+/// replaced by a `recipients` order when a group's key is rotated, `sync::orders`): what records
+/// and attachments are encrypted to.
+pub(crate) fn org_recipients_in(tx: &mut Tx<'_>) -> Result<BTreeMap<String, String>, StoreError> {
+    Ok(tx
+        .get_json(ORG_CONFIG, ORG_RECIPIENTS_ID)?
+        .map(|(m, _)| m)
+        .unwrap_or_default())
+}
+
 /// The device's age identity, created on first use and stored sealed under the data key.
 pub(crate) fn device_identity(tx: &mut Tx<'_>) -> Result<age::x25519::Identity, StoreError> {
     if let Some(record) = tx.get(DEVICE_KEYS, AGE_IDENTITY_ID)? {
@@ -289,10 +299,7 @@ impl AttachmentWriter {
             let case_id = interviews::parse_id(&draft.case_id)?;
             consent::require_in(tx, case_id, scope)?;
             let current = consent::current_in(tx, case_id)?;
-            let org: BTreeMap<String, String> = tx
-                .get_json(ORG_CONFIG, ORG_RECIPIENTS_ID)?
-                .map(|(m, _)| m)
-                .unwrap_or_default();
+            let org = org_recipients_in(tx)?;
             let mut recipients = Vec::new();
             let mut groups = Vec::new();
             for (group, scope) in GROUPS {

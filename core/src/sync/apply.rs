@@ -41,7 +41,8 @@ pub(crate) fn apply(tx: &mut Tx<'_>, rec: &SignedRecord, hq: bool) -> Result<App
         // Routed to HQ only: HQ keeps them (`sync::hq`). A device that is handed one (a
         // re-routing relay) keeps it quarantined rather than guessing.
         EntryKind::Audit | EntryKind::Withdrawal if hq => super::hq::keep_received(tx, rec),
-        EntryKind::Audit | EntryKind::Withdrawal => Ok(Err("hq_only")),
+        EntryKind::Device if hq => super::hq::keep_profile(tx, rec),
+        EntryKind::Audit | EntryKind::Withdrawal | EntryKind::Device => Ok(Err("hq_only")),
         // Handled by `sync::media::receive_meta` before apply: it needs the envelope (for a later
         // quarantine) and records a pending download, not the attachment itself.
         EntryKind::Attachment => Ok(Err("unknown_kind")),

@@ -136,6 +136,11 @@ fn enroll_inner(
         attachments::set_org_recipients_in(tx, &org.groups)?;
         tx.insert_with_id(DEVICE_KEYS, SIGNING_KEY_ID, &pkcs8)?;
         tx.insert_json_with_id(SYNC_STATE, STATE_ID, &state)?;
+        // A field device tells HQ its keys once (kind `device`), so HQ can seal case
+        // assignments to it; an HQ installation needs no such thing.
+        if state.role == DeviceRole::Field {
+            outbox::enqueue(tx, EntryKind::Device, SYNC_STATE, STATE_ID)?;
+        }
         Ok::<_, SyncError>(())
     })?;
     Ok(Enrollment {

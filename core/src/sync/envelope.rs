@@ -172,7 +172,15 @@ pub fn verify(r: &SignedRecord) -> Result<(), OpenError> {
 /// age-encrypts the JSON of `r` to `recipients` (the envelope payload before base64).
 pub fn seal(r: &SignedRecord, recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>, OpenError> {
     let json = serde_json::to_vec(r).map_err(|_| OpenError::Malformed)?;
-    let plain = crate::secret::SecretBytes::new(json);
+    seal_bytes(crate::secret::SecretBytes::new(json), recipients)
+}
+
+/// age-encrypts `plain` to `recipients` (an envelope payload before base64: a signed record, or a
+/// sealed organisation order).
+pub fn seal_bytes(
+    plain: crate::secret::SecretBytes,
+    recipients: &[age::x25519::Recipient],
+) -> Result<Vec<u8>, OpenError> {
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|_| OpenError::Malformed)?;
@@ -197,6 +205,19 @@ pub fn open_any(
     payload: &[u8],
     identities: &[age::x25519::Identity],
 ) -> Result<SignedRecord, OpenError> {
+    parse(&decrypt_any(payload, identities)?)
+}
+
+/// Parses a decrypted payload as a signed record (not yet verified).
+pub fn parse(plain: &[u8]) -> Result<SignedRecord, OpenError> {
+    serde_json::from_slice(plain).map_err(|_| OpenError::Malformed)
+}
+
+/// Decrypts a payload with whichever of `identities` opens it; the plaintext is wiped on drop.
+pub fn decrypt_any(
+    payload: &[u8],
+    identities: &[age::x25519::Identity],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpenError> {
     // Buffered: the unbuffered reader re-parses the header as it grows (a large share of the
     // receive cost with several stanzas).
     let decryptor = age::Decryptor::new_buffered(payload).map_err(|_| OpenError::Undecryptable)?;
@@ -207,5 +228,5 @@ pub fn open_any(
     reader
         .read_to_end(&mut plain)
         .map_err(|_| OpenError::Undecryptable)?;
-    serde_json::from_slice(&plain).map_err(|_| OpenError::Malformed)
+    Ok(plain)
 }

@@ -15,7 +15,8 @@
 //!   then hold it to every later envelope. What this does not prove (that the key was enrolled
 //!   with an org-signed code) is in docs/HQ.md, "Which devices HQ trusts".
 //! * **HQ-only kinds**: audit entries and withdrawal notices are kept decrypted in `hq_received`
-//!   ([`received`]). The installation's own audit chain is not sent (it would only come back to
+//!   ([`received`]); a device's `device` profile fills in the age recipient of the author it
+//!   pinned ([`keep_profile`]), which is what a case assignment is sealed to ([`assign_case`]). The installation's own audit chain is not sent (it would only come back to
 //!   itself): it stays in its vault.
 
 use super::apply::Applied;
@@ -47,6 +48,13 @@ pub enum HqError {
     /// An order's content does not validate (e.g. a template with errors).
     #[error("the order's content is invalid")]
     BadOrder,
+    /// No case with that code is held here (or none this installation's identities opened).
+    #[error("no case with that code is held here")]
+    UnknownCase,
+    /// The device is not a field device this installation holds a profile of (its keys arrive
+    /// with its first sync after enrollment).
+    #[error("device {0} is not known here yet (no profile received from it)")]
+    UnknownDevice(String),
     /// The relay could not be reached or asked to wait; nothing was lost, try again.
     #[error("the relay is unreachable or busy; try again")]
     Interrupted(Interruption),
@@ -182,23 +190,33 @@ fn hq_state(tx: &mut Tx<'_>) -> Result<State, HqError> {
 }
 
 /// Stores the identity of organisation group `group` in this HQ installation (sealed in its
-/// vault, like every record), after checking it is the organisation's key for that group. Called
-/// again with the same group, replaces it (e.g. after a rotation the old one is kept under the
-/// rotated name by the caller).
+/// vault, like every record), after checking it is the organisation's key for that group: the
+/// one in `org.pub`, or one a `recipients` order adopted here named (a rotated key). Each of a
+/// group's keys is kept: old records stay readable after a rotation.
 pub fn import_group_identity(vault: &Vault, group: &str, identity: &str) -> Result<(), HqError> {
     let parsed =
         age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
     vault.store()?.write(|tx| {
         let state = hq_state(tx)?;
-        let expected = state.org.groups.get(group).ok_or(HqError::UnknownGroup)?;
-        if parsed.to_public().to_string() != *expected {
+        let known = super::orders::known_recipients_in(tx, &state.org, group)?;
+        if known.is_empty() {
+            return Err(HqError::UnknownGroup);
+        }
+        let public = parsed.to_public().to_string();
+        if !known.contains(&public) {
             return Err(HqError::WrongIdentity);
         }
         let held = HeldIdentity {
             group: group.to_string(),
             secret: parsed.to_string().expose_secret().to_string(),
         };
-        let id = identity_id(group);
+        // `org.pub`'s key under the group's name (as before rotation existed); a rotated one
+        // under the group and its recipient, so both are kept.
+        let id = if state.org.groups.get(group) == Some(&public) {
+            identity_id(group)
+        } else {
+            identity_id(&format!("{group}\0{public}"))
+        };
         match tx.get(HQ_IDENTITIES, id)? {
             Some(r) => {
                 tx.update_json(HQ_IDENTITIES, id, r.version, &held)?;
@@ -209,25 +227,110 @@ pub fn import_group_identity(vault: &Vault, group: &str, identity: &str) -> Resu
     })
 }
 
-/// Stores `identity` as whichever organisation group it is the key of (found by its public key in
-/// the enrolled `org.pub`) and returns the group's name: an identity file handed to an operator
-/// (`amanat org export-group`) needs no label that could be wrong.
-pub fn import_identity(vault: &Vault, identity: &str) -> Result<String, HqError> {
-    let parsed =
-        age::x25519::Identity::from_str(identity.trim()).map_err(|_| HqError::BadIdentity)?;
-    let public = parsed.to_public().to_string();
-    let group = vault.store()?.read(|tx| {
+/// First word of a line of an identity bundle that carries a signed order.
+pub const BUNDLE_ORDER_PREFIX: &str = "AMANAT-ORDER-V1 ";
+
+/// Stores the identities in `text` — one `AGE-SECRET-KEY-…` per line; a bundle from `amanat org
+/// export-group` may also carry the group's signed `recipients` order on a line starting with
+/// [`BUNDLE_ORDER_PREFIX`], adopted first (after its signature is checked) so a rotated key is
+/// recognised — each as whichever organisation group it is the key of (found by its public key),
+/// and returns the group's name: an identity file handed to an operator needs no label that
+/// could be wrong. Nothing is stored unless every line is accepted.
+pub fn import_identity(vault: &Vault, text: &str) -> Result<String, HqError> {
+    let mut identities = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(json) = line.strip_prefix(BUNDLE_ORDER_PREFIX) {
+            let order: amanat_protocol::OrgOrder =
+                serde_json::from_str(json).map_err(|_| HqError::BadOrder)?;
+            adopt_order(vault, &order)?;
+        } else {
+            identities
+                .push(age::x25519::Identity::from_str(line).map_err(|_| HqError::BadIdentity)?);
+        }
+    }
+    let mut found = Vec::new();
+    vault.store()?.read(|tx| {
         let state = hq_state(tx)?;
-        state
-            .org
-            .groups
-            .iter()
-            .find(|(_, r)| **r == public)
-            .map(|(g, _)| g.clone())
-            .ok_or(HqError::WrongIdentity)
+        for id in &identities {
+            let public = id.to_public().to_string();
+            let mut group = None;
+            for g in amanat_protocol::RECIPIENT_GROUPS {
+                if super::orders::known_recipients_in(tx, &state.org, g)?.contains(&public) {
+                    group = Some(g.to_string());
+                }
+            }
+            found.push(group.ok_or(HqError::WrongIdentity)?);
+        }
+        Ok::<_, HqError>(())
     })?;
-    import_group_identity(vault, &group, identity)?;
-    Ok(group)
+    for (id, group) in identities.iter().zip(&found) {
+        import_group_identity(vault, group, id.to_string().expose_secret())?;
+    }
+    found.pop().ok_or(HqError::BadIdentity)
+}
+
+/// Adopts an organisation `recipients` order in this installation (a group key was rotated):
+/// checked under the enrolled organisation; from then on the installation accepts the new key
+/// for that group and hands the order on to devices ([`deliver_standing`]).
+pub fn adopt_order(vault: &Vault, order: &amanat_protocol::OrgOrder) -> Result<(), HqError> {
+    vault.store()?.write(|tx| {
+        let state = hq_state(tx)?;
+        if order.verify(&state.org).is_err() {
+            return Err(HqError::WrongCertificate);
+        }
+        if order.kind != super::orders::KIND_RECIPIENTS {
+            return Err(HqError::BadOrder);
+        }
+        match super::orders::adopt_recipients_in(tx, order)? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(HqError::BadOrder),
+        }
+    })
+}
+
+/// Sends the `recipients` order this installation adopted to every device it knows that has not
+/// had it yet (a device enrolled after a rotation starts on `org.pub`'s keys): run after each
+/// pull. Returns how many devices it was sent to.
+pub fn deliver_standing(vault: &Vault, transport: &dyn Transport) -> Result<u64, HqError> {
+    use crate::names::collections::HQ_DELIVERED;
+    let store = vault.store()?;
+    let (order, due) = store.read(|tx| {
+        hq_state(tx)?;
+        let Some(order) = super::orders::adopted_recipients_in(tx)? else {
+            return Ok::<_, HqError>((None, Vec::new()));
+        };
+        let serial = serde_json::from_str::<super::orders::RecipientsBody>(&order.body)
+            .map(|b| b.serial)
+            .map_err(|_| HqError::BadOrder)?;
+        let mut due = Vec::new();
+        for id in tx.list(SYNC_PEERS)? {
+            let delivered: u64 = tx.get_json(HQ_DELIVERED, id)?.map(|(s, _)| s).unwrap_or(0);
+            if delivered < serial {
+                due.push((id, tx.require_json::<Peer>(SYNC_PEERS, id)?.0.device_id));
+            }
+        }
+        Ok((Some((order, serial)), due))
+    })?;
+    let Some((order, serial)) = order else {
+        return Ok(0);
+    };
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let devices: Vec<String> = due.iter().map(|(_, d)| d.clone()).collect();
+    send_order(vault, transport, &order, &devices)?;
+    store.write(|tx| {
+        for (id, _) in &due {
+            match tx.get(HQ_DELIVERED, *id)? {
+                Some(r) => {
+                    tx.update_json(HQ_DELIVERED, *id, r.version, &serial)?;
+                }
+                None => tx.insert_json_with_id(HQ_DELIVERED, *id, &serial)?,
+            }
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(due.len() as u64)
 }
 
 /// The group identities held, with their group names.
@@ -359,6 +462,31 @@ pub(super) fn keep_received(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Appli
     Ok(Ok(0))
 }
 
+/// Keeps a field device's profile: its age recipient, on the peer pinned under the same key
+/// (the profile must name its own author and key, so a device cannot speak for another).
+pub(super) fn keep_profile(tx: &mut Tx<'_>, rec: &SignedRecord) -> Result<Applied, StoreError> {
+    let Ok(profile) = serde_json::from_str::<DeviceProfile>(&rec.content) else {
+        return Ok(Err("malformed_content"));
+    };
+    if profile.device_id != rec.author
+        || profile.signing_public_key != rec.author_key
+        || age::x25519::Recipient::from_str(&profile.age_recipient).is_err()
+    {
+        return Ok(Err("malformed_content"));
+    }
+    let Some(id) = RecordId::parse(&rec.author) else {
+        return Ok(Err("malformed_content"));
+    };
+    if let Some((mut peer, version)) = tx.get_json::<Peer>(SYNC_PEERS, id)? {
+        if peer.signing_public_key == rec.author_key && peer.age_recipient != profile.age_recipient
+        {
+            peer.age_recipient = profile.age_recipient;
+            tx.update_json(SYNC_PEERS, id, version, &peer)?;
+        }
+    }
+    Ok(Ok(0))
+}
+
 /// Every original kept, in relay order.
 pub fn originals(vault: &Vault) -> Result<Vec<Original>, HqError> {
     let store = vault.store()?;
@@ -417,6 +545,7 @@ pub fn summary(vault: &Vault) -> Result<HqSummary, HqError> {
         )
     })?;
     s.groups.sort();
+    s.groups.dedup(); // a rotated group holds several keys
     Ok(s)
 }
 
@@ -471,22 +600,24 @@ pub fn certificate(vault: &Vault) -> Result<Option<HqCertificate>, HqError> {
 pub(crate) struct ExportKeys {
     pub(crate) org: OrgPublic,
     pub(crate) certificate: Option<HqCertificate>,
-    pub(crate) identity: Option<age::x25519::Identity>,
+    /// Every key of the group held here (more than one after a rotation).
+    pub(crate) identities: Vec<age::x25519::Identity>,
     pub(crate) key: Ed25519KeyPair,
 }
 
 pub(crate) fn export_keys_in(tx: &mut Tx<'_>, group: &str) -> Result<ExportKeys, HqError> {
     let state = hq_state(tx)?;
-    let identity = identities_in(tx)?
+    let identities = identities_in(tx)?
         .into_iter()
-        .find(|(g, _)| g == group)
-        .map(|(_, i)| i);
+        .filter(|(g, _)| g == group)
+        .map(|(_, i)| i)
+        .collect();
     Ok(ExportKeys {
         org: state.org,
         certificate: tx
             .get_json::<HqCertificate>(HQ_CERTIFICATE, CERTIFICATE_ID)?
             .map(|(c, _)| c),
-        identity,
+        identities,
         key: load_key(tx)?,
     })
 }
@@ -581,6 +712,32 @@ pub fn known_devices(vault: &Vault) -> Result<Vec<String>, HqError> {
             out.push(tx.require_json::<Peer>(SYNC_PEERS, id)?.0.device_id);
         }
         out.sort();
+        Ok(out)
+    })
+}
+
+/// A device this installation has received from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// Its device id.
+    pub device_id: String,
+    /// Whether its `device` profile arrived (a case can be referred to it).
+    pub profile: bool,
+}
+
+/// The devices this installation has received from, by id, with whether their profile arrived.
+pub fn devices(vault: &Vault) -> Result<Vec<KnownDevice>, HqError> {
+    vault.store()?.read(|tx| {
+        hq_state(tx)?;
+        let mut out = Vec::new();
+        for id in tx.list(SYNC_PEERS)? {
+            let p = tx.require_json::<Peer>(SYNC_PEERS, id)?.0;
+            out.push(KnownDevice {
+                profile: !p.age_recipient.is_empty(),
+                device_id: p.device_id,
+            });
+        }
+        out.sort_by(|a, b| a.device_id.cmp(&b.device_id));
         Ok(out)
     })
 }
@@ -724,4 +881,197 @@ pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, Hq
         }
     }
     Ok(acknowledged)
+}
+
+/// The devices HQ last assigned a case to (`hq_assignments`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseTeam {
+    serial: u64,
+    devices: BTreeSet<String>,
+}
+
+/// What [`assign_case`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssignOutcome {
+    /// The case (hex id).
+    pub case_id: String,
+    /// The devices sharing the case now.
+    pub devices: Vec<String>,
+    /// The devices that were told (the team, and those taken off it).
+    pub told: Vec<String>,
+    /// Records handed to the devices joining (case, identity, consent, interviews).
+    pub records: u64,
+}
+
+/// The records of `case_id` this installation applied, decrypted, in relay order, and their
+/// authors. What no identity held here opens is not among them.
+fn case_records(
+    tx: &mut Tx<'_>,
+    case_id: &str,
+) -> Result<(Vec<SignedRecord>, BTreeSet<String>), SyncError> {
+    let identities = receiving_identities(tx)?;
+    let mut found: Vec<(u64, SignedRecord)> = Vec::new();
+    for id in tx.list(HQ_ORIGINALS)? {
+        let o: Original = tx.require_json(HQ_ORIGINALS, id)?.0;
+        if o.status != OriginalStatus::Applied {
+            continue;
+        }
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&o.payload) else {
+            continue;
+        };
+        let Ok(record) = envelope::open_any(&bytes, &identities) else {
+            continue;
+        };
+        let of_case = match EntryKind::parse(&record.kind) {
+            Some(EntryKind::Case | EntryKind::Identity) => record.record_id == case_id,
+            Some(EntryKind::Consent | EntryKind::Interview) => {
+                serde_json::from_str::<CaseRef>(&record.content)
+                    .map(|r| r.case_id == case_id)
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
+        if of_case {
+            found.push((o.seq, record));
+        }
+    }
+    found.sort_by_key(|(seq, _)| *seq);
+    let authors = found.iter().map(|(_, r)| r.author.clone()).collect();
+    Ok((found.into_iter().map(|(_, r)| r).collect(), authors))
+}
+
+/// Refers a case to field devices, or takes it back: `add` joins the case's team, `remove`
+/// leaves it; the team starts as the devices that wrote the case. Each device of the team, and
+/// each taken off it, gets an `assign` order (`sync::orders`) signed by `sign(kind, body)` (the
+/// organisation key, which this installation does not hold) and sealed to that device alone; a
+/// device joining also gets the case's records this installation holds (attachments stay at HQ:
+/// a recording is not copied to another phone). Returns what was sent; nothing is recorded
+/// unless every order was accepted by the relay (run it again after a failure).
+pub fn assign_case(
+    vault: &Vault,
+    transport: &dyn Transport,
+    case_code: &str,
+    add: &[String],
+    remove: &[String],
+    sign: &dyn Fn(&str, String) -> amanat_protocol::OrgOrder,
+) -> Result<AssignOutcome, HqError> {
+    use super::orders::{AssignedDevice, Assignment, KIND_ASSIGN};
+    use crate::names::collections::{CASES, HQ_ASSIGNMENTS};
+    use crate::names::indexes::CASE_CODE;
+    let store = vault.store()?;
+    let now = vault.clock().now_ms();
+    type Plan = (
+        State,
+        Ed25519KeyPair,
+        String,
+        Vec<SignedRecord>,
+        CaseTeam,
+        CaseTeam,
+        BTreeMap<String, Peer>,
+    );
+    let (state, key, case_id, records, before, after, peers): Plan = store.read(|tx| {
+        let state = hq_state(tx)?;
+        let holders = tx.find(CASES, CASE_CODE, case_code.trim().as_bytes())?;
+        let [case] = holders.as_slice() else {
+            return Err(HqError::UnknownCase);
+        };
+        let case_id = case.to_string();
+        let (records, authors) = case_records(tx, &case_id)?;
+        let before: CaseTeam = tx
+            .get_json(HQ_ASSIGNMENTS, *case)?
+            .map(|(t, _)| t)
+            .unwrap_or_default();
+        let mut devices: BTreeSet<String> = before.devices.union(&authors).cloned().collect();
+        devices.extend(add.iter().cloned());
+        for d in remove {
+            devices.remove(d);
+        }
+        let after = CaseTeam {
+            serial: now.max(before.serial.saturating_add(1)),
+            devices,
+        };
+        let mut peers = BTreeMap::new();
+        for d in after
+            .devices
+            .iter()
+            .chain(before.devices.iter())
+            .chain(remove)
+        {
+            let peer = RecordId::parse(d)
+                .map(|id| tx.get_json::<Peer>(SYNC_PEERS, id))
+                .transpose()?
+                .flatten()
+                .map(|(p, _)| p)
+                .filter(|p| !p.age_recipient.is_empty())
+                .ok_or_else(|| HqError::UnknownDevice(d.clone()))?;
+            peers.insert(d.clone(), peer);
+        }
+        Ok::<_, HqError>((state, load_key(tx)?, case_id, records, before, after, peers))
+    })?;
+    let team: Vec<AssignedDevice> = after
+        .devices
+        .iter()
+        .filter_map(|d| peers.get(d))
+        .map(|p| AssignedDevice {
+            device_id: p.device_id.clone(),
+            signing_public_key: p.signing_public_key.clone(),
+            age_recipient: p.age_recipient.clone(),
+        })
+        .collect();
+    let control = Control::default();
+    let ctx = Ctx::new(vault, &store, state, key, transport, &control);
+    let mut told = Vec::new();
+    let mut handed = 0;
+    for (device, peer) in &peers {
+        let joining = after.devices.contains(device) && !before.devices.contains(device);
+        // A device joining gets what others wrote (not its own records back).
+        let carried: Vec<SignedRecord> = if joining {
+            records
+                .iter()
+                .filter(|r| r.author != *device)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let handed_here = carried.len() as u64;
+        let body = Assignment {
+            case_id: case_id.clone(),
+            serial: after.serial,
+            devices: team.clone(),
+            records: carried,
+        };
+        let body = serde_json::to_string(&body).map_err(|_| SyncError::Envelope)?;
+        let order = sign(KIND_ASSIGN, body);
+        if order.verify(&ctx.state.org).is_err() || order.kind != KIND_ASSIGN {
+            return Err(HqError::WrongCertificate);
+        }
+        let recipient =
+            age::x25519::Recipient::from_str(&peer.age_recipient).map_err(|_| SyncError::Key)?;
+        let envelope = Envelope {
+            id: store.read(|tx| Ok::<_, StoreError>(new_envelope_id(tx)))?,
+            recipients: vec![device.clone()],
+            payload: super::orders::sealed_payload(&order, &recipient)?,
+        };
+        post(&ctx, vec![envelope])?;
+        told.push(device.clone());
+        handed += handed_here;
+    }
+    let case = RecordId::parse(&case_id).ok_or(StoreError::Shape)?;
+    store.write(|tx| {
+        match tx.get(HQ_ASSIGNMENTS, case)? {
+            Some(r) => {
+                tx.update_json(HQ_ASSIGNMENTS, case, r.version, &after)?;
+            }
+            None => tx.insert_json_with_id(HQ_ASSIGNMENTS, case, &after)?,
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok(AssignOutcome {
+        case_id,
+        devices: after.devices.into_iter().collect(),
+        told,
+        records: handed,
+    })
 }

@@ -42,7 +42,7 @@ pub use custody::{
 };
 pub use enroll::{enroll, enroll_with_code};
 pub use media::{pending_downloads, AttachmentMeta, BLOB_CHUNK};
-pub use prepare::WithdrawalNotice;
+pub use prepare::{DeviceProfile, WithdrawalNotice};
 pub use state::{
     discard_wedged, enrollment, pending, quarantined, retry_wedged, share_case, status, wedged,
     Enrollment, Peer, Quarantined, SyncStatus, WedgedEntry,

@@ -63,18 +63,28 @@ pub struct WithdrawalNotice {
     pub scopes: BTreeSet<Scope>,
 }
 
+/// A field device's keys as it tells them to HQ (kind `device`): signed like every record, so
+/// HQ holds the age recipient under the same key it pinned for the device's envelopes, and can
+/// seal a case assignment to it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceProfile {
+    /// The device id (derived from `signing_public_key`).
+    pub device_id: String,
+    /// Its Ed25519 public key, hex.
+    pub signing_public_key: String,
+    /// Its age recipient (`age1…`).
+    pub age_recipient: String,
+}
+
 type Packed = (String, Vec<age::x25519::Recipient>, Vec<String>);
 
 /// Recipients of an HQ-only record: this device and the named organisation groups; route `hq`.
-fn hq_only(
-    tx: &mut Tx<'_>,
-    state: &State,
-    content: String,
-    groups: &[&str],
-) -> Result<Packed, SyncError> {
+fn hq_only(tx: &mut Tx<'_>, content: String, groups: &[&str]) -> Result<Packed, SyncError> {
     let mut recipients = vec![attachments::device_identity(tx)?.to_public()];
+    let org = attachments::org_recipients_in(tx)?;
     for group in groups {
-        if let Some(text) = state.org.groups.get(*group) {
+        if let Some(text) = org.get(*group) {
             recipients
                 .push(age::x25519::Recipient::from_str(text).map_err(|_| SyncError::Envelope)?);
         }
@@ -87,7 +97,6 @@ fn hq_only(
 fn case_recipients(
     tx: &mut Tx<'_>,
     entry: &Entry,
-    state: &State,
     record_id: RecordId,
     mut content: String,
 ) -> Result<Option<Packed>, SyncError> {
@@ -112,13 +121,15 @@ fn case_recipients(
         return Ok(None);
     }
     let mut recipients = vec![attachments::device_identity(tx)?.to_public()];
+    // The recipients in force (rotated groups included), not `org.pub`'s first ones.
+    let org = attachments::org_recipients_in(tx)?;
     for (group, scope) in GROUPS {
         let allowed = if entry.kind == EntryKind::Identity {
             group == "caseworkers"
         } else {
             scopes.contains(&scope)
         };
-        if let (true, Some(text)) = (allowed, state.org.groups.get(group)) {
+        if let (true, Some(text)) = (allowed, org.get(group)) {
             recipients
                 .push(age::x25519::Recipient::from_str(text).map_err(|_| SyncError::Envelope)?);
         }
@@ -167,7 +178,18 @@ pub(super) fn prepare_entry(
         // An HQ installation's own audit chain stays in its vault (`sync::hq`): sent, it would
         // only come back to itself, a little more on every pull.
         EntryKind::Audit if state.role == DeviceRole::Hq => return Ok(Vec::new()),
-        EntryKind::Audit => hq_only(tx, state, content, &["caseworkers"])?,
+        EntryKind::Audit => hq_only(tx, content, &["caseworkers"])?,
+        // Sealed to `caseworkers` like audit entries: case management (which refers cases)
+        // holds it; no other group learns the team's devices.
+        EntryKind::Device => {
+            let profile = DeviceProfile {
+                device_id: state.device_id.clone(),
+                signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
+                age_recipient: attachments::device_identity(tx)?.to_public().to_string(),
+            };
+            let content = serde_json::to_string(&profile).map_err(|_| StoreError::Shape)?;
+            hq_only(tx, content, &["caseworkers"])?
+        }
         EntryKind::Withdrawal => {
             let consent: consent::Consent =
                 serde_json::from_str(&content).map_err(|_| StoreError::Shape)?;
@@ -179,9 +201,9 @@ pub(super) fn prepare_entry(
                 scopes: consent.scopes,
             };
             let content = serde_json::to_string(&notice).map_err(|_| StoreError::Shape)?;
-            hq_only(tx, state, content, &GROUPS.map(|(g, _)| g))?
+            hq_only(tx, content, &GROUPS.map(|(g, _)| g))?
         }
-        _ => match case_recipients(tx, entry, state, record_id, content)? {
+        _ => match case_recipients(tx, entry, record_id, content)? {
             Some(r) => r,
             None => return Ok(Vec::new()),
         },

@@ -11,12 +11,37 @@ pub(super) fn receive(
     state: &State,
     identities: &[age::x25519::Identity],
     env: &amanat_protocol::PulledEnvelope,
-) -> Result<Result<(custody::AppliedRecord, u64), &'static str>, SyncError> {
-    let payload = match base64::engine::general_purpose::STANDARD.decode(&env.payload) {
-        Ok(p) => p,
-        Err(_) => return Ok(Err(OpenError::Malformed.code())),
-    };
-    let record = match envelope::open_any(&payload, identities) {
+) -> Result<Received, SyncError> {
+    match open_payload(env, identities) {
+        Ok(plain) => receive_plain(tx, state, env, &plain),
+        Err(code) => Ok(Err(code)),
+    }
+}
+
+/// What [`receive`] made of an envelope: the record applied and the fields it put in a new
+/// clash, or the quarantine reason.
+pub(super) type Received = Result<(custody::AppliedRecord, u64), &'static str>;
+
+/// Decodes and decrypts a pulled payload with whichever identity opens it.
+pub(super) fn open_payload(
+    env: &amanat_protocol::PulledEnvelope,
+    identities: &[age::x25519::Identity],
+) -> Result<Zeroizing<Vec<u8>>, &'static str> {
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(&env.payload)
+        .map_err(|_| OpenError::Malformed.code())?;
+    envelope::decrypt_any(&payload, identities).map_err(|e| e.code())
+}
+
+/// [`receive`] after decryption: the record must be signed by the relay-authenticated sender,
+/// under the envelope id it was delivered with.
+pub(super) fn receive_plain(
+    tx: &mut Tx<'_>,
+    state: &State,
+    env: &amanat_protocol::PulledEnvelope,
+    plain: &[u8],
+) -> Result<Received, SyncError> {
+    let record = match envelope::parse(plain) {
         Ok(r) => r,
         Err(e) => return Ok(Err(e.code())),
     };
@@ -29,6 +54,18 @@ pub(super) fn receive(
     if record.author != env.sender {
         return Ok(Err(OpenError::WrongAuthor.code()));
     }
+    receive_record(tx, state, &record, env)
+}
+
+/// Applies a verified record whose envelope checks passed (pulled, or forwarded inside a case
+/// assignment, `sync::orders`): the author must be trusted, the record must join its chain and
+/// obey the store's rules.
+pub(super) fn receive_record(
+    tx: &mut Tx<'_>,
+    state: &State,
+    record: &SignedRecord,
+    env: &amanat_protocol::PulledEnvelope,
+) -> Result<Received, SyncError> {
     // Trusted authors: this device itself, and team devices it registered ([`share_case`]). HQ
     // receives from every device of the organisation: it pins each author's key on first sight
     // (`hq::pin_author`; docs/HQ.md, "Which devices HQ trusts").
@@ -57,12 +94,12 @@ pub(super) fn receive(
     };
     let new_clashes = if EntryKind::parse(&record.kind) == Some(EntryKind::Attachment) {
         // Recorded as a pending download; the attachment exists once its blob is checked.
-        match media::receive_meta(tx, &record, env)? {
+        match media::receive_meta(tx, record, env)? {
             Some(code) => return Ok(Err(code)),
             None => 0,
         }
     } else {
-        match apply::apply(tx, &record, hq)? {
+        match apply::apply(tx, record, hq)? {
             Ok(n) => n,
             Err(code) => return Ok(Err(code)),
         }
@@ -75,13 +112,16 @@ pub(super) fn receive(
         None => tx.insert_json_with_id(SYNC_CHAIN, chain_key, &chain)?,
     }
     // Learn which HLC clock the peer writes with, so clashes can name it.
-    if let Some((id, mut p, version)) = peer {
-        if p.clocks.insert(crate::fsutil::to_hex(&record.hlc.node.0)) {
-            tx.update_json(SYNC_PEERS, id, version, &p)?;
+    // Read again: applying may have changed the peer (HQ keeps a device's profile on it).
+    if let Some((id, _, _)) = peer {
+        if let Some((mut p, version)) = tx.get_json::<Peer>(SYNC_PEERS, id)? {
+            if p.clocks.insert(crate::fsutil::to_hex(&record.hlc.node.0)) {
+                tx.update_json(SYNC_PEERS, id, version, &p)?;
+            }
         }
     }
     Ok(Ok((
-        custody::AppliedRecord::new(&record, env.seq, link),
+        custody::AppliedRecord::new(record, env.seq, link),
         new_clashes,
     )))
 }
@@ -171,7 +211,9 @@ pub(super) fn pull_all(
                         {
                             let handled = match retention::receive(tx, &state, &bytes)? {
                                 Some(r) => Some(r),
-                                None => orders::receive(tx, &state, applied_id, env, &bytes)?,
+                                None => {
+                                    orders::receive(tx, &state, applied_id, env, &bytes, false)?
+                                }
                             };
                             match handled {
                                 None => {}
@@ -199,7 +241,30 @@ pub(super) fn pull_all(
                         if kept == hq::Kept::Again {
                             continue;
                         }
-                        match receive(tx, &state, &identities, env)? {
+                        let opened = open_payload(env, &identities);
+                        // An order sealed to this device (a case assignment names cases).
+                        if let Ok(plain) = &opened {
+                            if let Some(outcome) =
+                                orders::receive(tx, &state, applied_id, env, plain, true)?
+                            {
+                                let status = match outcome {
+                                    Ok(()) => hq::OriginalStatus::Applied,
+                                    Err(reason) => {
+                                        quarantine(tx, env, reason, &mut quarantined)?;
+                                        hq::OriginalStatus::Quarantined
+                                    }
+                                };
+                                if hq {
+                                    hq::mark(tx, applied_id, status)?;
+                                }
+                                continue;
+                            }
+                        }
+                        let received = match opened {
+                            Ok(plain) => receive_plain(tx, &state, env, &plain)?,
+                            Err(code) => Err(code),
+                        };
+                        match received {
                             // Re-sealed bytes of a record HQ applied already: nothing new.
                             Ok(_) if applied_before => continue,
                             Ok((applied, new_clashes)) => {

@@ -115,8 +115,8 @@ pub fn enrollment(vault: &Vault) -> Result<Option<Enrollment>, SyncError> {
 
 /// Registers (or updates) a team device and shares `case_id` with it: from now on that case's
 /// envelopes are also encrypted to its age recipient and routed to it, and envelopes it signs are
-/// accepted. Phase 1: the caller vouches for the peer's keys; the org-signed assignment order that
-/// will set this comes with the HQ issue.
+/// accepted. The caller vouches for the peer's keys; the organisation's way is an `assign` order
+/// from HQ (`sync::orders`), which calls the same code with keys HQ pinned.
 pub fn share_case(
     vault: &Vault,
     case_id: RecordId,
@@ -127,29 +127,57 @@ pub fn share_case(
         .filter(|k| k.len() == 32)
         .ok_or(SyncError::Key)?;
     age::x25519::Recipient::from_str(age_recipient).map_err(|_| SyncError::Key)?;
-    let device_id = amanat_protocol::device_id(&key);
+    vault
+        .store()?
+        .write(|tx| share_case_in(tx, case_id, &key, age_recipient))
+}
+
+/// [`share_case`] inside the caller's transaction, with a checked 32-byte key and recipient.
+pub(super) fn share_case_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    key: &[u8],
+    age_recipient: &str,
+) -> Result<Peer, SyncError> {
+    let device_id = amanat_protocol::device_id(key);
     let peer_id = RecordId::parse(&device_id).ok_or(SyncError::Key)?;
-    vault.store()?.write(|tx| {
-        let mut peer = match tx.get_json::<Peer>(SYNC_PEERS, peer_id)? {
-            Some((p, _)) => p,
-            None => Peer {
-                device_id: device_id.clone(),
-                signing_public_key: amanat_protocol::to_hex(&key),
-                age_recipient: age_recipient.to_string(),
-                cases: BTreeSet::new(),
-                clocks: BTreeSet::new(),
-            },
-        };
-        peer.age_recipient = age_recipient.to_string();
-        peer.cases.insert(case_id.to_string());
-        match tx.get(SYNC_PEERS, peer_id)? {
-            Some(r) => {
-                tx.update_json(SYNC_PEERS, peer_id, r.version, &peer)?;
-            }
-            None => tx.insert_json_with_id(SYNC_PEERS, peer_id, &peer)?,
+    let held = tx.get_json::<Peer>(SYNC_PEERS, peer_id)?;
+    let mut peer = match &held {
+        Some((p, _)) => p.clone(),
+        None => Peer {
+            device_id: device_id.clone(),
+            signing_public_key: amanat_protocol::to_hex(key),
+            age_recipient: age_recipient.to_string(),
+            cases: BTreeSet::new(),
+            clocks: BTreeSet::new(),
+        },
+    };
+    peer.age_recipient = age_recipient.to_string();
+    peer.cases.insert(case_id.to_string());
+    match held {
+        Some((_, version)) => {
+            tx.update_json(SYNC_PEERS, peer_id, version, &peer)?;
         }
-        Ok::<_, SyncError>(peer)
-    })
+        None => tx.insert_json_with_id(SYNC_PEERS, peer_id, &peer)?,
+    }
+    Ok(peer)
+}
+
+/// Stops sharing `case_id` with every team device not in `keep` (device ids): their envelopes
+/// for it are no longer accepted, and the case's new envelopes no longer go to them.
+pub(super) fn unshare_case_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+    keep: &BTreeSet<String>,
+) -> Result<(), SyncError> {
+    let case_hex = case_id.to_string();
+    for id in tx.list(SYNC_PEERS)? {
+        let (mut peer, version) = tx.require_json::<Peer>(SYNC_PEERS, id)?;
+        if !keep.contains(&peer.device_id) && peer.cases.remove(&case_hex) {
+            tx.update_json(SYNC_PEERS, id, version, &peer)?;
+        }
+    }
+    Ok(())
 }
 
 /// Outbox entries the relay refused for good, oldest first.

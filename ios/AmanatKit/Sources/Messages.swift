@@ -199,6 +199,7 @@ public enum Messages {
         case .interview: return l.t("entry_interview")
         case .attachment: return l.t("entry_attachment")
         case .audit: return l.t("entry_audit")
+        case .device: return l.t("entry_device")
         }
     }
 }

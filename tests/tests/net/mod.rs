@@ -340,8 +340,9 @@ pub fn assert_replica(author: &Vault, peer: &Vault) {
     }
 }
 
-/// The relay's HQ routing holds `entries` envelopes, all from `author`, with distinct ids (the
-/// relay keys them by id, so a change resent under a new id would show up as one more).
+/// The relay's HQ routing holds `entries` envelopes from `author`, with distinct ids (the relay
+/// keys them by id, so a change resent under a new id would show up as one more). Any other
+/// sender is a field device that sent only its profile (one envelope) and nothing else.
 pub fn assert_hq_holds_exactly(
     net: &Net,
     hq: &ring::signature::Ed25519KeyPair,
@@ -351,12 +352,16 @@ pub fn assert_hq_holds_exactly(
     let envs = net.hq_envelopes(hq);
     let ids: BTreeSet<&str> = envs.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(ids.len(), envs.len(), "ids unique at the relay");
+    let from_author = envs.iter().filter(|(_, s, _)| s == author).count();
     assert_eq!(
-        envs.len(),
-        entries,
+        from_author, entries,
         "one envelope per queued change, no more, no less"
     );
-    assert!(envs.iter().all(|(_, s, _)| s == author));
+    let mut others: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (_, s, _) in envs.iter().filter(|(_, s, _)| s != author) {
+        *others.entry(s.as_str()).or_default() += 1;
+    }
+    assert!(others.values().all(|n| *n == 1), "{others:?}");
 }
 
 /// Outbox entries the author's case writes made (what a team device receives): one per case
@@ -369,9 +374,10 @@ pub fn case_entries(author: &Vault) -> usize {
         .sum()
 }
 
-/// Every outbox entry the author ever queued (what HQ's routing receives): its case writes plus
-/// one per audit-chain entry (each audit entry travels to HQ, queued in its own transaction).
+/// Every outbox entry the author ever queued (what HQ's routing receives): its case writes, one
+/// per audit-chain entry (each audit entry travels to HQ, queued in its own transaction), and
+/// the field device's profile queued at enrollment.
 pub fn entries_written(author: &Vault) -> usize {
     let store = author.store().unwrap();
-    case_entries(author) + amanat_core::journal::audit::entries(&store).unwrap().len()
+    case_entries(author) + amanat_core::journal::audit::entries(&store).unwrap().len() + 1
 }

@@ -160,6 +160,7 @@ class SyncActivity : SecureActivity() {
         SyncEntryKind.AUDIT -> R.string.kind_audit
         SyncEntryKind.WITHDRAWAL -> R.string.kind_withdrawal
         SyncEntryKind.ATTACHMENT -> R.string.kind_attachment
+        SyncEntryKind.DEVICE -> R.string.kind_device
     })
 
     private fun syncNow() {
