@@ -144,6 +144,8 @@ pub enum AuditKind {
     Acknowledge,
     /// An HQ operator resolved a clash in the review console (HQ only).
     ClashResolve,
+    /// An HQ operator referred a case to a device or took it back (HQ only).
+    CaseRefer,
 }
 
 /// One audit entry: ids and times only, never survivor data.

@@ -824,6 +824,24 @@ fn the_review_console_in_a_real_browser() {
     );
     d.screenshot("custody");
 
+    // Refer case B to device A (amanat hq refer, signed with the organisation key typed in the
+    // page): a wrong organisation passphrase refers nothing.
+    let refer = |pass: &str| {
+        d.goto(&format!("{}/cases/{case_b}", console.url));
+        d.click(&format!("#refer-to option[value='{}']", ea.device_id));
+        d.type_into("#org-dir", w.org_dir.to_str().unwrap());
+        d.type_into("#org-pass", pass);
+        d.click("#refer button");
+        d.text("#message")
+    };
+    let said = refer("not the organisation passphrase");
+    assert!(!said.contains("now shared"), "{said}");
+    let said = refer(ORG_PASS);
+    assert!(
+        said.starts_with("The case is now shared by 2 devices") && said.contains(&ea.device_id),
+        "{said}"
+    );
+
     // A cross-site POST (even carrying the right token) is refused, and changes nothing.
     d.goto(&format!("{}/cases", console.url));
     let csrf = d
@@ -901,12 +919,13 @@ fn the_review_console_in_a_real_browser() {
     // The reveal is in the installation's audit log.
     let v = hq::open(&full, &SecretString::from(ORG_PASS.to_owned())).unwrap();
     let entries = audit::entries(&v.store().unwrap()).unwrap();
-    // So are the export, the clash resolved and the acknowledgement.
+    // So are the export, the clash resolved, the acknowledgement and the referral.
     for (kind, subject) in [
         (AuditKind::IdentityReveal, Some(case_a.as_str())),
         (AuditKind::ClashResolve, Some(case_a.as_str())),
         (AuditKind::Export, Some(case_a.as_str())),
         (AuditKind::Acknowledge, None),
+        (AuditKind::CaseRefer, Some(case_b.as_str())),
     ] {
         assert!(
             entries

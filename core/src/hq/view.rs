@@ -353,6 +353,8 @@ pub enum ConsoleAction {
     ClashResolve,
     /// A case exported (subject: the case).
     Export,
+    /// A case referred to a device or taken back (subject: the case).
+    Refer,
 }
 
 /// Appends `action` to the installation's audit log (ids only, never content).
@@ -366,6 +368,7 @@ pub fn record_action(
         ConsoleAction::Acknowledge => AuditKind::Acknowledge,
         ConsoleAction::ClashResolve => AuditKind::ClashResolve,
         ConsoleAction::Export => AuditKind::Export,
+        ConsoleAction::Refer => AuditKind::CaseRefer,
     };
     vault
         .store()?

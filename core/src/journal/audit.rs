@@ -46,6 +46,8 @@ pub enum AuditKind {
     Acknowledge,
     /// An HQ operator resolved a clash in the review console.
     ClashResolve,
+    /// An HQ operator referred a case to a device, or took it back (review console).
+    CaseRefer,
 }
 
 impl AuditKind {
@@ -65,6 +67,7 @@ impl AuditKind {
             AuditKind::IdentityReveal => "identity_reveal",
             AuditKind::Acknowledge => "acknowledge",
             AuditKind::ClashResolve => "clash_resolve",
+            AuditKind::CaseRefer => "case_refer",
         }
     }
 }

@@ -239,6 +239,8 @@ pub struct CasePage<'a> {
     pub clashes: &'a [Clash],
     /// The case's identity fields (empty unless revealed).
     pub identity: &'a [(String, String)],
+    /// Devices a case can be referred to (their profile arrived).
+    pub devices: &'a [String],
 }
 
 fn custody_cell(ui: Ui, i: &InterviewView) -> String {
@@ -514,7 +516,7 @@ pub fn case(p: &CasePage<'_>) -> String {
          <label>{} <input name=\"dir\" id=\"export-dir\" size=\"40\"></label> \
          <button type=\"submit\">{}</button></form>\
          <p><small>{} ({})</small></p>\
-         <h2>{}</h2><p class=\"todo\" id=\"refer\">{}</p>",
+         <h2>{}</h2>",
         ui.t("export_case"),
         p.csrf,
         ui.t("export_folder"),
@@ -526,8 +528,33 @@ pub fn case(p: &CasePage<'_>) -> String {
             ui.t("deidentified")
         },
         ui.t("refer"),
-        ui.t("refer_todo"),
     ));
+    if p.devices.is_empty() {
+        b.push_str(&format!("<p id=\"refer\">{}</p>", ui.t("no_devices")));
+    } else {
+        let options: String = p
+            .devices
+            .iter()
+            .map(|d| format!("<option value=\"{0}\">{0}</option>", esc(d)))
+            .collect();
+        b.push_str(&format!(
+            "<form method=\"post\" action=\"/cases/{id}/refer\" id=\"refer\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <p><small>{}</small></p>\
+             <label>{} <select name=\"to\" id=\"refer-to\">{options}</select></label> \
+             <label><input type=\"checkbox\" name=\"take_back\" value=\"1\" id=\"take-back\"> {}</label><br>\
+             <label>{} <input name=\"org_dir\" id=\"org-dir\" size=\"40\"></label><br>\
+             <label>{} <input type=\"password\" name=\"org_pass\" id=\"org-pass\" autocomplete=\"off\"></label> \
+             <button type=\"submit\">{}</button></form>",
+            p.csrf,
+            ui.t("refer_note"),
+            ui.t("refer_to"),
+            ui.t("take_back"),
+            ui.t("org_dir"),
+            ui.t("org_pass"),
+            ui.t("refer_action"),
+        ));
+    }
     frame(
         ui,
         &format!("{} {}", ui.t("case"), v.row.code),

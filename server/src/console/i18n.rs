@@ -160,10 +160,20 @@ pub const TEXT: &[(&str, [&str; 3])] = &[
         "Eksportni papkani olgan har kim o'qiy oladi (export buyrug'i formati).",
     ]),
     ("refer", ["Refer this case to a device", "Передать дело на устройство", "Ishni qurilmaga topshirish"]),
-    ("refer_todo", [
-        "Not built yet: referral is being built (issue #12). This place is kept for it.",
-        "Ещё не сделано: передача дел разрабатывается (задача #12). Это место оставлено для неё.",
-        "Hali qurilmagan: topshirish ishlab chiqilmoqda (#12-vazifa). Bu joy uning uchun qoldirilgan.",
+    ("refer_note", [
+        "The organisation key signs the referral (amanat hq refer): name the organisation directory and type its passphrase. The device obeys on its next sync.",
+        "Передачу подписывает ключ организации (amanat hq refer): укажите каталог организации и её парольную фразу. Устройство выполнит её при следующей синхронизации.",
+        "Topshirishni tashkilot kaliti imzolaydi (amanat hq refer): tashkilot papkasini ko'rsating va uning parol iborasini kiriting. Qurilma keyingi sinxronlashda bajaradi.",
+    ]),
+    ("refer_to", ["Device", "Устройство", "Qurilma"]),
+    ("refer_action", ["Refer", "Передать", "Topshirish"]),
+    ("take_back", ["Take back from this device", "Забрать у этого устройства", "Bu qurilmadan qaytarib olish"]),
+    ("org_dir", ["Organisation directory", "Каталог организации", "Tashkilot papkasi"]),
+    ("org_pass", ["Organisation passphrase", "Парольная фраза организации", "Tashkilot parol iborasi"]),
+    ("no_devices", [
+        "No device can receive referrals yet (its keys arrive with its first sync).",
+        "Пока ни одно устройство не может принимать дела (его ключи приходят с первой синхронизацией).",
+        "Hozircha hech bir qurilma ish qabul qila olmaydi (uning kalitlari birinchi sinxronlashda keladi).",
     ]),
     ("last_export", ["Last export (amanat verify)", "Последний экспорт (amanat verify)", "Oxirgi eksport (amanat verify)"]),
     ("no_export", [

@@ -186,6 +186,7 @@ pub fn router(console: Shared) -> Router {
         .route("/cases/{id}/reveal", post(reveal))
         .route("/cases/{id}/export", post(export))
         .route("/cases/{id}/clash", post(resolve_clash))
+        .route("/cases/{id}/refer", post(refer))
         .route("/attachments/{id}", get(attachment))
         .route("/custody", get(custody))
         .route("/ack", post(ack))
@@ -373,11 +374,20 @@ pub struct PostForm {
     ui: String,
     #[serde(default)]
     lang: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    take_back: String,
+    #[serde(default)]
+    org_dir: String,
+    #[serde(default)]
+    org_pass: String,
 }
 
 impl Drop for PostForm {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.passphrase);
+        zeroize::Zeroize::zeroize(&mut self.org_pass);
     }
 }
 
@@ -546,6 +556,12 @@ async fn case(
                 Ok(i) => i,
                 Err(e) => return error_page(&e.to_string()),
             };
+            let devices: Vec<String> = amanat_core::sync::hq::devices(&s.vault)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|d| d.profile)
+                .map(|d| d.device_id)
+                .collect();
             let clashes: Vec<_> = clashes::clashes(&s.vault)
                 .unwrap_or_default()
                 .into_iter()
@@ -562,6 +578,7 @@ async fn case(
                     language: language.as_deref(),
                     clashes: &clashes,
                     identity: &identity,
+                    devices: &devices,
                 }),
             )
         })
@@ -686,6 +703,75 @@ async fn resolve_clash(
                     StatusCode::CONFLICT,
                     html::message("The clash was not resolved", &e.to_string()),
                 ),
+            }
+        })
+    })
+    .await
+}
+
+/// Refers the case to a device, or takes it back: `amanat hq refer`, signed with the
+/// organisation key the operator names (directory and passphrase typed in the page, used for this
+/// one order and dropped).
+async fn refer(
+    State(c): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+    Form(form): Form<PostForm>,
+) -> Response {
+    blocking(move || {
+        with_post_session(&c, &headers, &form.csrf, |s| {
+            let Some(case_id) = RecordId::parse(&id) else {
+                return not_found_page();
+            };
+            let code = match view::case_rows(&s.vault, &s.access.group) {
+                Ok(rows) => rows
+                    .into_iter()
+                    .find(|r| r.case_id == case_id.to_string())
+                    .map(|r| r.code),
+                Err(e) => return error_page(&e.to_string()),
+            };
+            let Some(code) = code else {
+                return not_found_page();
+            };
+            let pass = age::secrecy::SecretString::from(form.org_pass.clone());
+            let sign =
+                match crate::org::order_signer(std::path::Path::new(form.org_dir.trim()), &pass) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        return page(StatusCode::BAD_REQUEST, html::message("Not referred", &e))
+                    }
+                };
+            let to = vec![form.to.trim().to_owned()];
+            let (add, remove): (&[String], &[String]) = if form.take_back.is_empty() {
+                (&to, &[])
+            } else {
+                (&[], &to)
+            };
+            let transport = HttpTransport::new(Duration::from_secs(60));
+            let done =
+                amanat_core::sync::hq::assign_case(&s.vault, &transport, &code, add, remove, &sign)
+                    .map_err(|e| e.to_string())
+                    .and_then(|d| {
+                        view::record_action(&s.vault, view::ConsoleAction::Refer, Some(case_id))
+                            .map(|()| d)
+                            .map_err(|e| e.to_string())
+                    });
+            match done {
+                Ok(d) => page(
+                    StatusCode::OK,
+                    html::message(
+                        "Referred",
+                        &format!(
+                            "The case is now shared by {} devices ({}); {} devices told, {} \
+                             records handed to the devices joining; each obeys on its next sync.",
+                            d.devices.len(),
+                            d.devices.join(", "),
+                            d.told.len(),
+                            d.records
+                        ),
+                    ),
+                ),
+                Err(e) => page(StatusCode::BAD_REQUEST, html::message("Not referred", &e)),
             }
         })
     })
