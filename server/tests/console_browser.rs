@@ -1009,3 +1009,133 @@ fn hq_console_refuses_a_non_loopback_address_and_a_directory_without_an_installa
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no HQ vault"));
 }
+
+/// The rules the console shows by (`amanat_core::hq::view`), without a browser: the group read
+/// as, identity only for caseworkers after a reveal, attachments only of versions the group may
+/// read, a case export of one case that verifies.
+#[test]
+fn the_consoles_reading_rules_hold_without_a_browser() {
+    use amanat_core::hq::view::{self, ViewOptions};
+    let w = World::new();
+    let a = w.device("a");
+    let audio1: Vec<u8> = (0..70_000u32).map(|i| (i % 199) as u8).collect();
+    let audio2: Vec<u8> = (0..50_000u32).map(|i| (i % 97) as u8).collect();
+    let (_, case1, _, att1) = recorded(
+        &a,
+        &[Scope::Interview, Scope::Audio, Scope::ShareCaseworkers],
+        &audio1,
+        None,
+    );
+    let (_, case2, _, att2) = recorded(
+        &a,
+        &[Scope::Interview, Scope::Audio, Scope::ShareResearch],
+        &audio2,
+        None,
+    );
+    let (id1, id2) = (
+        amanat_core::RecordId::parse(&case1).unwrap(),
+        amanat_core::RecordId::parse(&case2).unwrap(),
+    );
+    cases::set_identity_field(&a, id1, "full_name", "Dilnoza Testova").unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    let full = w.hq("hq-full", &[]);
+    let research = w.hq("hq-research", &["research"]);
+    let pass = SecretString::from(ORG_PASS.to_owned());
+    let has_age = |v: &view::CaseView| {
+        v.interviews
+            .iter()
+            .any(|i| i.readable.answers.iter().any(|x| x.question == "age_range"))
+    };
+    let read = |r: Option<(String, attachments::AttachmentReader)>| {
+        let (_, mut r) = r.unwrap();
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        out
+    };
+
+    let v = hq::open(&full, &pass).unwrap();
+    let access = view::access_of(&v).unwrap().unwrap();
+    assert_eq!(
+        (access.group.as_str(), access.may_reveal),
+        ("caseworkers", true)
+    );
+    let rows = view::case_rows(&v).unwrap();
+    let shared = |id: &str| rows.iter().find(|r| r.case_id == id).unwrap().shared;
+    assert!(shared(&case1) && !shared(&case2));
+    let hidden = view::case_view(&v, id1, &ViewOptions::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(hidden.interviews.len(), 1);
+    assert!(!has_age(&hidden));
+    assert_eq!(hidden.interviews[0].readable.withheld_identity_answers, 1);
+    assert!(hidden.interviews[0].verified);
+    let shown = view::case_view(
+        &v,
+        id1,
+        &ViewOptions {
+            reveal: true,
+            language: Some("ru".into()),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    assert!(has_age(&shown));
+    assert_eq!(
+        shown.interviews[0].readable.answers[0].label,
+        label(&a, "ru", &shown.interviews[0].readable.answers[0].question)
+    );
+    let not_for_caseworkers = view::case_view(&v, id2, &ViewOptions::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            not_for_caseworkers.interviews.len(),
+            not_for_caseworkers.not_shared
+        ),
+        (0, 1)
+    );
+    assert!(view::identity_fields(&v, id1, false).unwrap().is_empty());
+    assert_eq!(
+        view::identity_fields(&v, id1, true).unwrap(),
+        vec![("full_name".to_string(), "Dilnoza Testova".to_string())]
+    );
+    assert_eq!(read(view::open_attachment(&v, &att1).unwrap()), audio1);
+    assert!(view::open_attachment(&v, &att2).unwrap().is_none());
+    view::record_reveal(&v, id1).unwrap();
+    let out = w.path("one-case");
+    let r = view::export_case(&v, id1, &out, false, 1).unwrap().unwrap();
+    assert_eq!((r.interviews, r.cases, r.attachments), (1, 1, 1));
+    let report = amanat_core::hq::verify_export(&out, None).unwrap();
+    assert!(report.ok() && report.deidentified, "{:?}", report.findings);
+    v.lock();
+
+    let v = hq::open(&research, &pass).unwrap();
+    let access = view::access_of(&v).unwrap().unwrap();
+    assert_eq!(
+        (access.group.as_str(), access.may_reveal),
+        ("research", false)
+    );
+    let asked = view::case_view(
+        &v,
+        id2,
+        &ViewOptions {
+            reveal: true,
+            language: None,
+        },
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(asked.interviews.len(), 1);
+    assert!(
+        !has_age(&asked),
+        "research never reads identity, even when asked"
+    );
+    assert!(view::identity_fields(&v, id2, true).unwrap().is_empty());
+    assert!(matches!(
+        view::record_reveal(&v, id2),
+        Err(amanat_core::hq::HqError::NotAllowed)
+    ));
+    assert_eq!(read(view::open_attachment(&v, &att2).unwrap()), audio2);
+    assert!(view::open_attachment(&v, &att1).unwrap().is_none());
+    v.lock();
+}

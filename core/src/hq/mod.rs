@@ -27,6 +27,9 @@ pub enum HqError {
     /// The installation does not hold that group's identity (or the group does not exist).
     #[error("this installation does not hold that group's identity")]
     GroupNotHeld,
+    /// This installation may not reveal identities (only a caseworkers installation may).
+    #[error("this installation may not reveal identities")]
+    NotAllowed,
     /// An attachment file is missing or does not open with the group's identity.
     #[error("an attachment cannot be read")]
     AttachmentUnreadable,

