@@ -170,6 +170,37 @@ impl World {
         ]))
     }
 
+    /// `amanat org export-group GROUP --to FILE`, the file under the passphrase in `to_pass`.
+    fn export_group(&self, group: &str, to: &Path, to_pass: &Path) -> Output {
+        run(&[
+            "org",
+            "export-group",
+            group,
+            "--org",
+            self.s(&self.org_dir),
+            "--to",
+            self.s(to),
+            "--passphrase-file",
+            self.s(&self.org_pass),
+            "--to-passphrase-file",
+            self.s(to_pass),
+        ])
+    }
+
+    /// `amanat hq add-identity --data DATA --identity FILE` with the passphrase in `pass`.
+    fn add_identity(&self, data: &Path, file: &Path, pass: &Path) -> Output {
+        run(&[
+            "hq",
+            "add-identity",
+            "--data",
+            self.s(data),
+            "--identity",
+            self.s(file),
+            "--passphrase-file",
+            self.s(pass),
+        ])
+    }
+
     /// Opens an HQ installation in this process to look inside (what `hq` commands will print).
     fn open(&self, data: &Path, pass: &str) -> Vault {
         hq::open(data, &SecretString::from(pass.to_owned())).unwrap()
@@ -346,33 +377,9 @@ fn hq_pull_keeps_every_original_and_decrypts_only_what_the_held_identities_allow
     // Separation of duties: the research identity, exported under the researcher's own
     // passphrase, installed with an HQ code from `device enroll --hq`.
     let research_file = w.path("research.age");
-    ok(&run(&[
-        "org",
-        "export-group",
-        "research",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&research_file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.research_pass),
-    ]));
+    ok(&w.export_group("research", &research_file, &w.research_pass));
     // Never overwritten.
-    let err = failed(&run(&[
-        "org",
-        "export-group",
-        "research",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&research_file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.research_pass),
-    ]));
+    let err = failed(&w.export_group("research", &research_file, &w.research_pass));
     assert!(err.contains("cannot create"), "{err}");
     let code = ok(&run(&[
         "device",
@@ -457,29 +464,8 @@ fn hq_pull_keeps_every_original_and_decrypts_only_what_the_held_identities_allow
     // The researcher is later also given the legal key: what was kept encrypted for legal is
     // opened now, without pulling again (the relay does not deliver it twice).
     let legal_file = w.path("legal.age");
-    ok(&run(&[
-        "org",
-        "export-group",
-        "legal",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&legal_file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.research_pass),
-    ]));
-    let out = ok(&run(&[
-        "hq",
-        "add-identity",
-        "--data",
-        w.s(&research),
-        "--identity",
-        w.s(&legal_file),
-        "--passphrase-file",
-        w.s(&w.research_pass),
-    ]));
+    ok(&w.export_group("legal", &legal_file, &w.research_pass));
+    let out = ok(&w.add_identity(&research, &legal_file, &w.research_pass));
     assert!(
         out.contains("holds the identities of: legal, research"),
         "{out}"
@@ -555,19 +541,7 @@ fn hq_commands_refuse_a_wrong_passphrase_a_field_code_and_another_organisations_
     std::fs::write(&code_file, code).unwrap();
     let other = w.path("hq-other");
     let research_file = w.path("research.age");
-    ok(&run(&[
-        "org",
-        "export-group",
-        "research",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&research_file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.research_pass),
-    ]));
+    ok(&w.export_group("research", &research_file, &w.research_pass));
     let err = failed(&run(&[
         "hq",
         "init",
@@ -596,28 +570,18 @@ fn hq_commands_refuse_a_wrong_passphrase_a_field_code_and_another_organisations_
         "--scrypt-log-n",
         "10",
     ]));
-    let err = failed(&run(&[
-        "hq",
-        "add-identity",
-        "--data",
-        w.s(&full),
-        "--identity",
-        w.s(&foreign_org.join("groups").join("legal.key.age")),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-    ]));
+    let err = failed(&w.add_identity(
+        &full,
+        &foreign_org.join("groups").join("legal.key.age"),
+        &w.org_pass,
+    ));
     assert!(err.contains("not this organisation's key"), "{err}");
     // The real one is accepted (already held: replaced by the same key).
-    let out = ok(&run(&[
-        "hq",
-        "add-identity",
-        "--data",
-        w.s(&full),
-        "--identity",
-        w.s(&w.org_dir.join("groups").join("legal.key.age")),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-    ]));
+    let out = ok(&w.add_identity(
+        &full,
+        &w.org_dir.join("groups").join("legal.key.age"),
+        &w.org_pass,
+    ));
     assert!(out.contains("legal"), "{out}");
     // Unknown group name.
     let err = failed(&run(&[
@@ -992,19 +956,7 @@ fn export_for_a_group_verifies_and_verify_names_every_kind_of_tampering() {
     let code_file = w.path("hq2-code.json");
     std::fs::write(&code_file, code).unwrap();
     let legal_file = w.path("legal.age");
-    ok(&run(&[
-        "org",
-        "export-group",
-        "legal",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&legal_file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.research_pass),
-    ]));
+    ok(&w.export_group("legal", &legal_file, &w.research_pass));
     let hq2 = w.path("hq2");
     let out = ok(&run(&[
         "hq",
@@ -1848,29 +1800,8 @@ fn rotate_group_switches_devices_to_the_new_key_and_a_later_holder_reads_old_and
     let held_before = line_count(&out, "kept ");
     assert!(held_before > 0);
     let file = w.path("caseworkers.age");
-    ok(&run(&[
-        "org",
-        "export-group",
-        "caseworkers",
-        "--org",
-        w.s(&w.org_dir),
-        "--to",
-        w.s(&file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-        "--to-passphrase-file",
-        w.s(&w.org_pass),
-    ]));
-    let out = ok(&run(&[
-        "hq",
-        "add-identity",
-        "--data",
-        w.s(&legal_only),
-        "--identity",
-        w.s(&file),
-        "--passphrase-file",
-        w.s(&w.org_pass),
-    ]));
+    ok(&w.export_group("caseworkers", &file, &w.org_pass));
+    let out = ok(&w.add_identity(&legal_only, &file, &w.org_pass));
     assert!(
         out.contains("holds the identities of: caseworkers, legal"),
         "{out}"

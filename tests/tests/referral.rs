@@ -18,9 +18,9 @@ use amanat_core::sync::hq::{self, HqError};
 use amanat_core::sync::orders::{self, AssignedDevice, Assignment, KIND_ASSIGN};
 use amanat_core::sync::{self, envelope::SignedRecord, Enrollment};
 use amanat_core::{RecordId, Vault};
-use amanat_protocol::{Envelope, OrgOrder, PushRequest};
+use amanat_protocol::OrgOrder;
 use amanat_server::org;
-use net::{pass, Net};
+use net::{new_envelope_id, pass, push_as_hq, quarantine_reasons, Net};
 
 const ALL_GROUPS: [&str; 4] = ["caseworkers", "legal", "law_enforcement", "research"];
 
@@ -112,34 +112,6 @@ fn field(v: &Vault, case: RecordId, name: &str) -> Option<String> {
         .and_then(|f| f.current().map(str::to_string))
 }
 
-/// Pushes `payload` to `to` as HQ would (an HQ key enrolled at the relay).
-fn push_as_hq(net: &Net, key: &ring::signature::Ed25519KeyPair, to: &str, payload: String) {
-    let id = new_id();
-    let body = serde_json::to_vec(&PushRequest {
-        envelopes: vec![Envelope {
-            id,
-            recipients: vec![to.to_string()],
-            payload,
-        }],
-    })
-    .unwrap();
-    assert_eq!(net.raw(key, "POST", "/v1/envelopes", body).status, 200);
-}
-
-/// A fresh UUIDv7 (text), as a device makes envelope ids.
-fn new_id() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut random = [0u8; 10];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).unwrap();
-    uuid::Builder::from_unix_timestamp_millis(ms, &random)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
-}
-
 fn assigned(e: &Enrollment) -> AssignedDevice {
     AssignedDevice {
         device_id: e.device_id.clone(),
@@ -151,14 +123,6 @@ fn assigned(e: &Enrollment) -> AssignedDevice {
 fn sealed(order: &OrgOrder, to: &Enrollment) -> String {
     let recipient: age::x25519::Recipient = to.age_recipient.parse().unwrap();
     orders::sealed_payload(order, &recipient).unwrap()
-}
-
-fn quarantine_reasons(v: &Vault) -> Vec<String> {
-    sync::quarantined(v)
-        .unwrap()
-        .into_iter()
-        .map(|q| q.reason)
-        .collect()
 }
 
 #[test]
@@ -325,7 +289,7 @@ fn forged_clear_foreign_and_replayed_assignments_change_nothing() {
     };
     let mut rogue = SignedRecord {
         format: 1,
-        envelope_id: new_id(),
+        envelope_id: new_envelope_id(),
         kind: "case".into(),
         record_id: t.case.id.to_string(),
         version: 1,

@@ -19,9 +19,8 @@ use amanat_core::sync::envelope;
 use amanat_core::sync::hq::{self, HqError};
 use amanat_core::sync::orders::{self, RecipientsBody, KIND_RECIPIENTS};
 use amanat_core::{RecordId, Vault};
-use amanat_protocol::{Envelope, OrgOrder, PushRequest};
 use amanat_server::org;
-use net::{pass, Net};
+use net::{pass, push_as_hq, quarantine_reasons, Net};
 use std::collections::BTreeMap;
 
 fn sync(v: &Vault, net: &Net) -> amanat_core::sync::SyncReport {
@@ -64,28 +63,6 @@ fn envelopes_of(
         })
         .map(|(_, _, p)| p)
         .collect()
-}
-
-fn push_as_hq(net: &Net, key: &ring::signature::Ed25519KeyPair, to: &str, order: &OrgOrder) {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let mut random = [0u8; 10];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).unwrap();
-    let id = uuid::Builder::from_unix_timestamp_millis(ms, &random)
-        .into_uuid()
-        .hyphenated()
-        .to_string();
-    let body = serde_json::to_vec(&PushRequest {
-        envelopes: vec![Envelope {
-            id,
-            recipients: vec![to.to_string()],
-            payload: orders::payload(order).unwrap(),
-        }],
-    })
-    .unwrap();
-    assert_eq!(net.raw(key, "POST", "/v1/envelopes", body).status, 200);
 }
 
 #[test]
@@ -220,34 +197,36 @@ fn forged_replayed_or_invalid_rotation_orders_change_nothing_and_hq_refuses_a_ke
         &net,
         &relay_key,
         &ea.device_id,
-        &foreign(
+        orders::payload(&foreign(
             KIND_RECIPIENTS,
             body(5, "caseworkers", &rogue.to_public().to_string()),
-        ),
+        ))
+        .unwrap(),
     );
     // An unknown group, or a recipient that is no age key: refused.
     push_as_hq(
         &net,
         &relay_key,
         &ea.device_id,
-        &sign(
+        orders::payload(&sign(
             KIND_RECIPIENTS,
             body(6, "press", &rogue.to_public().to_string()),
-        ),
+        ))
+        .unwrap(),
     );
     push_as_hq(
         &net,
         &relay_key,
         &ea.device_id,
-        &sign(KIND_RECIPIENTS, body(7, "caseworkers", "age1notakey")),
+        orders::payload(&sign(
+            KIND_RECIPIENTS,
+            body(7, "caseworkers", "age1notakey"),
+        ))
+        .unwrap(),
     );
     let r = sync(&a, &net);
     assert_eq!(r.quarantined, 3);
-    let mut reasons: Vec<String> = amanat_core::sync::quarantined(&a)
-        .unwrap()
-        .into_iter()
-        .map(|q| q.reason)
-        .collect();
+    let mut reasons = quarantine_reasons(&a);
     reasons.sort();
     assert_eq!(
         reasons,
@@ -270,19 +249,21 @@ fn forged_replayed_or_invalid_rotation_orders_change_nothing_and_hq_refuses_a_ke
         &net,
         &relay_key,
         &ea.device_id,
-        &sign(
+        orders::payload(&sign(
             KIND_RECIPIENTS,
             body(100, "caseworkers", &newer.to_public().to_string()),
-        ),
+        ))
+        .unwrap(),
     );
     push_as_hq(
         &net,
         &relay_key,
         &ea.device_id,
-        &sign(
+        orders::payload(&sign(
             KIND_RECIPIENTS,
             body(50, "caseworkers", &rogue.to_public().to_string()),
-        ),
+        ))
+        .unwrap(),
     );
     let r = sync(&a, &net);
     assert_eq!(r.quarantined, 0);

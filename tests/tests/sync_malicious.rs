@@ -168,11 +168,7 @@ fn vault_exists(net: &Net, name: &str) -> bool {
 }
 
 fn reasons(v: &Vault) -> Vec<String> {
-    sync::quarantined(v)
-        .unwrap()
-        .into_iter()
-        .map(|q| q.reason)
-        .collect()
+    net::quarantine_reasons(v)
 }
 
 #[test]

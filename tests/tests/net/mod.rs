@@ -381,3 +381,40 @@ pub fn entries_written(author: &Vault) -> usize {
     let store = author.store().unwrap();
     case_entries(author) + amanat_core::journal::audit::entries(&store).unwrap().len() + 1
 }
+
+/// A fresh UUIDv7 (text), as a device makes envelope ids.
+pub fn new_envelope_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut random = [0u8; 10];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random).unwrap();
+    uuid::Builder::from_unix_timestamp_millis(ms, &random)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// Pushes one envelope with `payload` to device `to`, as an HQ installation enrolled at the relay
+/// with `key` would (orders, forged or real).
+pub fn push_as_hq(net: &Net, key: &ring::signature::Ed25519KeyPair, to: &str, payload: String) {
+    let body = serde_json::to_vec(&amanat_protocol::PushRequest {
+        envelopes: vec![amanat_protocol::Envelope {
+            id: new_envelope_id(),
+            recipients: vec![to.to_string()],
+            payload,
+        }],
+    })
+    .unwrap();
+    assert_eq!(net.raw(key, "POST", "/v1/envelopes", body).status, 200);
+}
+
+/// The reason codes of what `v` keeps in quarantine.
+pub fn quarantine_reasons(v: &Vault) -> Vec<String> {
+    sync::quarantined(v)
+        .unwrap()
+        .into_iter()
+        .map(|q| q.reason)
+        .collect()
+}
