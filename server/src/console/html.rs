@@ -130,13 +130,7 @@ pub fn login(ui: Ui, csrf: &str, error: Option<&str>) -> String {
 }
 
 /// The case list.
-pub fn cases(
-    ui: Ui,
-    rows: &[(CaseRow, usize)],
-    filter: &str,
-    csrf: &str,
-    access: &Access,
-) -> String {
+pub fn cases(ui: Ui, rows: &[(CaseRow, usize)], csrf: &str, access: &Access) -> String {
     let mut t = format!(
         "<table id=\"cases\"><thead><tr><th>{}</th><th>{}</th><th>{}</th>\
          <th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
@@ -150,9 +144,10 @@ pub fn cases(
     );
     for (r, clashes) in rows {
         t.push_str(&format!(
-            "<tr class=\"case{}\"><td><a class=\"code\" href=\"/cases/{}\">{}</a>{}</td><td>{}</td><td>{}</td>\
+            "<tr class=\"case{}\" data-code=\"{}\"><td><a class=\"code\" href=\"/cases/{}\">{}</a>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}{}</td><td>{}</td></tr>",
             if r.shared { "" } else { " not-shared" },
+            esc(&r.code.to_uppercase()),
             esc(&r.case_id),
             esc(&r.code),
             if r.shared {
@@ -184,15 +179,14 @@ pub fn cases(
         &nav(ui, csrf, Some(access)),
         &format!(
             "<h1>{}</h1>\
-             <form method=\"get\" action=\"/cases\" class=\"filter\"><label>{} \
-             <input name=\"code\" id=\"filter\" value=\"{}\"></label> <button type=\"submit\">{}</button></form>\
+             <p class=\"filter\"><label>{} ({}) \
+             <input id=\"filter\" autocomplete=\"off\"></label></p>\
              {t}\
              <section class=\"actions\"><h2>{}</h2>\
              <form method=\"post\" action=\"/ack\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
              <button type=\"submit\" id=\"ack\">{}</button></form></section>",
             ui.t("cases"),
             ui.t("case_code"),
-            esc(filter),
             ui.t("filter"),
             ui.t("actions"),
             ui.t("ack"),

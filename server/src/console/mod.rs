@@ -490,11 +490,7 @@ async fn set_ui(
     })
 }
 
-async fn cases(
-    State(c): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn cases(State(c): State<Shared>, headers: HeaderMap) -> Response {
     blocking(move || {
         with_session(&c, &headers, |s| {
             let rows = match view::case_rows(&s.vault) {
@@ -502,13 +498,9 @@ async fn cases(
                 Err(e) => return error_page(&e.to_string()),
             };
             let clashes = clashes::clashes(&s.vault).unwrap_or_default();
-            let filter = q
-                .get("code")
-                .map(|f| f.trim().to_uppercase())
-                .unwrap_or_default();
+            // Filtering by code happens in the page (console.js): no code in any address.
             let rows: Vec<_> = rows
                 .into_iter()
-                .filter(|r| filter.is_empty() || r.code.to_uppercase().contains(&filter))
                 .map(|r| {
                     let n = clashes
                         .iter()
@@ -519,7 +511,7 @@ async fn cases(
                 .collect();
             page(
                 StatusCode::OK,
-                html::cases(s.ui, &rows, &filter, &s.csrf.hex(), &s.access),
+                html::cases(s.ui, &rows, &s.csrf.hex(), &s.access),
             )
         })
     })

@@ -7,3 +7,18 @@ document.addEventListener("submit", function (e) {
     e.preventDefault();
   }
 });
+// The case list's filter: hides rows whose code does not contain what is typed. In the page only,
+// so a searched code never appears in an address, a log or the history.
+document.addEventListener("DOMContentLoaded", function () {
+  var f = document.getElementById("filter");
+  if (!f) {
+    return;
+  }
+  f.addEventListener("input", function () {
+    var q = f.value.trim().toUpperCase();
+    document.querySelectorAll("#cases tbody tr").forEach(function (tr) {
+      var code = tr.getAttribute("data-code") || "";
+      tr.hidden = q !== "" && code.indexOf(q) < 0;
+    });
+  });
+});
