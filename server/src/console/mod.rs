@@ -824,14 +824,23 @@ async fn attachment(
     headers: HeaderMap,
     UrlPath(id): UrlPath<String>,
 ) -> Response {
+    let range_header = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let opened = {
         let c = c.clone();
         tokio::task::spawn_blocking(move || {
             let mut out = None;
             let resp = with_session(&c, &headers, |s| {
                 match view::open_attachment(&s.vault, &id) {
-                    Ok(Some(r)) => {
-                        out = Some(r);
+                    Ok(Some((media_type, mut r))) => {
+                        // Learn the length (authenticated by the last chunk) and rewind.
+                        let size = match (r.seek(u64::MAX), r.seek(0)) {
+                            (Ok(end), Ok(0)) => Some(end),
+                            _ => None,
+                        };
+                        out = Some((media_type, r, size));
                         StatusCode::OK.into_response()
                     }
                     Ok(None) => not_found_page(),
@@ -845,17 +854,48 @@ async fn attachment(
     let Ok((resp, opened)) = opened else {
         return error_page("the request failed");
     };
-    let Some((media_type, mut reader)) = opened else {
+    let Some((media_type, mut reader, size)) = opened else {
         return resp;
     };
+    // A `Range: bytes=…` request (the audio element seeking) decrypts from the chunk holding its
+    // start; anything else gets the whole recording.
+    let range = match (range_header, size) {
+        (Some(h), Some(n)) => match parse_range(&h, n) {
+            Some(Ok(r)) => Some(r),
+            Some(Err(())) => {
+                let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{n}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return resp;
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let (start, len) = match (range, size) {
+        (Some((a, b)), _) => (a, Some(b - a + 1)),
+        (None, n) => (0, n),
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let size = reader.size();
     tokio::task::spawn_blocking(move || {
         let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match reader.read(&mut buf) {
+        let mut left = len.unwrap_or(u64::MAX);
+        let sought = if start > 0 {
+            reader.seek(start).map(|_| ())
+        } else {
+            Ok(())
+        };
+        if sought.is_err() {
+            let _ = tx.blocking_send(Err(std::io::Error::other("attachment unreadable")));
+            left = 0;
+        }
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            match reader.read(&mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => {
+                    left -= n as u64;
                     let chunk = axum::body::Bytes::copy_from_slice(&buf[..n]);
                     if tx.blocking_send(Ok(chunk)).is_err() {
                         break;
@@ -876,14 +916,54 @@ async fn attachment(
     } else {
         "application/octet-stream".to_owned()
     };
+    let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&safe_type) {
-        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+        h.insert(header::CONTENT_TYPE, v);
     }
-    if let Some(n) = size {
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    if let Some(n) = len {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    if size.is_some() {
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if let (Some((a, b)), Some(n)) = (range, size) {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{n}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
     }
     resp
+}
+
+/// Parses a single `bytes=START-[END]` or `bytes=-SUFFIX` range against `size`: `None` for no
+/// range or one this console does not serve (several ranges: the whole body then), `Some(Err)`
+/// when unsatisfiable, else the inclusive bounds.
+pub fn parse_range(value: &str, size: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let suffix: u64 = b.parse().ok()?;
+        if suffix == 0 || size == 0 {
+            return Some(Err(()));
+        }
+        (size.saturating_sub(suffix), size - 1)
+    } else {
+        let start: u64 = a.parse().ok()?;
+        let end: u64 = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>().ok()?.min(size.saturating_sub(1))
+        };
+        if start >= size || end < start {
+            return Some(Err(()));
+        }
+        (start, end)
+    };
+    Some(Ok(range))
 }
 
 async fn css() -> Response {
@@ -1158,6 +1238,21 @@ mod tests {
         let r = send(&c, get("/cases", Some(&cookie))).await;
         assert_eq!(r.headers()["location"], "/login");
         assert!(!c.unlocked());
+    }
+
+    #[test]
+    fn ranges_are_single_and_within_the_recording() {
+        assert_eq!(parse_range("bytes=0-", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=10-19", 100), Some(Ok((10, 19))));
+        assert_eq!(parse_range("bytes=90-500", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=20-10", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        assert_eq!(parse_range("items=0-1", 100), None);
+        assert_eq!(parse_range("bytes=x-1", 100), None);
     }
 
     #[tokio::test]
