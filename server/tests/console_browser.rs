@@ -1137,6 +1137,49 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
     assert!(report.ok() && report.deidentified, "{:?}", report.findings);
     v.lock();
 
+    // The survivor withdraws sharing with caseworkers: from the next pull on, nothing of case 1
+    // is shown to caseworkers any more (consent today decides), and the list says so.
+    consent::withdraw(&a, id1, "worker-17", "uz", &[Scope::ShareCaseworkers]).unwrap();
+    sync::sync_once(&a, &w.http).unwrap();
+    ok(&run(&[
+        "hq",
+        "pull",
+        "--data",
+        full.to_str().unwrap(),
+        "--passphrase-file",
+        w.org_pass.to_str().unwrap(),
+    ]));
+    let v = hq::open(&full, &pass).unwrap();
+    let row = view::case_rows(&v)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.case_id == case1)
+        .unwrap();
+    assert!(!row.shared, "{row:?}");
+    assert_eq!(row.withdrawn, vec!["share_caseworkers".to_string()]);
+    let withdrawn = view::case_view(
+        &v,
+        id1,
+        &ViewOptions {
+            reveal: true,
+            language: None,
+        },
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((withdrawn.interviews.len(), withdrawn.not_shared), (0, 1));
+    // The withdrawing version itself went only to the groups still allowed (none here): HQ knows
+    // of it from the withdrawal notice, which is what the core honours.
+    assert_eq!(withdrawn.consent.len(), 1);
+    assert!(view::identity_fields(&v, id1, true).unwrap().is_empty());
+    assert!(view::open_attachment(&v, &att1).unwrap().is_none());
+    // And the export command's rules are the same: nothing of case 1 goes to caseworkers now.
+    let r = view::export_case(&v, id1, &w.path("after-withdrawal"), true, 2)
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.interviews, r.attachments, r.not_shared), (0, 0, 2));
+    v.lock();
+
     let v = hq::open(&research, &pass).unwrap();
     let access = view::access_of(&v).unwrap().unwrap();
     assert_eq!(

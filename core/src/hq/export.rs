@@ -6,14 +6,18 @@
 //! **What is exported for group G** — a submitted interview version is exported when (1) the
 //! installation holds G's identity, (2) the envelope it arrived in opens with G's identity (the
 //! device encrypted it to G: consent allowed it when it was sent), and (3) the case's current
-//! consent still includes G's scope (a withdrawal is honoured for every later export). Everything
+//! consent still includes G's scope (a withdrawal is honoured for every later export; when the
+//! withdrawing version was not encrypted to any group held here, its withdrawal notice decides:
+//! [`scopes_now`]). Everything
 //! written is decrypted from the kept originals with G's identity alone, so the export cannot
 //! contain what G could not read.
 
 use super::format::*;
 use super::HqError;
 use crate::forms::AnswerValue;
-use crate::names::collections::{ATTACHMENTS, CASES, CONSENTS, INTERVIEWS, SYNC_APPLIED};
+use crate::names::collections::{
+    ATTACHMENTS, CASES, CONSENTS, HQ_RECEIVED, INTERVIEWS, SYNC_APPLIED,
+};
 use crate::names::indexes::BY_CASE;
 use crate::records::attachments::{AttachmentInfo, AttachmentReader};
 use crate::records::cases::Case;
@@ -26,7 +30,7 @@ use crate::sync::hq as receive;
 use crate::sync::media::AttachmentMeta;
 use crate::vault::Vault;
 use base64::Engine as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -194,6 +198,7 @@ pub fn export(
     // One read transaction at a time per interview keeps memory flat on large stores.
     let ids = store.read(|tx| Ok::<_, HqError>(tx.list(INTERVIEWS)?))?;
     let applied = store.read(applied_index)?;
+    let notices = store.read(notices_in)?;
     let total = ids.len() as u64;
     let mut cases_done: BTreeMap<String, ()> = BTreeMap::new();
     for (n, id) in ids.iter().enumerate() {
@@ -208,6 +213,7 @@ pub fn export(
                 &applied,
                 &identity,
                 scope,
+                &notices,
                 opts,
                 &mut w,
                 &mut summary,
@@ -261,6 +267,46 @@ pub(crate) struct Rules<'a> {
     pub since_ms: Option<u64>,
     /// Label the answers in this language instead of the interview's (when the template has it).
     pub language: Option<&'a str>,
+    /// Withdrawal notices received ([`notices_in`]).
+    pub notices: &'a Notices,
+}
+
+/// Withdrawal notices received, by case (hex id): (consent version, scopes withdrawn, scopes
+/// remaining).
+pub(crate) type Notices = HashMap<String, Vec<Notice>>;
+
+/// One withdrawal notice: (consent version, scopes withdrawn, scopes remaining).
+pub type Notice = (u32, BTreeSet<consent::Scope>, BTreeSet<consent::Scope>);
+
+/// Every withdrawal notice this installation received (HQ-only records, encrypted to every
+/// group), by case.
+pub(crate) fn notices_in(tx: &mut Tx<'_>) -> Result<Notices, HqError> {
+    let mut out = Notices::new();
+    for id in tx.list(HQ_RECEIVED)? {
+        let r: receive::Received = tx.require_json(HQ_RECEIVED, id)?.0;
+        if r.kind != "withdrawal" {
+            continue;
+        }
+        let Ok(n) = serde_json::from_str::<crate::sync::WithdrawalNotice>(&r.content) else {
+            continue;
+        };
+        out.entry(n.case_id.clone())
+            .or_default()
+            .push((n.consent_version, n.withdrawn, n.scopes));
+    }
+    Ok(out)
+}
+
+/// The scopes in force for a case at HQ: those of the newest consent version this installation
+/// could read (`current`), unless a withdrawal notice of a newer version says otherwise. The
+/// version that withdraws is encrypted only to the groups still allowed, so a group that lost
+/// consent learns it from the notice alone — and must honour it.
+pub fn scopes_now(current: Option<&Consent>, notices: &[Notice]) -> BTreeSet<consent::Scope> {
+    let known = current.map(|c| c.version).unwrap_or(0);
+    match notices.iter().filter(|n| n.0 > known).max_by_key(|n| n.0) {
+        Some(n) => n.2.clone(),
+        None => current.map(|c| c.scopes.clone()).unwrap_or_default(),
+    }
 }
 
 /// One interview version as a group reads it, with the evidence it rests on.
@@ -311,12 +357,14 @@ pub(crate) fn build_in(
     let Some(case_id) = RecordId::parse(&held.case_id) else {
         return Ok(None);
     };
-    // (3) consent now.
+    // (3) consent now, withdrawal notices included.
     let current = consent::current_in(tx, case_id)?;
-    if !current
-        .as_ref()
-        .is_some_and(|c| c.scopes.contains(&rules.scope))
-    {
+    let notices = rules
+        .notices
+        .get(&case_id.to_string())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if !scopes_now(current.as_ref(), notices).contains(&rules.scope) {
         return Ok(None);
     }
     // (2) sent to this group: the interview's own envelope opens with its identity.
@@ -452,6 +500,7 @@ fn export_one(
     applied: &HashMap<(String, String), AppliedRecord>,
     identity: &[age::x25519::Identity],
     scope: consent::Scope,
+    notices: &Notices,
     opts: &ExportOptions,
     w: &mut Writer,
     summary: &mut String,
@@ -464,6 +513,7 @@ fn export_one(
         deidentified: opts.deidentified,
         since_ms: opts.since_ms,
         language: None,
+        notices,
     };
     let Some(built) = build_in(tx, id, applied, &rules)? else {
         return Ok(false);
@@ -581,4 +631,61 @@ fn write_case(
     };
     let json = serde_json::to_vec_pretty(&readable).map_err(|_| HqError::Format)?;
     w.put(&format!("{CASES_DIR}/{code}.json"), &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use consent::Scope;
+
+    fn consent(version: u32, scopes: &[Scope]) -> Consent {
+        Consent {
+            case_id: "c".into(),
+            version,
+            recorded_at_ms: 0,
+            recorded_by: "w".into(),
+            language: "en".into(),
+            scopes: scopes.iter().copied().collect(),
+            withdrawn: BTreeSet::new(),
+            seen: None,
+        }
+    }
+
+    fn notice(version: u32, withdrawn: &[Scope], remaining: &[Scope]) -> Notice {
+        (
+            version,
+            withdrawn.iter().copied().collect(),
+            remaining.iter().copied().collect(),
+        )
+    }
+
+    #[test]
+    fn a_withdrawal_notice_newer_than_the_consent_held_decides() {
+        let v1 = consent(1, &[Scope::Interview, Scope::ShareCaseworkers]);
+        let set = |s: &[Scope]| s.iter().copied().collect::<BTreeSet<_>>();
+        // No notice: the consent held.
+        assert_eq!(
+            scopes_now(Some(&v1), &[]),
+            set(&[Scope::Interview, Scope::ShareCaseworkers])
+        );
+        // Version 2 withdrew caseworkers; HQ could not read version 2 itself.
+        let n2 = notice(2, &[Scope::ShareCaseworkers], &[Scope::Interview]);
+        assert_eq!(
+            scopes_now(Some(&v1), std::slice::from_ref(&n2)),
+            set(&[Scope::Interview])
+        );
+        // A later version HQ can read (version 3, sharing again) decides over the older notice.
+        let v3 = consent(3, &[Scope::Interview, Scope::ShareCaseworkers]);
+        assert!(scopes_now(Some(&v3), std::slice::from_ref(&n2)).contains(&Scope::ShareCaseworkers));
+        // Of several newer notices, the newest decides.
+        let n4 = notice(
+            4,
+            &[Scope::ShareLegal],
+            &[Scope::Interview, Scope::ShareCaseworkers],
+        );
+        let n5 = notice(5, &[Scope::ShareCaseworkers], &[Scope::Interview]);
+        assert_eq!(scopes_now(Some(&v3), &[n5, n4]), set(&[Scope::Interview]));
+        // No consent held at all: only a notice can grant nothing more than it says.
+        assert!(scopes_now(None, &[]).is_empty());
+    }
 }

@@ -4,7 +4,7 @@
 //! Which group an installation reads as, and whether it may reveal identity answers, is decided
 //! here too ([`access`]); the console only renders.
 
-use super::export::{applied_in, build_in, Rules};
+use super::export::{applied_in, build_in, notices_in, scopes_now, Rules};
 use super::format::{ReadableConsent, ReadableInterview};
 use super::HqError;
 use crate::journal::audit::{self, AuditKind};
@@ -101,14 +101,25 @@ pub fn case_rows(vault: &Vault) -> Result<Vec<CaseRow>, HqError> {
     let scope = scope_of(&required_access(vault)?.group)?;
     let store = vault.store()?;
     let mut rows = store.read(|tx| {
+        let notices = notices_in(tx)?;
         let mut rows = Vec::new();
         for id in tx.list(CASES)? {
             let case: Case = tx.require_json(CASES, id)?.0;
             let current = consent::current_in(tx, id)?;
             let history = consent::history_in(tx, id)?;
+            let case_notices = notices
+                .get(&id.to_string())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let now = scopes_now(current.as_ref(), case_notices);
             let mut withdrawn: Vec<String> = history
                 .iter()
                 .flat_map(|c| c.withdrawn.iter().map(|s| s.as_str().to_string()))
+                .chain(
+                    case_notices
+                        .iter()
+                        .flat_map(|n| n.1.iter().map(|s| s.as_str().to_string())),
+                )
                 .collect();
             withdrawn.sort();
             withdrawn.dedup();
@@ -116,13 +127,10 @@ pub fn case_rows(vault: &Vault) -> Result<Vec<CaseRow>, HqError> {
                 case_id: id.to_string(),
                 code: case.code.as_str().to_string(),
                 created_ms: case.created.ms,
-                scopes: current
-                    .as_ref()
-                    .map(|c| c.scopes.iter().map(|s| s.as_str().to_string()).collect())
-                    .unwrap_or_default(),
+                scopes: now.iter().map(|s| s.as_str().to_string()).collect(),
                 withdrawn,
                 withdrawal_pending: case.withdrawal_pending,
-                shared: current.as_ref().is_some_and(|c| c.scopes.contains(&scope)),
+                shared: now.contains(&scope),
                 interviews: 0,
                 last_submitted_ms: None,
             });
@@ -220,12 +228,14 @@ pub fn case_view(
             return Err(HqError::GroupNotHeld);
         }
         let applied = applied_in(tx)?;
+        let notices = notices_in(tx)?;
         let rules = Rules {
             identity: &identity,
             scope,
             deidentified: deidentified(&access, opts.reveal),
             since_ms: None,
             language: opts.language.as_deref(),
+            notices: &notices,
         };
         let mut interviews = Vec::new();
         let mut not_shared = 0;
@@ -293,12 +303,14 @@ pub fn open_attachment(
             return Err(HqError::GroupNotHeld);
         }
         let applied = applied_in(tx)?;
+        let notices = notices_in(tx)?;
         let rules = Rules {
             identity: &identity,
             scope,
             deidentified: true,
             since_ms: None,
             language: None,
+            notices: &notices,
         };
         for id in tx.list(INTERVIEWS)? {
             if let Some(b) = build_in(tx, id, &applied, &rules)? {
@@ -341,7 +353,12 @@ pub fn identity_fields(
     let store = vault.store()?;
     store.read(|tx| {
         let current = consent::current_in(tx, case_id)?;
-        if !current.as_ref().is_some_and(|c| c.scopes.contains(&scope)) {
+        let notices = notices_in(tx)?;
+        let case_notices = notices
+            .get(&case_id.to_string())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if !scopes_now(current.as_ref(), case_notices).contains(&scope) {
             return Ok(Vec::new());
         }
         let identity = tx
