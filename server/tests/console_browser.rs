@@ -1090,7 +1090,7 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
     let rows = view::case_rows(&v).unwrap();
     let shared = |id: &str| rows.iter().find(|r| r.case_id == id).unwrap().shared;
     assert!(shared(&case1) && !shared(&case2));
-    let hidden = view::case_view(&v, id1, &ViewOptions::default())
+    let hidden = view::case_view(&v, id1, &ViewOptions::default(), None)
         .unwrap()
         .unwrap();
     assert_eq!(hidden.interviews.len(), 1);
@@ -1104,6 +1104,7 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
             reveal: true,
             language: Some("ru".into()),
         },
+        None,
     )
     .unwrap()
     .unwrap();
@@ -1112,7 +1113,7 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
         shown.interviews[0].readable.answers[0].label,
         label(&a, "ru", &shown.interviews[0].readable.answers[0].question)
     );
-    let not_for_caseworkers = view::case_view(&v, id2, &ViewOptions::default())
+    let not_for_caseworkers = view::case_view(&v, id2, &ViewOptions::default(), None)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -1164,6 +1165,7 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
             reveal: true,
             language: None,
         },
+        None,
     )
     .unwrap()
     .unwrap();
@@ -1193,6 +1195,7 @@ fn the_consoles_reading_rules_hold_without_a_browser() {
             reveal: true,
             language: None,
         },
+        None,
     )
     .unwrap()
     .unwrap();

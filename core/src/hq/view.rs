@@ -205,11 +205,14 @@ pub fn custody(vault: &Vault) -> Result<CustodyReport, HqError> {
     })
 }
 
-/// Case `case_id` as `opts.group` may read it; `None` when the installation holds no such case.
+/// Case `case_id` as this installation may read it; `None` when it holds no such case. Custody
+/// failures are taken from `custody` (a walk the caller keeps, since it decrypts every recording)
+/// or, when `None`, from a fresh [`custody`] walk.
 pub fn case_view(
     vault: &Vault,
     case_id: RecordId,
     opts: &ViewOptions,
+    custody_report: Option<&CustodyReport>,
 ) -> Result<Option<CaseView>, HqError> {
     let access = required_access(vault)?;
     let scope = scope_of(&access.group)?;
@@ -219,7 +222,14 @@ pub fn case_view(
     else {
         return Ok(None);
     };
-    let custody = custody(vault)?;
+    let fresh;
+    let custody = match custody_report {
+        Some(r) => r,
+        None => {
+            fresh = custody(vault)?;
+            &fresh
+        }
+    };
     let store = vault.store()?;
     store.read(|tx| {
         let keys = receive::export_keys_in(tx, &access.group)?;

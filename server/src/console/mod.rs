@@ -57,6 +57,9 @@ struct Session {
     last_verify: Option<String>,
     /// The language of the console's own words.
     ui: Ui,
+    /// The last custody walk (it decrypts every recording: made once, then again on the custody
+    /// report page).
+    custody: Option<amanat_core::sync::CustodyReport>,
 }
 
 impl Drop for Session {
@@ -169,6 +172,7 @@ impl Console {
             revealed: BTreeSet::new(),
             last_verify: None,
             ui: Ui::En,
+            custody: None,
         });
         Ok(out)
     }
@@ -449,6 +453,7 @@ async fn login(
             revealed: BTreeSet::new(),
             last_verify: None,
             ui,
+            custody: None,
         });
         let mut resp = redirect("/cases");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -538,7 +543,13 @@ async fn case(
                 reveal: revealed,
                 language: language.clone(),
             };
-            let v = match view::case_view(&s.vault, case_id, &opts) {
+            if s.custody.is_none() {
+                match view::custody(&s.vault) {
+                    Ok(r) => s.custody = Some(r),
+                    Err(e) => return error_page(&e.to_string()),
+                }
+            }
+            let v = match view::case_view(&s.vault, case_id, &opts, s.custody.as_ref()) {
                 Ok(Some(v)) => v,
                 Ok(None) => return not_found_page(),
                 Err(e) => return error_page(&e.to_string()),
@@ -789,6 +800,7 @@ async fn custody(State(c): State<Shared>, headers: HeaderMap) -> Response {
                 Ok(r) => r,
                 Err(e) => return error_page(&e.to_string()),
             };
+            s.custody = Some(report.clone());
             let quarantined = amanat_core::sync::quarantined(&s.vault).unwrap_or_default();
             page(
                 StatusCode::OK,
