@@ -91,6 +91,15 @@ impl RelayProcess {
     }
 }
 
+impl Drop for RelayProcess {
+    /// A test that panics must not leave its relay running (it would hold the test's output
+    /// pipe open); after [`RelayProcess::kill`] this finds it gone already.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// An `org init` organisation, the relay process, and the proxy devices talk through.
 pub struct Net {
     pub tmp: tempfile::TempDir,
@@ -147,6 +156,62 @@ impl Net {
         let r = RelayProcess::spawn(&self.org_dir.join("org.pub"), &self.db);
         self.proxy.set_upstream(Some(r.addr));
         *self.relay.lock().unwrap() = Some(r);
+    }
+
+    /// Another relay process on the same database (several stateless relays on one
+    /// PostgreSQL); the caller keeps it alive and talks to it directly.
+    pub fn spawn_relay(&self) -> RelayProcess {
+        RelayProcess::spawn(&self.org_dir.join("org.pub"), &self.db)
+    }
+
+    /// A field device enrolled directly at the relay listening on `url` (no proxy).
+    pub fn enrolled_at(&self, name: &str, url: &str) -> (Vault, sync::Enrollment) {
+        let v = self.open(name);
+        let code = serde_json::to_string(
+            &org::enroll_code(&self.org_dir, &pass(), 3600, DeviceRole::Field).unwrap(),
+        )
+        .unwrap();
+        let e = sync::enroll(&v, &code, url, &self.http).unwrap();
+        (v, e)
+    }
+
+    /// Every envelope routed to the caller at the relay on `addr`: (seq, id, sender).
+    pub fn pulled_from(
+        &self,
+        addr: SocketAddr,
+        key: &ring::signature::Ed25519KeyPair,
+    ) -> Vec<(u64, String, String)> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
+            let path = format!("/v1/envelopes?after={after}&limit=500");
+            let h = amanat_protocol::sign_request(key, "GET", &path, now, b"").unwrap();
+            let resp = self
+                .http
+                .send(&Request {
+                    method: "GET".into(),
+                    base_url: format!("http://{addr}"),
+                    path,
+                    headers: h
+                        .pairs()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    body: Vec::new(),
+                })
+                .unwrap();
+            assert_eq!(resp.status, 200);
+            let page: PullResponse = serde_json::from_slice(&resp.body).unwrap();
+            out.extend(page.envelopes.into_iter().map(|e| (e.seq, e.id, e.sender)));
+            after = page.next_after;
+            if !page.more {
+                return out;
+            }
+        }
     }
 
     pub fn dir(&self, name: &str) -> PathBuf {
