@@ -148,11 +148,11 @@ async fn write_group(
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         // All or nothing per push: an id held for another sender refuses this push alone.
-        if let Some(e) = job
-            .envelopes
-            .iter()
-            .find(|e| known.get(&e.id).is_some_and(|(_, owner)| *owner != job.sender))
-        {
+        if let Some(e) = job.envelopes.iter().find(|e| {
+            known
+                .get(&e.id)
+                .is_some_and(|(_, owner)| *owner != job.sender)
+        }) {
             results.push(Err(StorageError::IdConflict(e.id.clone())));
             continue;
         }
