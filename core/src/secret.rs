@@ -15,9 +15,23 @@ use zeroize::{Zeroize, Zeroizing};
 pub struct Passcode(Zeroizing<String>);
 
 impl Passcode {
-    /// Wraps a passcode; the `String` is moved in, so no un-zeroized copy is left behind here.
+    /// Wraps a passcode in Unicode NFC; the `String` is moved in, so no un-zeroized copy is left
+    /// behind here. Why NFC: a keyboard may send "é" or "й" precomposed one day and as a letter
+    /// plus a combining mark the next (another keyboard, an OS update); both must open the vault.
+    /// Text already in NFC (ASCII digits included) is kept byte for byte.
     pub fn new(passcode: String) -> Self {
-        Self(Zeroizing::new(passcode))
+        use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+        let passcode = Zeroizing::new(passcode);
+        if is_nfc_quick(passcode.chars()) == IsNormalized::Yes {
+            return Self(passcode);
+        }
+        // Room for any expansion up front, so the buffer is never reallocated (a reallocation
+        // would leave an un-zeroized copy behind).
+        let mut nfc = Zeroizing::new(String::with_capacity(passcode.len() * 3 + 16));
+        for c in passcode.nfc() {
+            nfc.push(c);
+        }
+        Self(nfc)
     }
 
     /// The passcode bytes, for the key derivation function only.
@@ -143,6 +157,31 @@ mod tests {
             assert!(s.contains("redacted"), "{s}");
             assert!(!s.contains("7, 7"), "{s}");
         }
+    }
+
+    #[test]
+    fn passcodes_are_compared_in_nfc_whatever_the_keyboard_sent() {
+        // Precomposed and combining forms of the same text: Latin é, Cyrillic й, Uzbek oʻ stays.
+        for (composed, decomposed) in [
+            ("caf\u{e9} 12345", "cafe\u{301} 12345"),
+            (
+                "\u{439}\u{43e}\u{434} 2024",
+                "\u{438}\u{306}\u{43e}\u{434} 2024",
+            ),
+        ] {
+            assert_ne!(composed.as_bytes(), decomposed.as_bytes());
+            assert_eq!(
+                Passcode::from(composed).as_bytes(),
+                Passcode::from(decomposed).as_bytes()
+            );
+            assert_eq!(Passcode::from(decomposed).as_bytes(), composed.as_bytes());
+        }
+        // ASCII (and anything already in NFC) is unchanged: existing vaults open as before.
+        assert_eq!(Passcode::from("123456").as_bytes(), b"123456");
+        assert_eq!(
+            Passcode::from("o\u{2bb}zbek").as_bytes(),
+            "o\u{2bb}zbek".as_bytes()
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ final class ShellTests: XCTestCase {
         XCTAssertNoThrow(try s.unlock(passcode: "a new passcode 3"))
     }
 
+    /// The core compares passcodes in NFC (core/src/secret.rs): the shell passes them as typed.
     func testPasscodesAreComparedInNFC() throws {
         let s = session()
         try s.create(passcode: "caf\u{00E9} 12345")   // precomposed é

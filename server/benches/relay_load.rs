@@ -143,7 +143,7 @@ async fn scenario(label: &str, pg: Option<&str>, devices: usize, secs: u64, batc
         let req = EnrollRequest {
             code,
             signing_public_key: amanat_protocol::to_hex(key.public_key().as_ref()),
-            age_recipient: "age1bench".into(),
+            age_recipient: age::x25519::Identity::generate().to_public().to_string(),
         };
         assert_eq!(
             send(

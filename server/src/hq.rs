@@ -241,8 +241,16 @@ pub fn pull(data: &Path, pass: &SecretString) -> Result<Pulled, String> {
         .map_err(|e| e.to_string())
         .and_then(|report| {
             // A device enrolled after a rotation starts on `org.pub`'s keys: hand it the order.
+            // What was pulled is kept whatever happens here: a failed hand-on is retried by the
+            // next pull (nothing is marked delivered until the relay took it).
             let rotated_sent = if report.interrupted.is_none() {
-                hq::deliver_standing(&vault, &transport).map_err(|e| e.to_string())?
+                match hq::deliver_standing(&vault, &transport) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        eprintln!("note: the rotated group keys were not sent this time ({e})");
+                        0
+                    }
+                }
             } else {
                 0
             };

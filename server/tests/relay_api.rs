@@ -312,6 +312,7 @@ both_backends!(
     every_answer_is_json_and_auth_comes_first,
     signed_numbers_parsed_strictly,
     pull_pages_merge_both_recipients_once_in_order,
+    a_conflicting_push_among_concurrent_ones_is_refused_alone,
 );
 
 async fn push_pull_round_trip(b: Backend) {
@@ -735,6 +736,66 @@ async fn fifty_devices_push_concurrently(b: Backend) {
     );
     let ids: BTreeSet<String> = got.into_iter().map(|e| e.id).collect();
     assert_eq!(ids, pushed);
+}
+
+/// Pushes that arrive together may be written together (PostgreSQL writes them in groups): a
+/// push claiming an id another device holds is refused whole, and the pushes beside it are not
+/// affected; the sequence stays gap-free.
+async fn a_conflicting_push_among_concurrent_ones_is_refused_alone(b: Backend) {
+    let r = std::sync::Arc::new(Relay::start(b, test_config()).await);
+    let hq = r.enrolled(DeviceRole::Hq).await;
+    let owner = r.enrolled(DeviceRole::Field).await;
+    let held: Vec<Envelope> = (0..3).map(|_| env_to(&["hq"], 256)).collect();
+    assert_eq!(r.push(&owner, &held).await.0, 200);
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let dev = r.enrolled(DeviceRole::Field).await;
+        let r = r.clone();
+        let stolen = held[n % held.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut batch: Vec<Envelope> = (0..4).map(|_| env_to(&["hq"], 256)).collect();
+            let thief = n % 4 == 0;
+            if thief {
+                batch.insert(2, stolen);
+            }
+            let (s, out) = r.push(&dev, &batch).await;
+            (thief, s, out["error"].as_str().map(str::to_owned), batch)
+        }));
+    }
+    let mut stored: BTreeSet<String> = held.iter().map(|e| e.id.clone()).collect();
+    let mut refused = BTreeSet::new();
+    for t in tasks {
+        let (thief, status, error, batch) = t.await.unwrap();
+        if thief {
+            assert_eq!(
+                (status, error.as_deref()),
+                (409, Some("envelope_id_conflict"))
+            );
+            refused.extend(
+                batch
+                    .into_iter()
+                    .map(|e| e.id)
+                    .filter(|id| !stored.contains(id)),
+            );
+        } else {
+            assert_eq!(status, 200);
+            stored.extend(batch.into_iter().map(|e| e.id));
+        }
+    }
+    let got = r.pull_all(&hq).await;
+    let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=got.len() as u64).collect::<Vec<u64>>(),
+        "gap-free"
+    );
+    let ids: BTreeSet<String> = got.into_iter().map(|e| e.id).collect();
+    assert_eq!(
+        ids, stored,
+        "every accepted push whole, no refused one in part"
+    );
+    assert!(ids.is_disjoint(&refused));
+    assert_eq!(refused.len(), 10 * 4);
 }
 
 fn sha_hex(b: &[u8]) -> String {

@@ -30,7 +30,7 @@ public final class VaultSession: @unchecked Sendable {
         defer { lock.unlock() }
         vault = nil
         try FileProtection.prepareVaultDirectory(dir)
-        let created: Vault = try Vault.create(dir: dir, passcode: Self.normalized(passcode), keyProvider: keyProvider, kdfParams: kdfParams)
+        let created: Vault = try Vault.create(dir: dir, passcode: passcode, keyProvider: keyProvider, kdfParams: kdfParams)
         vault = created
         FileProtection.protectVaultFiles(dir)
     }
@@ -49,26 +49,20 @@ public final class VaultSession: @unchecked Sendable {
     /// Tries `passcode`; a duress passcode succeeds the same way (the core wipes behind it).
     public func unlock(passcode: String) throws {
         let v: Vault = try opened()
-        try v.unlock(passcode: Self.normalized(passcode))
+        try v.unlock(passcode: passcode)
         FileProtection.protectVaultFiles(dir)
     }
 
     /// Changes the passcode (the current one is checked by the core).
     public func changePasscode(current: String, newPasscode: String) throws {
         let v: Vault = try unlocked()
-        try v.changePasscode(current: Self.normalized(current), newPasscode: Self.normalized(newPasscode))
+        try v.changePasscode(current: current, newPasscode: newPasscode)
     }
 
     /// Sets the duress passcode (the core refuses one equal to the real passcode).
     public func setDuressPasscode(current: String, duress: String) throws {
         let v: Vault = try unlocked()
-        try v.setDuressPasscode(current: Self.normalized(current), duress: Self.normalized(duress))
-    }
-
-    /// Passcodes in Unicode NFC, so the same passcode typed on another keyboard (precomposed or
-    /// combining accents) gives the same bytes (docs/SECURITY.md, "Passcode normalisation").
-    public static func normalized(_ passcode: String) -> String {
-        passcode.precomposedStringWithCanonicalMapping
+        try v.setDuressPasscode(current: current, duress: duress)
     }
 
     /// Failed attempts and the earliest time of the next one, from the core's persisted counter.

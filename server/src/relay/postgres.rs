@@ -2,9 +2,11 @@
 //! relays behind a load balancer can share it.
 //!
 //! * **Gap-free sequence**: a PostgreSQL `SEQUENCE` skips numbers on rollback, so it is not used.
-//!   A push locks the single `counters` row (`SELECT … FOR UPDATE`) first, then checks which ids
-//!   are new, inserts and bumps the counter in the same transaction: pushes from all relays are
-//!   serialised on that row and a rollback leaves no gap. The lock is held for one batch only.
+//!   A transaction locks the single `counters` row (`SELECT … FOR UPDATE`) first, then checks
+//!   which ids are new, inserts and bumps the counter: pushes from all relays are serialised on
+//!   that row and a rollback leaves no gap. Pushes are written in groups by one task per relay
+//!   ([`push_writer`]: group commit, multi-row inserts), so the lock and the commit's WAL flush
+//!   are paid once per group, not once per push.
 //! * **Blobs** are stored as chunks in `blob_chunks` (one row per uploaded chunk, bytea) rather
 //!   than in a shared directory: no network file system to set up or keep consistent, and the
 //!   chunk rows commit with the blob's length, so "offset held" is exact after a crash.
@@ -20,11 +22,23 @@ use deadpool_postgres::{Config, ManagerConfig, Pool, PoolConfig, RecyclingMethod
 use ring::digest;
 use tokio_postgres::NoTls;
 
-/// The PostgreSQL backend (a connection pool).
+/// The PostgreSQL backend (a connection pool, and the task that writes pushes in groups).
 #[derive(Clone)]
 pub struct PgStorage {
     pool: Pool,
+    pushes: tokio::sync::mpsc::Sender<PushJob>,
 }
+
+/// One push waiting for the group writer.
+struct PushJob {
+    sender: String,
+    envelopes: Vec<NewEnvelope>,
+    now_ms: u64,
+    reply: tokio::sync::oneshot::Sender<Result<Vec<PushAck>, StorageError>>,
+}
+
+/// Pushes written in one transaction at most (the group the writer takes from its queue).
+const PUSH_GROUP: usize = 64;
 
 fn be<E: std::fmt::Display>(e: E) -> StorageError {
     StorageError::Backend(format!("postgres: {e}"))
@@ -52,7 +66,9 @@ impl PgStorage {
         pc.timeouts.create = Some(std::time::Duration::from_secs(10));
         cfg.pool = Some(pc);
         let pool = cfg.create_pool(Some(Runtime::Tokio1), NoTls).map_err(be)?;
-        let store = Self { pool };
+        let (pushes, queue) = tokio::sync::mpsc::channel(4 * PUSH_GROUP);
+        tokio::spawn(push_writer(pool.clone(), queue));
+        let store = Self { pool, pushes };
         let mut client = store.client().await?;
         migrations::apply_postgres(&mut client, migrations::POSTGRES).await?;
         drop(client);
@@ -62,6 +78,142 @@ impl PgStorage {
     async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
         self.pool.get().await.map_err(be)
     }
+}
+
+/// Writes queued pushes, as many as are waiting (up to [`PUSH_GROUP`]), in one transaction:
+/// group commit. The counter row that keeps the sequence gap-free is locked once per group and
+/// one commit (one WAL flush) serves every push in it, instead of each push holding the lock
+/// through its own commit; pushes from several relays still serialise on that row, a group at a
+/// time. Each push stays atomic and idempotent: one whose id is held for another sender is
+/// refused alone; a database failure fails the whole group (every device retries the same ids).
+async fn push_writer(pool: Pool, mut queue: tokio::sync::mpsc::Receiver<PushJob>) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < PUSH_GROUP {
+            match queue.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        match write_group(&pool, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StorageError::Backend(text.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for a group of pushes; returns each push's outcome.
+async fn write_group(
+    pool: &Pool,
+    jobs: &[PushJob],
+) -> Result<Vec<Result<Vec<PushAck>, StorageError>>, StorageError> {
+    let mut c = pool.get().await.map_err(be)?;
+    let tx = c.transaction().await.map_err(be)?;
+    let row = tx
+        .query_one(
+            "SELECT value FROM counters WHERE name = 'envelope_seq' FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(be)?;
+    let mut next: i64 = row.get(0);
+    let ids: Vec<&str> = jobs
+        .iter()
+        .flat_map(|j| j.envelopes.iter().map(|e| e.id.as_str()))
+        .collect();
+    let existing = tx
+        .query(
+            "SELECT id, seq, sender FROM envelopes WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(be)?;
+    let mut known: std::collections::HashMap<String, (i64, String)> = existing
+        .iter()
+        .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
+        .collect();
+    let start = next;
+    let (mut seqs, mut new_ids, mut senders, mut payloads, mut stored) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut route_to, mut route_seq) = (Vec::new(), Vec::new());
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        // All or nothing per push: an id held for another sender refuses this push alone.
+        if let Some(e) = job.envelopes.iter().find(|e| {
+            known
+                .get(&e.id)
+                .is_some_and(|(_, owner)| *owner != job.sender)
+        }) {
+            results.push(Err(StorageError::IdConflict(e.id.clone())));
+            continue;
+        }
+        let mut acks = Vec::with_capacity(job.envelopes.len());
+        for e in &job.envelopes {
+            if let Some((seq, _)) = known.get(&e.id) {
+                acks.push(PushAck {
+                    id: e.id.clone(),
+                    seq: to_u64(*seq),
+                    duplicate: true,
+                });
+                continue;
+            }
+            next += 1;
+            seqs.push(next);
+            new_ids.push(e.id.as_str());
+            senders.push(job.sender.as_str());
+            payloads.push(e.payload.as_slice());
+            stored.push(to_i64(job.now_ms));
+            for r in &e.recipients {
+                route_to.push(r.as_str());
+                route_seq.push(next);
+            }
+            known.insert(e.id.clone(), (next, job.sender.clone()));
+            acks.push(PushAck {
+                id: e.id.clone(),
+                seq: to_u64(next),
+                duplicate: false,
+            });
+        }
+        results.push(Ok(acks));
+    }
+    // Multi-row statements (UNNEST): a fixed number of round trips per group.
+    if !seqs.is_empty() {
+        tx.execute(
+            "INSERT INTO envelopes (seq, id, sender, payload, stored_at) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[])",
+            &[&seqs, &new_ids, &senders, &payloads, &stored],
+        )
+        .await
+        .map_err(be)?;
+    }
+    if !route_seq.is_empty() {
+        tx.execute(
+            "INSERT INTO routes (recipient, seq) \
+             SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
+            &[&route_to, &route_seq],
+        )
+        .await
+        .map_err(be)?;
+    }
+    if next != start {
+        tx.execute(
+            "UPDATE counters SET value = $1 WHERE name = 'envelope_seq'",
+            &[&next],
+        )
+        .await
+        .map_err(be)?;
+    }
+    tx.commit().await.map_err(be)?;
+    Ok(results)
 }
 
 impl Storage for PgStorage {
@@ -179,74 +331,18 @@ impl Storage for PgStorage {
         envelopes: &[NewEnvelope],
         now_ms: u64,
     ) -> Result<Vec<PushAck>, StorageError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(be)?;
-        let row = tx
-            .query_one(
-                "SELECT value FROM counters WHERE name = 'envelope_seq' FOR UPDATE",
-                &[],
-            )
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = PushJob {
+            sender: sender.to_owned(),
+            envelopes: envelopes.to_vec(),
+            now_ms,
+            reply,
+        };
+        self.pushes
+            .send(job)
             .await
-            .map_err(be)?;
-        let mut next: i64 = row.get(0);
-        let ids: Vec<&str> = envelopes.iter().map(|e| e.id.as_str()).collect();
-        let existing = tx
-            .query(
-                "SELECT id, seq, sender FROM envelopes WHERE id = ANY($1)",
-                &[&ids],
-            )
-            .await
-            .map_err(be)?;
-        let mut known: std::collections::HashMap<String, (i64, String)> = existing
-            .iter()
-            .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
-            .collect();
-        let ins = tx
-            .prepare("INSERT INTO envelopes (seq, id, sender, payload, stored_at) VALUES ($1, $2, $3, $4, $5)")
-            .await
-            .map_err(be)?;
-        let route = tx
-            .prepare("INSERT INTO routes (recipient, seq) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .await
-            .map_err(be)?;
-        let mut acks = Vec::with_capacity(envelopes.len());
-        let start = next;
-        for e in envelopes {
-            if let Some((seq, owner)) = known.get(&e.id) {
-                if owner != sender {
-                    return Err(StorageError::IdConflict(e.id.clone()));
-                }
-                acks.push(PushAck {
-                    id: e.id.clone(),
-                    seq: to_u64(*seq),
-                    duplicate: true,
-                });
-                continue;
-            }
-            next += 1;
-            tx.execute(&ins, &[&next, &e.id, &sender, &e.payload, &to_i64(now_ms)])
-                .await
-                .map_err(be)?;
-            for r in &e.recipients {
-                tx.execute(&route, &[r, &next]).await.map_err(be)?;
-            }
-            known.insert(e.id.clone(), (next, sender.to_owned()));
-            acks.push(PushAck {
-                id: e.id.clone(),
-                seq: to_u64(next),
-                duplicate: false,
-            });
-        }
-        if next != start {
-            tx.execute(
-                "UPDATE counters SET value = $1 WHERE name = 'envelope_seq'",
-                &[&next],
-            )
-            .await
-            .map_err(be)?;
-        }
-        tx.commit().await.map_err(be)?;
-        Ok(acks)
+            .map_err(|_| be("push writer stopped"))?;
+        answer.await.map_err(|_| be("push writer stopped"))?
     }
 
     async fn pull(
