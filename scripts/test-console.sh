@@ -3,7 +3,7 @@
 # Debian's chromium and chromium-driver (idempotent; both ship together, same version), then runs
 # server/tests/console_browser.rs, which starts chromedriver on 127.0.0.1 and drives the browser
 # over WebDriver. AMANAT_REQUIRE_BROWSER=1 turns the test's "skipped: no browser" into a failure.
-# Screenshots land in docs/console/ (each run rewrites them). About 15 s once built (the world:
+# Screenshots land in target/console-screenshots/ (AMANAT_UPDATE_SCREENSHOTS=1: docs/console/). About 15 s once built (the world:
 # org, relay, two devices, two HQ installations).
 # Toolchain notes: Debian bookworm ships chromium and chromium-driver from bookworm-security
 # (156.x here; no Google repository needed); as root the browser needs --no-sandbox. chromedriver

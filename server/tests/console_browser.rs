@@ -2,7 +2,8 @@
 //! (chromedriver on 127.0.0.1, a small client over std TCP below): two field devices record and
 //! sync, two HQ installations pull (one holding every group, one holding only `research`), and
 //! the test logs in, reads, plays, reveals, exports, is refused and is locked out, the way an
-//! operator would. Screenshots of the main pages go to docs/console/.
+//! operator would. Screenshots of the main pages go to target/console-screenshots/ (docs/console/
+//! with AMANAT_UPDATE_SCREENSHOTS=1).
 //!
 //! Skips (passing, with a message) when chromium or chromedriver is absent, unless
 //! AMANAT_REQUIRE_BROWSER=1 (scripts/test-console.sh sets it and installs both).
@@ -305,7 +306,14 @@ impl Driver {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().unwrap())
             .unwrap();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        // Into target/ on every run (a test run leaves the tree clean); into docs/console/, the
+        // copies docs/HQ.md shows, with AMANAT_UPDATE_SCREENSHOTS=1.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = if std::env::var("AMANAT_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+            root.join("docs/console")
+        } else {
+            root.join("target/console-screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
