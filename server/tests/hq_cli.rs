@@ -1672,7 +1672,12 @@ fn hq_refer_hands_a_case_to_another_device_and_revoke_takes_it_back() {
         w.s(&wrong),
     ]);
     assert!(!out.status.success());
-    assert_eq!(sync::sync_once(&b, &w.http).unwrap().pulled, 0);
+    let r = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!((r.pulled, r.quarantined), (0, 0));
+    assert!(
+        sync::orders::obeyed(&b).unwrap().is_empty(),
+        "no order sent"
+    );
 
     let out = ok(&refer(&["--case", &code, "--to", &device_b]));
     assert!(

@@ -235,7 +235,11 @@ fn hq_refuses_an_unknown_case_or_device_and_sends_nothing() {
         &foreign,
     );
     assert!(matches!(refused, Err(HqError::WrongCertificate)));
-    assert_eq!(sync(&t.b, &t.net).pulled, 0);
+    // Nothing reached B: no record, no order obeyed, nothing refused (orders are not counted in
+    // `pulled`, so each is checked).
+    let r = sync(&t.b, &t.net);
+    assert_eq!((r.pulled, r.quarantined), (0, 0));
+    assert!(sync::orders::obeyed(&t.b).unwrap().is_empty());
     assert!(cases::get_case(&t.b, t.case.id).is_err());
 }
 
@@ -357,5 +361,49 @@ fn forged_clear_foreign_and_replayed_assignments_change_nothing() {
     assert_eq!(
         field(&t.b, t.case.id, "status").as_deref(),
         Some("after replay")
+    );
+}
+
+/// Consent for caseworkers withdrawn before the referral: HQ reads the withdrawal from its notice
+/// (the withdrawing version itself is sealed to the groups still allowed, none of which it may
+/// hold), so the identity record is not handed to the colleague; and the recording phone re-sends
+/// its current consent version to the new team member, so the colleague works under the scopes
+/// in force, not the old ones.
+#[test]
+fn a_referral_after_a_withdrawal_hands_over_no_identity_and_the_current_consent() {
+    let t = team();
+    consent::withdraw(
+        &t.a,
+        t.case.id,
+        "worker-17",
+        "uz",
+        &[Scope::ShareCaseworkers],
+    )
+    .unwrap();
+    sync(&t.a, &t.net);
+    sync(&t.hq, &t.net);
+    refer(&t, &[&t.eb.device_id], &[]);
+    sync(&t.b, &t.net);
+    assert_eq!(field(&t.b, t.case.id, "status").as_deref(), Some("open"));
+    let identity = cases::get_identity(&t.b, t.case.id);
+    assert!(
+        identity.map_or(true, |i| i.fields.is_empty()),
+        "no identity after caseworker consent was withdrawn"
+    );
+    // A obeys its copy of the order (pull phase) and re-sends its consent versions to B on its
+    // next push.
+    sync(&t.a, &t.net);
+    sync(&t.a, &t.net);
+    sync(&t.b, &t.net);
+    let on_b = consent::current(&t.b, t.case.id).unwrap().unwrap();
+    assert!(
+        !on_b.scopes.contains(&Scope::ShareCaseworkers),
+        "{:?}",
+        on_b.scopes
+    );
+    assert!(
+        quarantine_reasons(&t.b).is_empty(),
+        "{:?}",
+        quarantine_reasons(&t.b)
     );
 }

@@ -15,9 +15,7 @@
 use super::format::*;
 use super::HqError;
 use crate::forms::AnswerValue;
-use crate::names::collections::{
-    ATTACHMENTS, CASES, CONSENTS, HQ_RECEIVED, INTERVIEWS, SYNC_APPLIED,
-};
+use crate::names::collections::{ATTACHMENTS, CASES, CONSENTS, INTERVIEWS, SYNC_APPLIED};
 use crate::names::indexes::BY_CASE;
 use crate::records::attachments::{AttachmentInfo, AttachmentReader};
 use crate::records::cases::Case;
@@ -30,7 +28,7 @@ use crate::sync::hq as receive;
 use crate::sync::media::AttachmentMeta;
 use crate::vault::Vault;
 use base64::Engine as _;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -271,43 +269,10 @@ pub(crate) struct Rules<'a> {
     pub notices: &'a Notices,
 }
 
-/// Withdrawal notices received, by case (hex id): (consent version, scopes withdrawn, scopes
-/// remaining).
-pub(crate) type Notices = HashMap<String, Vec<Notice>>;
-
-/// One withdrawal notice: (consent version, scopes withdrawn, scopes remaining).
-pub type Notice = (u32, BTreeSet<consent::Scope>, BTreeSet<consent::Scope>);
-
-/// Every withdrawal notice this installation received (HQ-only records, encrypted to every
-/// group), by case.
-pub(crate) fn notices_in(tx: &mut Tx<'_>) -> Result<Notices, HqError> {
-    let mut out = Notices::new();
-    for id in tx.list(HQ_RECEIVED)? {
-        let r: receive::Received = tx.require_json(HQ_RECEIVED, id)?.0;
-        if r.kind != "withdrawal" {
-            continue;
-        }
-        let Ok(n) = serde_json::from_str::<crate::sync::WithdrawalNotice>(&r.content) else {
-            continue;
-        };
-        out.entry(n.case_id.clone())
-            .or_default()
-            .push((n.consent_version, n.withdrawn, n.scopes));
-    }
-    Ok(out)
-}
-
-/// The scopes in force for a case at HQ: those of the newest consent version this installation
-/// could read (`current`), unless a withdrawal notice of a newer version says otherwise. The
-/// version that withdraws is encrypted only to the groups still allowed, so a group that lost
-/// consent learns it from the notice alone — and must honour it.
-pub fn scopes_now(current: Option<&Consent>, notices: &[Notice]) -> BTreeSet<consent::Scope> {
-    let known = current.map(|c| c.version).unwrap_or(0);
-    match notices.iter().filter(|n| n.0 > known).max_by_key(|n| n.0) {
-        Some(n) => n.2.clone(),
-        None => current.map(|c| c.scopes.clone()).unwrap_or_default(),
-    }
-}
+// The rule of which scopes are in force at HQ lives with the HQ store (`sync::hq`), where the
+// referral of a case needs it too.
+pub(crate) use crate::sync::hq::{notices_in, Notices};
+pub use crate::sync::hq::{scopes_now, Notice};
 
 /// One interview version as a group reads it, with the evidence it rests on.
 pub(crate) struct Built {
@@ -637,6 +602,7 @@ fn write_case(
 mod tests {
     use super::*;
     use consent::Scope;
+    use std::collections::BTreeSet;
 
     fn consent(version: u32, scopes: &[Scope]) -> Consent {
         Consent {

@@ -113,7 +113,12 @@ pub fn current_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Option<Consent>,
     Ok(Some(current))
 }
 
-fn versions_in(tx: &mut Tx<'_>, case_id: RecordId) -> Result<Vec<(RecordId, Consent)>, StoreError> {
+/// Every consent version of a case held here, with its record id (sync re-sends a device's own
+/// versions to a team member who joins the case).
+pub(crate) fn versions_in(
+    tx: &mut Tx<'_>,
+    case_id: RecordId,
+) -> Result<Vec<(RecordId, Consent)>, StoreError> {
     let mut out = Vec::new();
     for id in tx.find(CONSENTS, CASE_INDEX, case_id.as_bytes())? {
         out.push((id, tx.require_json::<Consent>(CONSENTS, id)?.0));

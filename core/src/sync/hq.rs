@@ -705,15 +705,7 @@ pub fn reopen_held(vault: &Vault) -> Result<u64, HqError> {
 /// Devices this installation has received from (pinned authors), by device id: whom an order
 /// goes to by default.
 pub fn known_devices(vault: &Vault) -> Result<Vec<String>, HqError> {
-    vault.store()?.read(|tx| {
-        hq_state(tx)?;
-        let mut out = Vec::new();
-        for id in tx.list(SYNC_PEERS)? {
-            out.push(tx.require_json::<Peer>(SYNC_PEERS, id)?.0.device_id);
-        }
-        out.sort();
-        Ok(out)
-    })
+    Ok(devices(vault)?.into_iter().map(|d| d.device_id).collect())
 }
 
 /// A device this installation has received from.
@@ -883,6 +875,44 @@ pub fn send_receipts(vault: &Vault, transport: &dyn Transport) -> Result<u64, Hq
     Ok(acknowledged)
 }
 
+/// Withdrawal notices received, by case (hex id): (consent version, scopes withdrawn, scopes
+/// remaining).
+pub(crate) type Notices = std::collections::HashMap<String, Vec<Notice>>;
+
+/// One withdrawal notice: (consent version, scopes withdrawn, scopes remaining).
+pub type Notice = (u32, BTreeSet<Scope>, BTreeSet<Scope>);
+
+/// Every withdrawal notice this installation received (HQ-only records, encrypted to every
+/// group), by case.
+pub(crate) fn notices_in(tx: &mut Tx<'_>) -> Result<Notices, StoreError> {
+    let mut out = Notices::new();
+    for id in tx.list(HQ_RECEIVED)? {
+        let r: Received = tx.require_json(HQ_RECEIVED, id)?.0;
+        if r.kind != "withdrawal" {
+            continue;
+        }
+        let Ok(n) = serde_json::from_str::<WithdrawalNotice>(&r.content) else {
+            continue;
+        };
+        out.entry(n.case_id.clone())
+            .or_default()
+            .push((n.consent_version, n.withdrawn, n.scopes));
+    }
+    Ok(out)
+}
+
+/// The scopes in force for a case at HQ: those of the newest consent version this installation
+/// could read (`current`), unless a withdrawal notice of a newer version says otherwise. The
+/// version that withdraws is encrypted only to the groups still allowed, so a group that lost
+/// consent learns it from the notice alone — and must honour it.
+pub fn scopes_now(current: Option<&consent::Consent>, notices: &[Notice]) -> BTreeSet<Scope> {
+    let known = current.map(|c| c.version).unwrap_or(0);
+    match notices.iter().filter(|n| n.0 > known).max_by_key(|n| n.0) {
+        Some(n) => n.2.clone(),
+        None => current.map(|c| c.scopes.clone()).unwrap_or_default(),
+    }
+}
+
 /// The devices HQ last assigned a case to (`hq_assignments`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -911,6 +941,17 @@ fn case_records(
     case_id: &str,
 ) -> Result<(Vec<SignedRecord>, BTreeSet<String>), SyncError> {
     let identities = receiving_identities(tx)?;
+    // The identity record goes only where the scopes in force still share with caseworkers (a
+    // withdrawal HQ learnt from its notice counts, even when the withdrawing version is sealed
+    // to groups this installation does not hold).
+    let case = RecordId::parse(case_id).ok_or(StoreError::Shape)?;
+    let current = consent::current_in(tx, case)?;
+    let notices = notices_in(tx)?;
+    let scopes = scopes_now(
+        current.as_ref(),
+        notices.get(case_id).map(Vec::as_slice).unwrap_or(&[]),
+    );
+    let identity_ok = scopes.contains(&Scope::ShareCaseworkers);
     let mut found: Vec<(u64, SignedRecord)> = Vec::new();
     for id in tx.list(HQ_ORIGINALS)? {
         let o: Original = tx.require_json(HQ_ORIGINALS, id)?.0;
@@ -924,7 +965,8 @@ fn case_records(
             continue;
         };
         let of_case = match EntryKind::parse(&record.kind) {
-            Some(EntryKind::Case | EntryKind::Identity) => record.record_id == case_id,
+            Some(EntryKind::Case) => record.record_id == case_id,
+            Some(EntryKind::Identity) => identity_ok && record.record_id == case_id,
             Some(EntryKind::Consent | EntryKind::Interview) => {
                 serde_json::from_str::<CaseRef>(&record.content)
                     .map(|r| r.case_id == case_id)
@@ -946,7 +988,8 @@ fn case_records(
 /// each taken off it, gets an `assign` order (`sync::orders`) signed by `sign(kind, body)` (the
 /// organisation key, which this installation does not hold) and sealed to that device alone; a
 /// device joining also gets the case's records this installation holds (attachments stay at HQ:
-/// a recording is not copied to another phone). Returns what was sent; nothing is recorded
+/// a recording is not copied to another phone; the identity record only while consent still
+/// shares with caseworkers). Returns what was sent; nothing is recorded
 /// unless every order was accepted by the relay (run it again after a failure).
 pub fn assign_case(
     vault: &Vault,

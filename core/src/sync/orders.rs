@@ -344,9 +344,32 @@ fn assign(
     let keep: BTreeSet<String> = if member { named } else { BTreeSet::new() };
     super::state::unshare_case_in(tx, case_id, &keep)?;
     if member {
+        let mut joined = false;
         for (d, key) in &keys {
             if d.device_id != state.device_id {
+                let before = match RecordId::parse(&d.device_id) {
+                    Some(pid) => tx
+                        .get_json::<Peer>(SYNC_PEERS, pid)?
+                        .is_some_and(|(p, _)| p.cases.contains(&body.case_id)),
+                    None => false,
+                };
                 super::state::share_case_in(tx, case_id, key, &d.age_recipient)?;
+                joined |= !before;
+            }
+        }
+        // The consent versions this device sent go again, now to the newcomers too: HQ may not
+        // have been able to hand them on (a version that withdraws is sealed only to the groups
+        // still allowed), and the newcomer must work under the scopes in force.
+        if joined {
+            use crate::records::consent::{versions_in, CONSENTS};
+            for (id, _) in versions_in(tx, case_id)? {
+                let hex = id.to_string();
+                if tx
+                    .get(SYNC_CHAIN, chain_id(EntryKind::Consent, &hex))?
+                    .is_some()
+                {
+                    outbox::enqueue(tx, EntryKind::Consent, CONSENTS, id)?;
+                }
             }
         }
     }
