@@ -39,6 +39,7 @@
 uniffi::setup_scaffolding!();
 
 mod attachments;
+mod background;
 mod domain;
 mod error;
 mod provider;
@@ -49,6 +50,10 @@ mod types;
 mod vault;
 
 pub use attachments::{AttachmentReader, AttachmentWriter};
+pub use background::{
+    background_upload_next, discard_background_uploads, BackgroundChunkRequest,
+    BackgroundUploadPlan, BackgroundUploadStep,
+};
 pub use domain::{check_template, parse_case_code};
 pub use error::{AmanatError, AmanatResult, KeyProviderErrorKind};
 pub use provider::{software_key_provider, KeyProvider, KeyProviderFfiError};

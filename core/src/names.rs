@@ -274,6 +274,9 @@ pub mod files {
     /// Suffix of an attachment file being downloaded by sync (ciphertext only; the unlock
     /// reconciliation leaves it alone so a download resumes across restarts).
     pub const DOWNLOAD_SUFFIX: &str = ".age.download";
+    /// Folder of background upload chunks and their plan (`sync::background`): ciphertext and
+    /// signed requests only, read by the phone's system uploader while the vault is locked.
+    pub const UPLOADS_DIR: &str = "uploads";
     /// Prefix of database files retired by a wipe and awaiting deletion.
     pub const TRASH_PREFIX: &str = ".trash-";
 }

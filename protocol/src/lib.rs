@@ -30,6 +30,9 @@ use std::collections::BTreeMap;
 pub mod names {
     /// First line of a signed request's canonical string ([`crate::canonical_request`]).
     pub const REQUEST_V1: &str = "AMANAT-REQUEST-V1";
+    /// First line of a deferred request's canonical string ([`crate::canonical_deferred_request`]):
+    /// a request signed now and sent later (iOS background uploads), valid until its expiry.
+    pub const DEFERRED_V1: &str = "AMANAT-DEFERRED-V1";
     /// First line of an enrollment code's signed statement.
     pub const ENROLL_V1: &str = "AMANAT-ENROLL-V1";
     /// First line of an enrollment code's signed statement when the code carries the relay URL
@@ -60,6 +63,12 @@ pub const HEADER_NONCE: &str = "x-amanat-nonce";
 pub const HEADER_SIGNATURE: &str = "x-amanat-signature";
 /// How far a request timestamp may be from the relay's clock (±5 minutes); nonces are kept as long.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+/// Header of a deferred request ([`canonical_deferred_request`]): until when (ms since the epoch)
+/// the signature may be used. Its presence is what makes a request deferred.
+pub const HEADER_EXPIRES: &str = "x-amanat-expires";
+/// Longest validity of a deferred request (72 hours): how long a locked phone may keep handing
+/// already-signed blob chunks to the system's background uploader.
+pub const MAX_DEFERRED_MS: u64 = 72 * 60 * 60 * 1000;
 /// Routing name of the organisation's headquarters in [`Envelope::recipients`].
 pub const HQ_RECIPIENT: &str = "hq";
 /// Recipient groups an organisation has, one age identity each (consent scopes map onto them).
@@ -159,6 +168,82 @@ pub fn canonical_request(
         nonce,
         body_sha256_hex
     )
+}
+
+/// The exact bytes a device signs for a **deferred** request: one signed now (`issued_ms`) to be
+/// sent by someone else later, until `expires_ms` — a phone's background uploader, while the vault
+/// that holds the signing key is locked.
+///
+/// A first line of its own, so a deferred signature is never a valid normal one or the reverse.
+/// The relay accepts deferred requests only where a repeat cannot change the outcome (a blob
+/// chunk `PUT` at a fixed offset: docs/PROTOCOL.md, "Deferred requests"), so it keeps no nonce for
+/// them; the nonce stays in the string only to keep the header set uniform.
+pub fn canonical_deferred_request(
+    method: &str,
+    path: &str,
+    issued_ms: u64,
+    expires_ms: u64,
+    nonce: &str,
+    body_sha256_hex: &str,
+) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        names::DEFERRED_V1,
+        method.to_ascii_uppercase(),
+        path,
+        issued_ms,
+        expires_ms,
+        nonce,
+        body_sha256_hex
+    )
+}
+
+/// Signs a deferred request ([`canonical_deferred_request`]) with a fresh nonce: the four usual
+/// headers (the timestamp is the issue time) plus [`HEADER_EXPIRES`].
+pub fn sign_deferred_request(
+    key: &Ed25519KeyPair,
+    method: &str,
+    path: &str,
+    issued_ms: u64,
+    expires_ms: u64,
+    body: &[u8],
+) -> Result<DeferredHeaders, WireError> {
+    let nonce = new_nonce()?;
+    let canonical = canonical_deferred_request(
+        method,
+        path,
+        issued_ms,
+        expires_ms,
+        &nonce,
+        &sha256_hex(body),
+    );
+    let sig = key.sign(canonical.as_bytes());
+    Ok(DeferredHeaders {
+        signed: SignedHeaders {
+            device: device_id(key.public_key().as_ref()),
+            timestamp: issued_ms.to_string(),
+            nonce,
+            signature: to_hex(sig.as_ref()),
+        },
+        expires: expires_ms.to_string(),
+    })
+}
+
+/// The five headers of a deferred request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredHeaders {
+    /// Device, issue time (as [`HEADER_TIMESTAMP`]), nonce and signature.
+    pub signed: SignedHeaders,
+    /// Value of [`HEADER_EXPIRES`].
+    pub expires: String,
+}
+
+impl DeferredHeaders {
+    /// The headers as (name, value) pairs, for any HTTP client.
+    pub fn pairs(&self) -> [(&'static str, &str); 5] {
+        let [a, b, c, d] = self.signed.pairs();
+        [a, b, c, d, (HEADER_EXPIRES, &self.expires)]
+    }
 }
 
 /// The four authentication headers of one request, ready to be sent.
@@ -888,6 +973,41 @@ mod tests {
             );
         }
         assert_eq!(h.device, device_id(pk));
+    }
+
+    #[test]
+    fn deferred_signature_binds_every_field_and_is_never_a_normal_one() {
+        let key = ed25519_from_pkcs8(&generate_ed25519_pkcs8().unwrap()).unwrap();
+        let h = sign_deferred_request(&key, "PUT", "/v1/blobs/ab?offset=0", 42, 99, b"c").unwrap();
+        let pk = key.public_key().as_ref();
+        let n = h.signed.nonce.as_str();
+        let body = sha256_hex(b"c");
+        let ok = canonical_deferred_request("PUT", "/v1/blobs/ab?offset=0", 42, 99, n, &body);
+        verify_ed25519(pk, ok.as_bytes(), &h.signed.signature).unwrap();
+        assert_eq!(h.expires, "99");
+        assert_eq!(h.signed.timestamp, "42");
+        for bad in [
+            canonical_deferred_request("GET", "/v1/blobs/ab?offset=0", 42, 99, n, &body),
+            canonical_deferred_request("PUT", "/v1/blobs/ab?offset=1", 42, 99, n, &body),
+            canonical_deferred_request("PUT", "/v1/blobs/ab?offset=0", 41, 99, n, &body),
+            canonical_deferred_request("PUT", "/v1/blobs/ab?offset=0", 42, 100, n, &body),
+            canonical_deferred_request("PUT", "/v1/blobs/ab?offset=0", 42, 99, "n", &body),
+            canonical_deferred_request(
+                "PUT",
+                "/v1/blobs/ab?offset=0",
+                42,
+                99,
+                n,
+                &sha256_hex(b"d"),
+            ),
+            // The same fields as a normal request: a deferred signature is not one.
+            canonical_request("PUT", "/v1/blobs/ab?offset=0", 42, n, &body),
+        ] {
+            assert_eq!(
+                verify_ed25519(pk, bad.as_bytes(), &h.signed.signature),
+                Err(WireError::BadSignature)
+            );
+        }
     }
 
     #[test]

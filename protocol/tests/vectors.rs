@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use amanat_protocol::{
-    canonical_request, device_id, names, sha256_hex, sign_request_with_nonce, to_hex,
-    verify_ed25519, DeviceRole, EnrollmentCode, OrgPublic, Revocation, HEADER_DEVICE, HEADER_NONCE,
-    HEADER_SIGNATURE, HEADER_TIMESTAMP, HQ_RECIPIENT, RECIPIENT_GROUPS,
+    canonical_deferred_request, canonical_request, device_id, names, sha256_hex,
+    sign_request_with_nonce, to_hex, verify_ed25519, DeviceRole, EnrollmentCode, OrgPublic,
+    Revocation, HEADER_DEVICE, HEADER_EXPIRES, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
+    HQ_RECIPIENT, MAX_DEFERRED_MS, RECIPIENT_GROUPS,
 };
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ fn names_are_frozen() {
             names::EXPORT_V1,
             names::ORDER_V1,
             names::RECEIPT_V1,
+            names::DEFERRED_V1,
         ],
         [
             "AMANAT-REQUEST-V1",
@@ -60,8 +62,11 @@ fn names_are_frozen() {
             "AMANAT-EXPORT-V1",
             "AMANAT-ORDER-V1",
             "AMANAT-RECEIPT-V1",
+            "AMANAT-DEFERRED-V1",
         ]
     );
+    assert_eq!(HEADER_EXPIRES, "x-amanat-expires");
+    assert_eq!(MAX_DEFERRED_MS, 259_200_000);
     assert_eq!(
         [
             HEADER_DEVICE,
@@ -94,6 +99,19 @@ fn canonical_request_string() {
         &body_hash,
     );
     assert_eq!(canonical, VECTOR_CANONICAL_REQUEST);
+}
+
+#[test]
+fn canonical_deferred_request_string() {
+    let canonical = canonical_deferred_request(
+        "put",
+        "/v1/blobs/aa?offset=1048576",
+        1_764_000_000_000,
+        1_764_259_200_000,
+        "00112233445566778899aabbccddeeff",
+        &sha256_hex(b"chunk"),
+    );
+    assert_eq!(canonical, VECTOR_CANONICAL_DEFERRED);
 }
 
 #[test]
@@ -231,3 +249,4 @@ const VECTOR_ORG_FINGERPRINT: &str =
 const VECTOR_ENROLL_SIGNATURE: &str = "82c29563eebda330e5266438db0cbcda5e8bebf8ae744ac315272e5b18b11322b951189abbfb8515a61bdb7a528143b59154bc98334fe488a50c3613f85edf07";
 const VECTOR_REVOKE_SIGNATURE: &str = "0b15d17f78e022df61a6b35ac172c3be7ca678781892cb421132d471b5f45fbafd3e9a0edba5f343147031e2c53ef42a45c27fa764c2674f6f5094e52e966803";
 const VECTOR_ENROLL_RELAY_SIGNATURE: &str = "0ab378913d2398d29a20724049b6631b436dff3486408193162987d0aed015197ced52c275619e2109ae552cfdf2916179464adcaa0584405ba02775cc2adb03";
+const VECTOR_CANONICAL_DEFERRED: &str = "AMANAT-DEFERRED-V1\nPUT\n/v1/blobs/aa?offset=1048576\n1764000000000\n1764259200000\n00112233445566778899aabbccddeeff\n6c87f68371b28954707ebb92afee7ccffb74c6f71ec8fea8a98cf6104289585b";

@@ -171,6 +171,30 @@ impl Relay {
         )
     }
 
+    /// A deferred request (issued at `issued`, valid until `expires`), as a background uploader
+    /// sends it; `mutate` may change the headers after signing.
+    async fn deferred(
+        &self,
+        dev: &Device,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        (issued, expires): (u64, u64),
+        mutate: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) -> (u16, serde_json::Value) {
+        let h =
+            amanat_protocol::sign_deferred_request(&dev.key, method, path, issued, expires, &body)
+                .unwrap();
+        let mut headers: Vec<(&'static str, String)> =
+            h.pairs().iter().map(|(k, v)| (*k, v.to_string())).collect();
+        mutate(&mut headers);
+        let (s, b) = self.raw(method, path, &headers, body).await;
+        (
+            s,
+            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     async fn signed(
         &self,
         dev: &Device,
@@ -313,6 +337,7 @@ both_backends!(
     signed_numbers_parsed_strictly,
     pull_pages_merge_both_recipients_once_in_order,
     a_conflicting_push_among_concurrent_ones_is_refused_alone,
+    deferred_requests_only_for_blob_chunks_within_their_window,
 );
 
 async fn push_pull_round_trip(b: Backend) {
@@ -1344,4 +1369,181 @@ async fn signed_numbers_parsed_strictly(b: Backend) {
         r.raw("GET", &path, &headers, vec![]).await,
         (206, b"bc".to_vec())
     );
+}
+
+/// Deferred requests (docs/PROTOCOL.md, "Deferred requests"): a blob chunk signed now and sent
+/// later by a phone's background uploader. Accepted on the chunk `PUT` only, inside its own
+/// window (not the ±5 min clock), over its own canonical string, without a nonce — so the same
+/// request sent twice is answered by the blob's state (`offset_mismatch`), never appended twice.
+async fn deferred_requests_only_for_blob_chunks_within_their_window(b: Backend) {
+    let r = Relay::start(b, test_config()).await;
+    let dev = r.enrolled(DeviceRole::Field).await;
+    let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let sha = sha_hex(&blob);
+    let put = |offset: usize| format!("/v1/blobs/{sha}?offset={offset}");
+    let now = relay::now_ms();
+    let hour = 3_600_000u64;
+    // Signed 70 hours ago, valid 72 hours: far outside the clock window, inside its own.
+    let window = (now - 70 * hour, now + 2 * hour);
+    let first = blob[..50_000].to_vec();
+    let (s, out) = r
+        .deferred(&dev, "PUT", &put(0), first.clone(), window, |_| {})
+        .await;
+    assert_eq!(
+        (s, &out["offset"]),
+        (200, &serde_json::json!(50_000)),
+        "{out}"
+    );
+    // Sent again (the system retried, or someone replayed it): the blob's state answers, and
+    // nothing is appended twice.
+    let (s, out) = r
+        .deferred(&dev, "PUT", &put(0), first.clone(), window, |_| {})
+        .await;
+    assert_eq!((s, out["error"].as_str()), (409, Some("offset_mismatch")));
+    assert_eq!(out["offset"], 50_000);
+    // Outside the window: expired, issued in the future, or a window longer than 72 h.
+    for (w, status, code) in [
+        ((now - 73 * hour, now - hour), 401, "stale_timestamp"),
+        ((now + 10 * 60_000, now + hour), 401, "stale_timestamp"),
+        ((now - hour, now + 72 * hour), 400, "malformed_auth"),
+        ((now, now), 400, "malformed_auth"),
+    ] {
+        let (s, out) = r
+            .deferred(
+                &dev,
+                "PUT",
+                &put(50_000),
+                blob[50_000..].to_vec(),
+                w,
+                |_| {},
+            )
+            .await;
+        assert_eq!((s, out["error"].as_str()), (status, Some(code)), "{w:?}");
+    }
+    // The expiry is signed: changed (even to an earlier time), the signature fails. A normal signature with an
+    // expiry header added is not a deferred one either (own first line).
+    let (s, out) = r
+        .deferred(
+            &dev,
+            "PUT",
+            &put(50_000),
+            blob[50_000..].to_vec(),
+            window,
+            |h| {
+                h.retain(|(k, _)| *k != amanat_protocol::HEADER_EXPIRES);
+                h.push((amanat_protocol::HEADER_EXPIRES, (now + hour).to_string()));
+            },
+        )
+        .await;
+    assert_eq!((s, out["error"].as_str()), (401, Some("bad_signature")));
+    let normal =
+        amanat_protocol::sign_request(&dev.key, "PUT", &put(50_000), now, &blob[50_000..]).unwrap();
+    let mut headers: Vec<(&str, String)> = normal
+        .pairs()
+        .iter()
+        .map(|(k, v)| (*k, v.to_string()))
+        .collect();
+    headers.push((amanat_protocol::HEADER_EXPIRES, (now + hour).to_string()));
+    let (s, out) = r
+        .raw("PUT", &put(50_000), &headers, blob[50_000..].to_vec())
+        .await;
+    let out: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((s, out["error"].as_str()), (401, Some("bad_signature")));
+    for bad in ["", "+1", "01", "abc"] {
+        let (s, out) = r
+            .deferred(
+                &dev,
+                "PUT",
+                &put(50_000),
+                blob[50_000..].to_vec(),
+                window,
+                |h| {
+                    h.retain(|(k, _)| *k != amanat_protocol::HEADER_EXPIRES);
+                    h.push((amanat_protocol::HEADER_EXPIRES, bad.to_string()));
+                },
+            )
+            .await;
+        assert_eq!(
+            (s, out["error"].as_str()),
+            (400, Some("malformed_auth")),
+            "{bad:?}"
+        );
+    }
+    // Every other route refuses deferred requests, even well signed and in their window.
+    let push = serde_json::to_vec(&PushRequest {
+        envelopes: vec![env_to(&["hq"], 10)],
+    })
+    .unwrap();
+    for (method, path, body) in [
+        ("POST", "/v1/envelopes".to_string(), push),
+        ("GET", "/v1/envelopes?after=0&limit=10".to_string(), vec![]),
+        ("GET", format!("/v1/blobs/{sha}/status"), vec![]),
+        ("POST", format!("/v1/blobs/{sha}/complete"), vec![]),
+        ("GET", format!("/v1/blobs/{sha}"), vec![]),
+        ("GET", "/v1/revocations".to_string(), vec![]),
+    ] {
+        let (s, out) = r.deferred(&dev, method, &path, body, window, |_| {}).await;
+        assert_eq!(
+            (s, out["error"].as_str()),
+            (401, Some("deferred_not_allowed")),
+            "{method} {path}"
+        );
+    }
+    let stranger = Device::new();
+    let enroll = serde_json::to_vec(&EnrollRequest {
+        code: r.org.code(DeviceRole::Field, 600),
+        signing_public_key: amanat_protocol::to_hex(stranger.key.public_key().as_ref()),
+        age_recipient: age::x25519::Identity::generate().to_public().to_string(),
+    })
+    .unwrap();
+    let (s, out) = r
+        .deferred(&stranger, "POST", "/v1/enroll", enroll, window, |_| {})
+        .await;
+    assert_eq!(
+        (s, out["error"].as_str()),
+        (401, Some("deferred_not_allowed"))
+    );
+    // The rest of the blob, deferred, then the device's normal `complete`: the blob is whole.
+    let (s, out) = r
+        .deferred(
+            &dev,
+            "PUT",
+            &put(50_000),
+            blob[50_000..].to_vec(),
+            window,
+            |_| {},
+        )
+        .await;
+    assert_eq!(s, 200, "{out}");
+    let (s, out) = r
+        .signed(&dev, "POST", &format!("/v1/blobs/{sha}/complete"), vec![])
+        .await;
+    assert_eq!(
+        (s, &out["complete"]),
+        (200, &serde_json::json!(true)),
+        "{out}"
+    );
+    // A revoked device's deferred chunks are refused like its normal requests.
+    let rev = Revocation::issue(&r.org.key, &r.org.public.fingerprint, &dev.id, now / 1000);
+    let (s, _) = r
+        .raw(
+            "POST",
+            "/v1/revocations",
+            &[],
+            serde_json::to_vec(&rev).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let other: Vec<u8> = vec![7; 10];
+    let (s, out) = r
+        .deferred(
+            &dev,
+            "PUT",
+            &format!("/v1/blobs/{}?offset=0", sha_hex(&other)),
+            other,
+            window,
+            |_| {},
+        )
+        .await;
+    assert_eq!((s, out["error"].as_str()), (403, Some("revoked_device")));
 }

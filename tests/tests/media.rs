@@ -12,6 +12,7 @@ use amanat_core::records::attachments::{
 use amanat_core::records::cases;
 use amanat_core::records::consent::{self, Scope};
 use amanat_core::records::interviews;
+use amanat_core::sync::background;
 use amanat_core::sync::envelope;
 use amanat_core::sync::{
     self, AttachmentMeta, Cancel, Control, Interruption, Observer, Phase, Progress, Request,
@@ -1112,4 +1113,195 @@ fn through_the_fault_proxy_an_attachment_resumes_both_ways_without_resending_chu
         "{down} bytes down for a {blob_len}-byte blob"
     );
     assert!(read_plain(&b, &info.id) == data);
+}
+
+/// What a phone's system uploader does with a background plan (iOS background `URLSession`):
+/// sends each chunk file as its signed request, and asks the core what follows after each
+/// answer — all while the vault is locked. `resend_once_at`: that chunk is sent a second time
+/// right after its first answer (the system retrying after a lost answer, or a replay), and the
+/// second answer is the one the core sees. Returns (chunk bytes sent, last step per blob).
+fn run_system_uploader(
+    w: &World,
+    vault_dir: &std::path::Path,
+    resend_once_at: Option<u64>,
+) -> (u64, Vec<background::BackgroundStep>) {
+    use background::BackgroundStep;
+    let plan = background::background_plan(vault_dir).unwrap().unwrap();
+    let mut sent = 0u64;
+    let mut ends = Vec::new();
+    for (blob, first) in background::background_first(&plan) {
+        let mut chunk = first;
+        let mut attempt = 1;
+        let mut resent = false;
+        loop {
+            let body = std::fs::read(background::uploads_dir(vault_dir).join(&chunk.file)).unwrap();
+            let request = Request {
+                method: "PUT".into(),
+                base_url: plan.relay_url.clone(),
+                path: chunk.path.clone(),
+                headers: chunk.headers.clone(),
+                body,
+            };
+            sent += request.body.len() as u64;
+            let mut answer = w.http.send(&request).unwrap();
+            if resend_once_at == Some(chunk.offset) && !resent {
+                resent = true;
+                sent += request.body.len() as u64;
+                answer = w.http.send(&request).unwrap();
+                assert_eq!(answer.status, 409, "a repeat is never appended twice");
+            }
+            // Re-read from disk each time, as a relaunched app would.
+            let plan = background::background_plan(vault_dir).unwrap().unwrap();
+            match background::background_next(
+                &plan,
+                &blob,
+                chunk.offset,
+                attempt,
+                answer.status,
+                &answer.body,
+                relay::now_ms(),
+            ) {
+                BackgroundStep::Upload {
+                    chunk: next,
+                    attempt: a,
+                } => {
+                    chunk = next;
+                    attempt = a;
+                }
+                end => {
+                    ends.push(end);
+                    break;
+                }
+            }
+        }
+    }
+    (sent, ends)
+}
+
+/// Every file of the uploads folder, concatenated (plan and chunks).
+fn uploads_bytes(vault_dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(background::uploads_dir(vault_dir)).unwrap() {
+        out.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    out
+}
+
+/// iOS background uploads (issue #15): just before the lock, the core cuts the pending blob into
+/// signed chunk files; with the vault locked, the "system" sends them (one twice) and the core's
+/// rule chains them; at the next unlock the foreground sync finds the blob at the relay, sends no
+/// chunk again, completes it and pushes its metadata, and the team device reads it whole.
+#[test]
+fn a_locked_phone_sends_its_planned_chunks_and_the_next_sync_sends_none_again() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(3 * 1024 * 1024 + 512 * 1024, 5);
+    let info = record(&a, &interview, &data);
+    let stored = std::fs::read(stored_file(&a, &info.id)).unwrap();
+
+    let plan = background::prepare_background_uploads(&a, u64::MAX, 3_600_000).unwrap();
+    assert_eq!(plan.uploads.len(), 1);
+    let up = &plan.uploads[0];
+    assert_eq!(up.blob_sha256, sha256_hex(&stored));
+    assert_eq!(up.chunks.len(), 4);
+    let left = plan.expires_ms - a.clock().now_ms();
+    assert!((3_590_000..=3_600_000).contains(&left), "{left}");
+    // The chunk files are the `.age` file cut at the relay's chunk size: ciphertext only, and
+    // nothing in the folder (plan included) holds the recording or names the attachment.
+    let mut joined = Vec::new();
+    for c in &up.chunks {
+        assert!(c.file.ends_with(".chunk") && !c.file.contains(&info.id));
+        joined.extend(std::fs::read(background::uploads_dir(a.dir()).join(&c.file)).unwrap());
+    }
+    assert!(joined == stored);
+    let everything = uploads_bytes(a.dir());
+    assert!(!everything.windows(32).any(|win| win == &data[4096..4128]));
+    assert!(!String::from_utf8_lossy(&everything).contains(&info.id));
+
+    a.lock();
+    let (sent, ends) = run_system_uploader(&w, a.dir(), Some(BLOB_CHUNK));
+    assert_eq!(ends, vec![background::BackgroundStep::Finished]);
+    assert_eq!(
+        sent,
+        stored.len() as u64 + BLOB_CHUNK,
+        "one chunk sent twice"
+    );
+
+    // The unlock: the shell discards the plan, the foreground sync takes over.
+    a.unlock(&Passcode::from(PASSCODE)).unwrap();
+    background::discard_background_uploads(a.dir()).unwrap();
+    assert!(!background::uploads_dir(a.dir()).exists());
+    let t = Faulty::new(&w.http);
+    let report = sync::sync_with(&a, &t, &sync::Control::default()).unwrap();
+    assert_eq!(report.interrupted, None, "{report:?}");
+    assert_eq!(report.pending, 0);
+    assert!(t.puts().is_empty(), "no chunk sent again: {:?}", t.puts());
+    assert!(t
+        .seen()
+        .iter()
+        .any(|s| s.method == "POST" && s.path.ends_with("/complete")));
+    let report = sync::sync_once(&b, &w.http).unwrap();
+    assert_eq!(report.quarantined, 0);
+    assert!(read_plain(&b, &info.id) == data);
+}
+
+/// A plan stops at its byte budget (the foreground sync sends exactly the rest, from the relay's
+/// offset); a new plan replaces the old one's files; a panic wipe takes the folder with it, after
+/// which the rule answers "stop"; a device that is not enrolled gets no plan.
+#[test]
+fn a_plan_keeps_to_its_budget_is_replaced_whole_and_goes_with_a_wipe() {
+    let w = World::new();
+    let (a, ea) = w.enrolled("a");
+    let (b, eb) = w.enrolled("b");
+    let (_case, interview) = shared_case(&a, &ea, &b, &eb, &[Scope::Interview, Scope::Audio]);
+    let data = audio(3 * 1024 * 1024 + 100, 6);
+    let info = record(&a, &interview, &data);
+    let blob_len = std::fs::metadata(stored_file(&a, &info.id)).unwrap().len();
+
+    let old = background::prepare_background_uploads(&a, u64::MAX, 60_000).unwrap();
+    let plan = background::prepare_background_uploads(&a, 2 * BLOB_CHUNK + 10, 60_000).unwrap();
+    assert_eq!(plan.uploads[0].chunks.len(), 2);
+    for c in &old.uploads[0].chunks {
+        assert!(
+            !background::uploads_dir(a.dir()).join(&c.file).exists(),
+            "old plan's files removed"
+        );
+    }
+    a.lock();
+    let (sent, ends) = run_system_uploader(&w, a.dir(), None);
+    assert_eq!(sent, 2 * BLOB_CHUNK);
+    assert_eq!(ends, vec![background::BackgroundStep::Stop]);
+
+    a.unlock(&Passcode::from(PASSCODE)).unwrap();
+    let t = Faulty::new(&w.http);
+    let report = sync::sync_with(&a, &t, &sync::Control::default()).unwrap();
+    assert_eq!((report.interrupted, report.pending), (None, 0));
+    let puts = t.puts();
+    assert!(puts[0]
+        .path
+        .ends_with(&format!("?offset={}", 2 * BLOB_CHUNK)));
+    assert_eq!(
+        puts.iter().map(|p| p.body_len as u64).sum::<u64>(),
+        blob_len - 2 * BLOB_CHUNK
+    );
+
+    // Nothing pending: an empty plan. Then a wipe with a plan on disk.
+    let empty = background::prepare_background_uploads(&a, u64::MAX, 60_000).unwrap();
+    assert!(empty.uploads.is_empty());
+    let again = record(&a, &interview, &audio(1000, 7));
+    let plan = background::prepare_background_uploads(&a, u64::MAX, 60_000).unwrap();
+    assert_eq!(plan.uploads.len(), 1, "{}", again.id);
+    a.panic_wipe().unwrap();
+    assert!(!background::uploads_dir(a.dir()).exists());
+    assert_eq!(background::background_plan(a.dir()).unwrap(), None);
+
+    let dir = w.tmp.path().join("never-enrolled");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lone = create_vault(&dir).unwrap();
+    assert!(matches!(
+        background::prepare_background_uploads(&lone, u64::MAX, 60_000),
+        Err(sync::SyncError::NotEnrolled)
+    ));
 }

@@ -128,8 +128,12 @@ fn download_path(vault_dir: &Path, id: &str) -> PathBuf {
 /// For each queued attachment entry without upload state: hashes its `.age` file (outside any
 /// transaction) and records address and size. An entry whose file is gone is wedged with
 /// `attachment_file_missing` (its metadata would announce a blob that can never arrive).
-pub(super) fn prepare_uploads(ctx: &Ctx<'_>, report: &mut SyncReport) -> Result<(), SyncError> {
-    let todo = ctx.store.read(|tx| {
+pub(super) fn prepare_uploads(
+    vault: &Vault,
+    store: &Store,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let todo = store.read(|tx| {
         let mut out = Vec::new();
         for e in outbox::entries(tx)? {
             if e.kind == EntryKind::Attachment
@@ -142,17 +146,17 @@ pub(super) fn prepare_uploads(ctx: &Ctx<'_>, report: &mut SyncReport) -> Result<
         Ok::<_, StoreError>(out)
     })?;
     for entry in todo {
-        let path = layout::attachment_path(ctx.vault.dir(), &entry.record);
+        let path = layout::attachment_path(vault.dir(), &entry.record);
         if !path.exists() {
             // Completes a rename a crash interrupted, if the record committed.
-            let _ = layout::complete_partial(ctx.vault.dir(), &entry.record);
+            let _ = layout::complete_partial(vault.dir(), &entry.record);
         }
         let digest = match file_digest(&path) {
             Ok(d) => Some(d),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(AttachmentError::from(e).into()),
         };
-        ctx.store.write(|tx| {
+        store.write(|tx| {
             match &digest {
                 Some((sha, size)) => tx.insert_json_with_id(
                     SYNC_UPLOADS,

@@ -15,6 +15,7 @@
 //!   the vault; one that does not verify under the enrolled organisation key is ignored.
 
 mod apply;
+pub mod background;
 mod backoff;
 mod clashes;
 #[cfg(test)]
@@ -288,7 +289,7 @@ pub fn sync_with(
     // Order (docs/SYNC.md "Attachments"): an attachment's metadata is pushed only after the relay
     // confirmed its complete blob, so no receiver waits for a blob that can never arrive; other
     // entries do not wait behind a large upload.
-    media::prepare_uploads(&ctx, &mut report)?;
+    media::prepare_uploads(vault, ctx.store, &mut report)?;
     let (withheld, interrupted) = prepare_all(&ctx)?;
     report.withheld = withheld;
     report.interrupted = interrupted;

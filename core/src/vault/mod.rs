@@ -956,9 +956,10 @@ impl Vault {
         }
     }
 
-    fn data_file_names() -> [String; 7] {
+    fn data_file_names() -> [String; 8] {
         [
             ATTACHMENTS_DIR.to_string(),
+            crate::names::files::UPLOADS_DIR.to_string(),
             DB_FILE.to_string(),
             format!("{DB_FILE}-wal"),
             format!("{DB_FILE}-shm"),

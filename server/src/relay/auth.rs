@@ -10,8 +10,8 @@ use super::state::{now_ms, App};
 use super::storage::Storage;
 use super::validate;
 use amanat_protocol::{
-    sha256_hex, DeviceRole, HEADER_DEVICE, HEADER_NONCE, HEADER_SIGNATURE, HEADER_TIMESTAMP,
-    MAX_CLOCK_SKEW_MS,
+    sha256_hex, DeviceRole, HEADER_DEVICE, HEADER_EXPIRES, HEADER_NONCE, HEADER_SIGNATURE,
+    HEADER_TIMESTAMP, MAX_CLOCK_SKEW_MS, MAX_DEFERRED_MS,
 };
 use axum::http::{HeaderMap, Method, Uri};
 
@@ -33,6 +33,19 @@ pub struct AuthHeaders<'a> {
     pub nonce: &'a str,
     /// Signature (hex).
     pub signature: &'a str,
+    /// Expiry of a deferred request ([`HEADER_EXPIRES`]); `None` for a normal one.
+    pub expires: Option<u64>,
+}
+
+/// Whether a route accepts deferred requests (signed earlier, sent later; docs/PROTOCOL.md,
+/// "Deferred requests"). Only where sending the same request again cannot change the outcome.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Deferral {
+    /// Normal requests only; a deferred one is `deferred_not_allowed`.
+    Refused,
+    /// A blob chunk `PUT`: content-addressed, at a fixed offset — a repeat is `offset_mismatch`
+    /// or `blob_complete`, never a second append. No nonce is kept for deferred requests here.
+    Accepted,
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
@@ -61,11 +74,19 @@ impl<'a> AuthHeaders<'a> {
         // The canonical string carries the decimal the relay formats from this number: only the
         // one spelling of it is accepted, so what is verified is what the device sent.
         let timestamp = validate::decimal(timestamp).ok_or(ErrorCode::MalformedAuth)?;
+        let expires = match h.get(HEADER_EXPIRES) {
+            None => None,
+            Some(_) => Some(
+                validate::decimal(header_str(h, HEADER_EXPIRES)?)
+                    .ok_or(ErrorCode::MalformedAuth)?,
+            ),
+        };
         Ok(Self {
             device,
             timestamp,
             nonce,
             signature,
+            expires,
         })
     }
 }
@@ -74,6 +95,19 @@ impl<S: Storage> App<S> {
     /// Refuses a timestamp outside the clock window.
     pub(super) fn check_clock(&self, ts: u64) -> Result<(), ApiError> {
         if now_ms().abs_diff(ts) > MAX_CLOCK_SKEW_MS {
+            return Err(ErrorCode::StaleTimestamp.into());
+        }
+        Ok(())
+    }
+
+    /// Refuses a deferred request outside its window: issued in the future (beyond the clock
+    /// skew), expired, expiring before it was issued, or valid longer than [`MAX_DEFERRED_MS`].
+    pub(super) fn check_deferred_window(&self, issued: u64, expires: u64) -> Result<(), ApiError> {
+        if expires <= issued || expires - issued > MAX_DEFERRED_MS {
+            return Err(ErrorCode::MalformedAuth.into());
+        }
+        let now = now_ms();
+        if issued > now.saturating_add(MAX_CLOCK_SKEW_MS) || expires < now {
             return Err(ErrorCode::StaleTimestamp.into());
         }
         Ok(())
@@ -89,13 +123,23 @@ impl<S: Storage> App<S> {
         body: &[u8],
     ) -> Result<(), ApiError> {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let canonical = amanat_protocol::canonical_request(
-            method.as_str(),
-            path,
-            a.timestamp,
-            a.nonce,
-            &sha256_hex(body),
-        );
+        let canonical = match a.expires {
+            None => amanat_protocol::canonical_request(
+                method.as_str(),
+                path,
+                a.timestamp,
+                a.nonce,
+                &sha256_hex(body),
+            ),
+            Some(expires) => amanat_protocol::canonical_deferred_request(
+                method.as_str(),
+                path,
+                a.timestamp,
+                expires,
+                a.nonce,
+                &sha256_hex(body),
+            ),
+        };
         amanat_protocol::verify_ed25519(key, canonical.as_bytes(), a.signature)
             .map_err(|_| ErrorCode::BadSignature.into())
     }
@@ -122,8 +166,29 @@ impl<S: Storage> App<S> {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Caller, ApiError> {
+        self.authenticate_with(Deferral::Refused, method, uri, headers, body)
+            .await
+    }
+
+    /// [`App::authenticate`] for a route that says whether it takes deferred requests. A
+    /// deferred request is checked against its own window instead of the clock skew, verified
+    /// over its own canonical string, and records no nonce; everything else is the same.
+    pub(super) async fn authenticate_with(
+        &self,
+        deferral: Deferral,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Caller, ApiError> {
         let a = AuthHeaders::parse(headers)?;
-        self.check_clock(a.timestamp)?;
+        match (a.expires, deferral) {
+            (None, _) => self.check_clock(a.timestamp)?,
+            (Some(expires), Deferral::Accepted) => {
+                self.check_deferred_window(a.timestamp, expires)?
+            }
+            (Some(_), Deferral::Refused) => return Err(ErrorCode::DeferredNotAllowed.into()),
+        }
         let device = self
             .storage
             .device(a.device)
@@ -136,7 +201,9 @@ impl<S: Storage> App<S> {
             return Err(ApiError::new(ErrorCode::RevokedDevice).with("revocation", rev));
         }
         self.rate_limit(a.device)?;
-        self.consume_nonce(&a).await?;
+        if a.expires.is_none() {
+            self.consume_nonce(&a).await?;
+        }
         Ok(Caller {
             device_id: device.device_id,
             role: device.role,

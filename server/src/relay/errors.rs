@@ -67,6 +67,8 @@ error_codes! {
     BadSignature = ("bad_signature", UNAUTHORIZED),
     /// The nonce was already used by this device.
     ReplayedNonce = ("replayed_nonce", UNAUTHORIZED),
+    /// A deferred request (`x-amanat-expires`) on a route that takes only normal ones.
+    DeferredNotAllowed = ("deferred_not_allowed", UNAUTHORIZED),
     /// The device is revoked (the answer carries the org-signed `revocation`).
     RevokedDevice = ("revoked_device", FORBIDDEN),
     /// An enrollment code or revocation is not signed by the organisation key.

@@ -1,7 +1,7 @@
 //! The endpoints. Each signed handler reads the body bytes (the signature covers them), then
 //! authenticates, and only then parses the path, the query and the JSON — see [`super::auth`].
 
-use super::auth::AuthHeaders;
+use super::auth::{AuthHeaders, Deferral};
 use super::config::RelayConfig;
 use super::errors::{json_ok, json_response, ApiError, ErrorCode};
 use super::state::{now_ms, Shared};
@@ -80,6 +80,9 @@ pub async fn enroll<S: Storage>(
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
     let a = AuthHeaders::parse(&headers)?;
+    if a.expires.is_some() {
+        return Err(ErrorCode::DeferredNotAllowed.into());
+    }
     app.check_clock(a.timestamp)?;
     // The key that signed is in the body: it has to be read before the signature can be checked.
     let req: EnrollRequest = parse_json(&body)?;
@@ -286,7 +289,8 @@ pub async fn blob_upload<S: Storage>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
-    app.authenticate(&method, &uri, &headers, &body).await?;
+    app.authenticate_with(Deferral::Accepted, &method, &uri, &headers, &body)
+        .await?;
     let sha = blob_address(&uri)?;
     let [offset] =
         validate::query_numbers(uri.query(), ["offset"]).map_err(|_| ErrorCode::MalformedQuery)?;

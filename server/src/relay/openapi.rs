@@ -22,6 +22,7 @@ const AUTH: &[ErrorCode] = &[
     E::RevokedDevice,
     E::RateLimited,
     E::ReplayedNonce,
+    E::DeferredNotAllowed,
     E::MalformedQuery,
     E::StorageUnavailable,
 ];
@@ -122,7 +123,9 @@ pub fn document(cfg: &RelayConfig) -> Value {
                 "Timestamp": { "name": "x-amanat-timestamp", "in": "header", "required": true, "schema": integer(0),
                     "description": "milliseconds since the Unix epoch, within 5 minutes of the relay clock" },
                 "Nonce": { "name": "x-amanat-nonce", "in": "header", "required": true, "schema": pattern(v::NONCE_PATTERN) },
-                "Signature": { "name": "x-amanat-signature", "in": "header", "required": true, "schema": pattern(v::SIGNATURE_PATTERN) }
+                "Signature": { "name": "x-amanat-signature", "in": "header", "required": true, "schema": pattern(v::SIGNATURE_PATTERN) },
+                "Expires": { "name": "x-amanat-expires", "in": "header", "required": false, "schema": integer(0),
+                    "description": "deferred request (blob chunk PUT only): signed over AMANAT-DEFERRED-V1\\nMETHOD\\nPATH?QUERY\\nISSUED_MS\\nEXPIRES_MS\\nNONCE\\nSHA256(body), x-amanat-timestamp being the issue time; valid until this time, at most 72 h after issue; no nonce kept" }
             },
             "schemas": {
                 "Error": { "type": "object", "required": ["error"], "properties": {
@@ -184,7 +187,8 @@ pub fn document(cfg: &RelayConfig) -> Value {
             "/v1/blobs/{sha256}": {
                 "parameters": [ sha_param ],
                 "put": { "summary": "Append a chunk at ?offset= (must equal the bytes held)", "security": signed,
-                    "parameters": with_params(signed_params(), &[json!({"name":"offset","in":"query","required":true,"schema":integer(0)})]),
+                    "parameters": with_params(signed_params(), &[json!({"name":"offset","in":"query","required":true,"schema":integer(0)}),
+                        json!({ "$ref": "#/components/parameters/Expires" })]),
                     "requestBody": { "required": true, "content": { "application/octet-stream": {
                         "schema": {"type":"string","format":"binary","minLength":1,"maxLength":cfg.max_chunk_bytes} } } },
                     "responses": responses(ok_json("{\"sha256\",\"offset\": bytes held}", None),
