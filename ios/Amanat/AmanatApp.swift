@@ -15,6 +15,14 @@ final class AppDelegate: NSObject, UIApplicationDelegate {
         AppDelegate.model.photos.shredLeftovers()
         return true
     }
+
+    /// Background chunk uploads finished while the app was suspended or not running.
+    func application(_ application: UIApplication, handleEventsForBackgroundURLSession identifier: String,
+                     completionHandler: @escaping () -> Void) {
+        if !AppDelegate.model.backgroundUploader.handleEvents(identifier: identifier, completion: completionHandler) {
+            completionHandler()
+        }
+    }
 }
 
 @main
@@ -36,7 +44,14 @@ struct AmanatApp: App {
                         // the snapshot it shows in the app switcher.
                         model.covered = true
                     case .background:
-                        model.enteredBackground()
+                        // Time to write the upload plan and lock before iOS suspends the app.
+                        var task = UIBackgroundTaskIdentifier.invalid
+                        task = UIApplication.shared.beginBackgroundTask {
+                            UIApplication.shared.endBackgroundTask(task)
+                        }
+                        model.enteredBackground {
+                            UIApplication.shared.endBackgroundTask(task)
+                        }
                     @unknown default:
                         model.covered = true
                     }

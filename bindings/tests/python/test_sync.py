@@ -15,6 +15,7 @@ import urllib.request
 
 from amanat_ffi import (
     AmanatError,
+    BackgroundUploadStep,
     ClashChoice,
     ClashedRecord,
     ConsentScope,
@@ -29,10 +30,12 @@ from amanat_ffi import (
     TransportErrorKind,
     TransportFfiError,
     Vault,
+    background_upload_next,
+    discard_background_uploads,
     vault_exists,
 )
 
-from test_bindings import FAST, PASS
+from test_bindings import FAST, PASS, TEMPLATE
 
 
 def _env(name):
@@ -96,9 +99,11 @@ class UrllibTransport(Transport):
 
     def __init__(self):
         self.calls = 0
+        self.methods = []
 
     def send(self, request):
         self.calls += 1
+        self.methods.append(request.method)
         req = urllib.request.Request(
             request.url, data=request.body or None, method=request.method,
             headers={h.name: h.value for h in request.headers},
@@ -194,6 +199,60 @@ class SyncTest(SyncBase):
         self.assertEqual(b.sync(None, None).pushed, b_queued)
         self.assertEqual(a.sync(None, None).pulled, 1)
         self.assertEqual(a.get_case(case.id).fields["next_step"].value, "referral")
+
+    def test_background_uploads_send_planned_chunks_while_locked(self):
+        """The iOS shell's background uploader, played by urllib: the plan is written while
+        unlocked; with the vault locked each chunk file goes out as its signed request and the
+        core names the next; the unlocked sync then sends no chunk again."""
+        a, _ = self.enrolled("a")
+        case = a.create_case()
+        a.record_consent(case.id, "worker-17", "ru", [ConsentScope.INTERVIEW, ConsentScope.AUDIO])
+        i = a.start_interview(case.id, TEMPLATE, 1, "ru")
+        w = a.open_attachment_writer(i.id, "narrative_audio", "audio/ogg", None)
+        w.write(os.urandom(1024 * 1024 + 4096))
+        w.finish()
+        plan = a.prepare_background_uploads(64 * 1024 * 1024, 3_600_000)
+        self.assertEqual((plan.blobs, len(plan.first)), (1, 1))
+        request = plan.first[0]
+        self.assertEqual((request.method, request.offset, request.attempt), ("PUT", 0, 1))
+        self.assertTrue(request.url.startswith(relay_url()))
+        names = {h.name for h in request.headers}
+        self.assertIn("x-amanat-expires", names)
+        vault_dir = os.path.join(self.tmp, "a")
+        a.lock()
+        sent, steps = 0, 0
+        while True:
+            with open(request.file_path, "rb") as f:
+                body = f.read()
+            req = urllib.request.Request(request.url, data=body, method=request.method)
+            for h in request.headers:
+                req.add_header(h.name, h.value)
+            with urllib.request.urlopen(req, timeout=20) as resp:
+                status, answer = resp.status, resp.read()
+            sent += len(body)
+            steps += 1
+            step = background_upload_next(vault_dir, request.blob_sha256, request.offset,
+                                           request.attempt, status, answer)
+            if not isinstance(step, BackgroundUploadStep.UPLOAD):
+                break
+            request = step.request
+        self.assertIsInstance(step, BackgroundUploadStep.FINISHED)
+        self.assertEqual((sent, steps), (plan.bytes, 2))
+        # A transient answer retries the same chunk; without a plan the answer is "stop".
+        again = background_upload_next(vault_dir, request.blob_sha256, request.offset, 1, 503, b"")
+        self.assertIsInstance(again, BackgroundUploadStep.UPLOAD)
+        self.assertEqual((again.request.offset, again.request.attempt), (request.offset, 2))
+        discard_background_uploads(vault_dir)
+        self.assertIsInstance(
+            background_upload_next(vault_dir, request.blob_sha256, 0, 1, 200, b'{"offset":1}'),
+            BackgroundUploadStep.STOP)
+        a.unlock(PASS)
+        counting = UrllibTransport()
+        report = a.sync(counting, None)
+        self.assertIsNone(report.interrupted, report)
+        self.assertEqual(report.pending, 0)
+        self.assertNotIn("PUT", counting.methods)
+        self.assertIn("POST", counting.methods)
 
     def test_a_same_field_edit_on_two_devices_is_a_clash_listed_on_both_and_resolved_once(self):
         a, ea = self.enrolled("a")

@@ -59,6 +59,9 @@ public final class AppModel: ObservableObject {
         runner: { [weak self] in self?.syncRunner },
         isUnlocked: { [weak self] in self?.session.isUnlocked() ?? false }
     )
+    /// Sends planned attachment chunks while the phone is locked (created at launch so iOS can
+    /// hand it the events of uploads that finished while the app was not running).
+    public let backgroundUploader: BackgroundUploader
     /// Called before the vault locks (recordings abort, sync cancels).
     private var beforeLock: [UUID: () -> Void] = [:]
 
@@ -66,6 +69,7 @@ public final class AppModel: ObservableObject {
         self.config = config
         self.queue = queue
         self.photos = photos
+        backgroundUploader = BackgroundUploader(vaultDir: config.vaultDir)
         let s = VaultSession(dir: config.vaultDir, keyProvider: config.keyProvider, kdfParams: config.kdfParams)
         session = s
         let runner = SyncRunner(vaultSession: s, makeTransport: config.transport)
@@ -93,6 +97,9 @@ public final class AppModel: ObservableObject {
     /// The lock screen reports a successful unlock (or a duress unlock, which looks the same).
     public func didUnlock() {
         unlocked = true
+        // The foreground sync takes over from the relay's offset: background tasks end, the plan
+        // and its chunk files go.
+        backgroundUploader.stop {}
         scheduler.schedule(earliestMs: nil)
     }
 
@@ -123,9 +130,26 @@ public final class AppModel: ObservableObject {
     }
 
     /// The app left the screen (home button, app switcher, screen off, another app on top): lock.
-    public func enteredBackground() {
+    /// The screens lock at once; on the core queue, the core first writes the background upload
+    /// plan (pending recordings as signed chunk files, while it still has the keys), then forgets
+    /// the keys. `done` runs on the main thread after the vault locked (the app ends its
+    /// background task there).
+    public func enteredBackground(done: @escaping () -> Void = {}) {
         covered = true
-        lock()
+        for action in beforeLock.values {
+            action()
+        }
+        syncRunner.cancel()
+        markLocked()
+        let s = session
+        let uploader = backgroundUploader
+        queue.run({
+            if let vault = try? s.unlocked() {
+                // Not enrolled, or nothing pending: no plan, nothing sent. Never blocks the lock.
+                _ = try? uploader.start(vault: vault)
+            }
+            s.lockNow()
+        }, then: { _ in done() })
     }
 
     /// Panic wipe: the platform key and key slots first; afterwards the app is back at "choose a
@@ -135,6 +159,8 @@ public final class AppModel: ObservableObject {
             action()
         }
         syncRunner.cancel()
+        // The wipe removes the plan's folder with the vault; this also cancels the system's tasks.
+        backgroundUploader.stop {}
         let s = session
         queue.run({ try s.panicWipe() }, then: { [weak self] result in
             self?.resetSession()

@@ -6,15 +6,27 @@ import Foundation
 /// `complete` the default for every file it creates, and this sets it again explicitly, since
 /// files created by SQLite inherit the class of their directory only when it has one.
 ///
-/// The exception the issue allows — `completeUntilFirstUserAuthentication` for outbox files that a
-/// background upload must read while the phone is locked — is **not** used: the core keeps the
-/// outbox inside the vault's database, sealed under the data key, which exists only in memory while
-/// the vault is unlocked; so no sync can run while locked, whatever the file class, and lowering the
-/// class would only weaken the at-rest protection. `FileProtection.outboxClass` documents the
-/// decision in code.
+/// One exception, the one the issue allows: the background upload folder (`<vault>/uploads`, the
+/// core's `sync::background`) gets `completeUntilFirstUserAuthentication`, because the system's
+/// uploader reads its chunk files while the phone is locked. It holds only what the relay receives
+/// anyway — attachment ciphertext (age, to the consented groups) and signed requests, no survivor
+/// data, no key — and a panic wipe removes it with the vault.
 public enum FileProtection {
-    /// The class for the outbox: the same as everything else (see above).
-    public static let outboxClass: FileProtectionType = .complete
+    /// The class of the background upload folder (see above).
+    public static let uploadsClass: FileProtectionType = .completeUntilFirstUserAuthentication
+    /// The folder's name inside the vault (the core's `names::files::UPLOADS_DIR`).
+    public static let uploadsFolder = "uploads"
+
+    /// Gives the upload folder and its files `uploadsClass`.
+    public static func protectUploads(_ vaultPath: String) {
+        let fm = FileManager.default
+        let folder = (vaultPath as NSString).appendingPathComponent(uploadsFolder)
+        let attributes = [FileAttributeKey.protectionKey: uploadsClass]
+        try? fm.setAttributes(attributes, ofItemAtPath: folder)
+        for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
+            try? fm.setAttributes(attributes, ofItemAtPath: (folder as NSString).appendingPathComponent(name))
+        }
+    }
 
     /// Creates the vault's folder with `complete` protection, excluded from backups.
     public static func prepareVaultDirectory(_ path: String) throws {
@@ -29,7 +41,8 @@ public enum FileProtection {
         try url.setResourceValues(values)
     }
 
-    /// Sets `complete` on the folder and every file in it (WAL and shared-memory files included);
+    /// Sets `complete` on the folder and every file in it (WAL and shared-memory files included),
+    /// except the background upload folder (`protectUploads`);
     /// failures are ignored here (the entitlement's default still applies).
     public static func protectVaultFiles(_ path: String) {
         let fm = FileManager.default
@@ -38,7 +51,7 @@ public enum FileProtection {
         guard let names = try? fm.subpathsOfDirectory(atPath: path) else {
             return
         }
-        for name in names {
+        for name in names where name != uploadsFolder && !name.hasPrefix(uploadsFolder + "/") {
             let full = (path as NSString).appendingPathComponent(name)
             try? fm.setAttributes(attributes, ofItemAtPath: full)
         }

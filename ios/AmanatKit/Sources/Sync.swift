@@ -103,8 +103,9 @@ public final class SyncRunner: @unchecked Sendable {
 /// soon as it leaves the screen; so a task that iOS starts while the vault is locked cannot sync:
 /// it completes at once (no network traffic, nothing read) and is scheduled again. A task that
 /// starts while the app is unlocked in the foreground (iOS may run them then) syncs normally and is
-/// cancelled through `SyncSession.cancel()` when iOS ends it. ios/README.md explains why a
-/// background URLSession cannot help here.
+/// cancelled through `SyncSession.cancel()` when iOS ends it. What does move while locked is the
+/// attachment chunks the core planned before the lock (`BackgroundUploader`, a background
+/// URLSession); the next unlocked sync completes them and pushes everything else.
 public final class SyncScheduler: @unchecked Sendable {
     public static let refreshIdentifier = "org.amanat.sync.refresh"
     public static let processingIdentifier = "org.amanat.sync.processing"
