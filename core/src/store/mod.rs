@@ -676,6 +676,7 @@ impl Store {
             nonces,
             tags,
             scratch,
+            aad: Vec::new(),
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -724,6 +725,7 @@ impl Store {
             nonces,
             tags,
             scratch,
+            aad: Vec::new(),
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -769,6 +771,8 @@ pub struct Tx<'a> {
     nonces: &'a NonceSource,
     tags: &'a mut HashMap<&'static str, [u8; 16]>,
     scratch: &'a mut Vec<u8>,
+    /// The associated data of the record being sealed or opened (reused; holds no secret).
+    aad: Vec<u8>,
     /// The manifest as this transaction sees it (loaded on first use, written back on commit).
     manifest: Option<Manifest>,
     manifest_dirty: bool,
@@ -783,14 +787,22 @@ pub struct Tx<'a> {
 /// and version, so a sealed value cannot be moved to another row, collection or version. Frozen by
 /// `tests/vectors.rs`.
 pub fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
+    let mut aad = Vec::new();
+    write_record_aad(&mut aad, collection, id, version);
+    aad
+}
+
+/// [`record_aad`] into a reused buffer (cleared first): the store's hot paths build it per record
+/// without a heap allocation.
+fn write_record_aad(aad: &mut Vec<u8>, collection: Collection, id: &RecordId, version: u64) {
     let name = collection.name().as_bytes();
-    let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
+    aad.clear();
+    aad.reserve(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
     aad.extend_from_slice(RECORD_AAD_PREFIX);
     aad.extend_from_slice(&(name.len() as u16).to_be_bytes());
     aad.extend_from_slice(name);
     aad.extend_from_slice(id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
-    aad
 }
 
 impl Tx<'_> {
@@ -1013,11 +1025,11 @@ impl Tx<'_> {
         version: u64,
         value: &[u8],
     ) -> Result<usize, StoreError> {
-        let aad = record_aad(collection, id, version);
+        write_record_aad(&mut self.aad, collection, id, version);
         crypto::seal_into(
             &self.keys.records,
             self.nonces,
-            &aad,
+            &self.aad,
             value,
             true,
             self.scratch,
@@ -1063,7 +1075,8 @@ impl Tx<'_> {
                     u64::try_from(row.get::<_, i64>(0)?).map_err(|_| StoreError::Integrity)?;
                 // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
                 let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
-                let mut value = crypto::open(key, &record_aad(collection, &id, version), sealed)?;
+                write_record_aad(&mut self.aad, collection, &id, version);
+                let mut value = crypto::open(key, &self.aad, sealed)?;
                 crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
                 return Ok(Some(Record { id, version, value }));
             }
