@@ -666,8 +666,10 @@ impl Store {
             scratch,
             checked,
         } = inner;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // Unchecked: the mutex already rules out a nested transaction, and a `&Connection` lets the
+        // transaction keep its point-read statement ([`Tx::point_read`]).
+        let conn: &Connection = conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
@@ -677,6 +679,8 @@ impl Store {
             tags,
             scratch,
             aad: Vec::new(),
+            conn,
+            point_read: None,
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -717,7 +721,9 @@ impl Store {
             scratch,
             checked,
         } = inner;
-        let tx = conn.transaction().map_err(StoreError::from)?;
+        let conn: &Connection = conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
             clock: self.clock.as_ref(),
@@ -726,6 +732,8 @@ impl Store {
             tags,
             scratch,
             aad: Vec::new(),
+            conn,
+            point_read: None,
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -773,6 +781,11 @@ pub struct Tx<'a> {
     scratch: &'a mut Vec<u8>,
     /// The associated data of the record being sealed or opened (reused; holds no secret).
     aad: Vec<u8>,
+    /// The connection `tx` runs on, so statements can live as long as the transaction.
+    conn: &'a Connection,
+    /// The point read by id, prepared on first use and kept for the transaction: a read loop then
+    /// skips the statement-cache lookup (hashing the SQL text) on every record.
+    point_read: Option<rusqlite::CachedStatement<'a>>,
     /// The manifest as this transaction sees it (loaded on first use, written back on commit).
     manifest: Option<Manifest>,
     manifest_dirty: bool,
@@ -1066,9 +1079,12 @@ impl Tx<'_> {
         let tag = self.tag(collection);
         {
             let key = &self.keys.records;
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
-            )?;
+            let stmt = match &mut self.point_read {
+                Some(stmt) => stmt,
+                slot => slot.insert(self.conn.prepare_cached(
+                    "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
+                )?),
+            };
             let mut rows = stmt.query(params![&tag[..], &id.0[..]])?;
             if let Some(row) = rows.next()? {
                 let version =
