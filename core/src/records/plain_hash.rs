@@ -2,9 +2,9 @@
 //! encrypts (docs/BENCHMARKS.md, "Attachments": hashing on the capture thread cost a third of the
 //! capture rate).
 //!
-//! The writer copies what it is given into 16 KiB zeroizing buffers and hands each full one to the
+//! The writer copies what it is given into 64 KiB zeroizing buffers and hands each full one to the
 //! hashing thread, which gives it back once hashed. At most [`POOL`] buffers exist, so memory stays
-//! constant (64 KiB) whatever the length, and a writer that outruns the hash waits for a buffer.
+//! constant (192 KiB) whatever the length, and a writer that outruns the hash waits for a buffer.
 //! Every buffer is zeroized when dropped; nothing goes to disk.
 //!
 //! The thread never outlives its [`PlainHasher`]: `finish` and `Drop` (abort, a dropped writer, the
@@ -17,9 +17,9 @@ use std::thread::JoinHandle;
 use zeroize::Zeroizing;
 
 /// Bytes per buffer handed to the hashing thread.
-const BUFFER: usize = 16 * 1024;
+const BUFFER: usize = 64 * 1024;
 /// Buffers in circulation (one being filled, the rest queued or being hashed).
-const POOL: usize = 4;
+const POOL: usize = 3;
 /// Stack of the hashing thread.
 const STACK: usize = 64 * 1024;
 
