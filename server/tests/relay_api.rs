@@ -1420,8 +1420,14 @@ async fn deferred_requests_only_for_blob_chunks_within_their_window(b: Backend) 
             .await;
         assert_eq!((s, out["error"].as_str()), (status, Some(code)), "{w:?}");
     }
-    // The expiry is signed: changed (even to an earlier time), the signature fails. A normal signature with an
-    // expiry header added is not a deferred one either (own first line).
+    // The expiry is signed: changed (even to an earlier time), the signature fails. A normal
+    // signature with an expiry header added is not a deferred one either (own first line).
+    let expires_set_to = |v: String| {
+        move |h: &mut Vec<(&'static str, String)>| {
+            h.retain(|(k, _)| *k != amanat_protocol::HEADER_EXPIRES);
+            h.push((amanat_protocol::HEADER_EXPIRES, v));
+        }
+    };
     let (s, out) = r
         .deferred(
             &dev,
@@ -1429,10 +1435,7 @@ async fn deferred_requests_only_for_blob_chunks_within_their_window(b: Backend) 
             &put(50_000),
             blob[50_000..].to_vec(),
             window,
-            |h| {
-                h.retain(|(k, _)| *k != amanat_protocol::HEADER_EXPIRES);
-                h.push((amanat_protocol::HEADER_EXPIRES, (now + hour).to_string()));
-            },
+            expires_set_to((now + hour).to_string()),
         )
         .await;
     assert_eq!((s, out["error"].as_str()), (401, Some("bad_signature")));
@@ -1457,10 +1460,7 @@ async fn deferred_requests_only_for_blob_chunks_within_their_window(b: Backend) 
                 &put(50_000),
                 blob[50_000..].to_vec(),
                 window,
-                |h| {
-                    h.retain(|(k, _)| *k != amanat_protocol::HEADER_EXPIRES);
-                    h.push((amanat_protocol::HEADER_EXPIRES, bad.to_string()));
-                },
+                expires_set_to(bad.to_string()),
             )
             .await;
         assert_eq!(

@@ -19,6 +19,7 @@ use crate::clock::Clock;
 use crate::crypto::{self, CryptoError, NonceSource, Prf, SEAL_OVERHEAD};
 use crate::names::labels;
 use crate::secret::{SecretBytes, SecretKey};
+use idset::IdSet;
 use manifest::{Manifest, SetDigest, Tag};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::collections::{BTreeSet, HashMap};
@@ -26,6 +27,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+mod idset;
 pub mod manifest;
 mod scoped;
 
@@ -241,7 +243,7 @@ struct Inner {
 /// file's only writer, and every write it makes goes through these caches. docs/SECURITY.md.
 #[derive(Default)]
 struct Checked {
-    records: HashMap<Tag, BTreeSet<RecordId>>,
+    records: HashMap<Tag, IdSet>,
     fields: HashMap<Tag, FieldEntries>,
     /// Full scans made so far (collections and fields), so tests can hold the cost down.
     scans: u64,
@@ -918,7 +920,7 @@ impl Tx<'_> {
     }
 
     /// The ids of collection `tag`, checked against the manifest (once per unlock session).
-    fn checked_ids(&mut self, tag: &Tag) -> Result<&BTreeSet<RecordId>, StoreError> {
+    fn checked_ids(&mut self, tag: &Tag) -> Result<&IdSet, StoreError> {
         if !self.checked.records.contains_key(tag) {
             self.scan_records(tag)?;
         }
@@ -1262,7 +1264,7 @@ impl Tx<'_> {
     /// Checked against the manifest: a missing or hidden record is [`StoreError::Integrity`].
     pub fn list(&mut self, collection: Collection) -> Result<Vec<RecordId>, StoreError> {
         let tag = self.tag(collection);
-        Ok(self.checked_ids(&tag)?.iter().copied().collect())
+        Ok(self.checked_ids(&tag)?.to_vec())
     }
 
     /// Sets the blind-index entry of `field` for record `id` to `value` (replacing the old one).

@@ -23,7 +23,7 @@
 //! every other vault file keeps `complete`. A new plan replaces the old one; the next unlock
 //! discards it ([`discard_background_uploads`]).
 
-use super::media::{Upload, BLOB_CHUNK};
+use super::media::BLOB_CHUNK;
 use super::*;
 use crate::fsutil;
 use crate::names::files;
@@ -128,20 +128,7 @@ pub fn prepare_background_uploads(
     })?;
     let mut report = SyncReport::default();
     media::prepare_uploads(vault, &store, &mut report)?;
-    let pending = store.read(|tx| {
-        let mut out = Vec::new();
-        for e in outbox::entries(tx)? {
-            if e.kind != EntryKind::Attachment || e.wedged.is_some() {
-                continue;
-            }
-            if let Some((u, _)) = tx.get_json::<Upload>(SYNC_UPLOADS, e.id())? {
-                if !u.done {
-                    out.push(u);
-                }
-            }
-        }
-        Ok::<_, StoreError>(out)
-    })?;
+    let pending = store.read(media::pending_uploads)?;
     discard_background_uploads(vault.dir())?;
     let dir = uploads_dir(vault.dir());
     fsutil::create_private_dir(&dir).map_err(io_error)?;
@@ -154,7 +141,7 @@ pub fn prepare_background_uploads(
         uploads: Vec::new(),
     };
     let mut budget = max_bytes;
-    for up in pending {
+    for (_, up) in pending {
         let path = layout::attachment_path(vault.dir(), &up.attachment_id);
         let mut file = match File::open(&path) {
             Ok(f) => f,

@@ -217,6 +217,23 @@ pub(super) fn ready_to_push(tx: &mut Tx<'_>, entry: &Entry) -> Result<bool, Stor
         .is_some_and(|(u, _)| u.done))
 }
 
+/// Queued attachment entries (not wedged) whose blob the relay has not confirmed complete, in
+/// queue order, with their upload state.
+pub(super) fn pending_uploads(tx: &mut Tx<'_>) -> Result<Vec<(Entry, Upload)>, StoreError> {
+    let mut out = Vec::new();
+    for e in outbox::entries(tx)? {
+        if e.kind != EntryKind::Attachment || e.wedged.is_some() {
+            continue;
+        }
+        if let Some((u, _)) = tx.get_json::<Upload>(SYNC_UPLOADS, e.id())? {
+            if !u.done {
+                out.push((e, u));
+            }
+        }
+    }
+    Ok(out)
+}
+
 enum Step {
     Done,
     Interrupted(Interruption),
@@ -229,20 +246,7 @@ pub(super) fn upload_all(
     ctx: &Ctx<'_>,
     report: &mut SyncReport,
 ) -> Result<Option<Interruption>, SyncError> {
-    let todo = ctx.store.read(|tx| {
-        let mut out = Vec::new();
-        for e in outbox::entries(tx)? {
-            if e.kind != EntryKind::Attachment || e.wedged.is_some() {
-                continue;
-            }
-            if let Some((u, _)) = tx.get_json::<Upload>(SYNC_UPLOADS, e.id())? {
-                if !u.done {
-                    out.push((e, u));
-                }
-            }
-        }
-        Ok::<_, StoreError>(out)
-    })?;
+    let todo = ctx.store.read(pending_uploads)?;
     if todo.is_empty() {
         return Ok(None);
     }

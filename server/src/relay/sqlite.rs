@@ -3,7 +3,9 @@
 //! Durability: WAL with `synchronous = FULL`, so a commit is on disk (WAL fsynced) before the
 //! relay acknowledges; a push acknowledged is never lost to a crash *or* a power cut. NORMAL would
 //! be faster but may lose the last commits on power loss, i.e. acknowledged pushes the device has
-//! already dropped from its outbox. Batching amortises the fsync over many envelopes.
+//! already dropped from its outbox. Batching amortises the fsync over many envelopes. The one
+//! exception is the request nonce (`record_nonce`), committed under NORMAL: see
+//! docs/PROTOCOL.md, "Durability".
 //!
 //! Concurrency: one writer connection (SQLite has one writer anyway; `BEGIN IMMEDIATE` makes the
 //! sequence assignment serial and therefore gap-free) and one reader connection (WAL readers do not
@@ -147,6 +149,8 @@ impl Storage for SqliteStorage {
         let d = device.clone();
         blocking(move || {
             let mut c = lock(&conn);
+            // Durable commit, whatever a nonce insert left behind (see `record_nonce`).
+            c.pragma_update(None, "synchronous", "FULL")?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let used: Option<i64> = tx
                 .query_row("SELECT 1 FROM used_codes WHERE code_id = ?1", params![code], |r| r.get(0))
@@ -217,11 +221,17 @@ impl Storage for SqliteStorage {
         let n = nonce.to_owned();
         blocking(move || {
             let c = lock(&conn);
+            // The one write that is not fsynced at commit (docs/PROTOCOL.md, "Durability"): a
+            // nonce lost to a power cut reopens a 5-minute replay window for requests that are
+            // idempotent anyway, and an fsync per request (pulls included) was most of the
+            // latency under load. A process crash loses nothing (WAL in the page cache).
+            c.pragma_update(None, "synchronous", "NORMAL")?;
             let inserted = c.execute(
                 "INSERT OR IGNORE INTO nonces (device_id, nonce, ts) VALUES (?1, ?2, ?3)",
                 params![id, n, to_i64(timestamp_ms)],
-            )?;
-            Ok(inserted == 1)
+            );
+            c.pragma_update(None, "synchronous", "FULL")?;
+            Ok(inserted? == 1)
         })
         .await
     }
@@ -250,6 +260,8 @@ impl Storage for SqliteStorage {
         let envs = envelopes.to_vec();
         blocking(move || {
             let mut c = lock(&conn);
+            // Durable commit, whatever a nonce insert left behind (see `record_nonce`).
+            c.pragma_update(None, "synchronous", "FULL")?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut next: i64 =
                 tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM envelopes", [], |r| r.get(0))?;
