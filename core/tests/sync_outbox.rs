@@ -272,3 +272,43 @@ fn a_finished_attachment_queues_its_metadata_an_aborted_one_nothing() {
     assert_eq!(entries.last().unwrap().collection, "attachments");
     assert_eq!(attachments::info(&v, &info.id).unwrap(), info);
 }
+
+/// `filtered` (what the sync engine walks a long queue with, one entry decoded at a time) keeps
+/// exactly the entries its predicate accepts, in queue order, and can read the store while it
+/// walks; `count` agrees with the whole queue.
+#[test]
+fn filtered_walks_the_queue_in_order_and_count_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = create_vault(dir.path()).unwrap();
+    for _ in 0..3 {
+        let case = cases::create_case(&v).unwrap();
+        cases::set_field(&v, case.id, "status", "open").unwrap();
+    }
+    let store = v.store().unwrap();
+    let all = store.read(outbox::entries).unwrap();
+    assert!(all.len() >= 6, "{}", all.len());
+    assert_eq!(store.read(outbox::count).unwrap(), all.len() as u64);
+    let mut visited = 0;
+    let cases_only = store
+        .read(|tx| {
+            outbox::filtered(tx, |tx, e| {
+                visited += 1;
+                // The predicate may read the store (as the sync engine's do).
+                assert!(outbox::get(tx, e.id())?.is_some());
+                Ok(e.kind == EntryKind::Case)
+            })
+        })
+        .unwrap();
+    assert_eq!(visited, all.len());
+    let expected: Vec<u64> = all
+        .iter()
+        .filter(|e| e.kind == EntryKind::Case)
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(expected.len(), 6);
+    assert_eq!(
+        cases_only.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(cases_only.windows(2).all(|w| w[0].seq < w[1].seq));
+}

@@ -142,7 +142,8 @@ pub fn enqueue(
     Ok(entry)
 }
 
-/// Every queued entry (wedged ones included), oldest first.
+/// Every queued entry (wedged ones included), oldest first, all in memory at once: for tests and
+/// small queues. The sync engine walks with [`filtered`] and [`count`] instead.
 pub fn entries(tx: &mut Tx<'_>) -> Result<Vec<Entry>, StoreError> {
     let mut out = Vec::new();
     for id in tx.list(OUTBOX)? {
@@ -151,6 +152,29 @@ pub fn entries(tx: &mut Tx<'_>) -> Result<Vec<Entry>, StoreError> {
     // Ids sort by sequence already; sorting again guards against a hand-edited file.
     out.sort_by_key(|e| e.seq);
     Ok(out)
+}
+
+/// The queued entries `keep` accepts, oldest first, decoding one entry at a time: a sync over a
+/// queue of hundreds of thousands of entries holds only their ids (16 bytes each) and what it
+/// keeps, not every entry (which was most of a phone's memory during a long push).
+pub fn filtered(
+    tx: &mut Tx<'_>,
+    mut keep: impl FnMut(&mut Tx<'_>, &Entry) -> Result<bool, StoreError>,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut out = Vec::new();
+    // Ids are the big-endian sequence number: id order is queue order.
+    for id in tx.list(OUTBOX)? {
+        let entry = tx.require_json::<Entry>(OUTBOX, id)?.0;
+        if keep(tx, &entry)? {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// How many entries are queued (wedged ones included), without decoding any.
+pub fn count(tx: &mut Tx<'_>) -> Result<u64, StoreError> {
+    Ok(tx.list(OUTBOX)?.len() as u64)
 }
 
 /// The record ids of every queued entry, oldest first: what a long queue is walked by, a window

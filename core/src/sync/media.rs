@@ -134,16 +134,11 @@ pub(super) fn prepare_uploads(
     report: &mut SyncReport,
 ) -> Result<(), SyncError> {
     let todo = store.read(|tx| {
-        let mut out = Vec::new();
-        for e in outbox::entries(tx)? {
-            if e.kind == EntryKind::Attachment
+        outbox::filtered(tx, |tx, e| {
+            Ok(e.kind == EntryKind::Attachment
                 && e.wedged.is_none()
-                && tx.get(SYNC_UPLOADS, e.id())?.is_none()
-            {
-                out.push(e);
-            }
-        }
-        Ok::<_, StoreError>(out)
+                && tx.get(SYNC_UPLOADS, e.id())?.is_none())
+        })
     })?;
     for entry in todo {
         let path = layout::attachment_path(vault.dir(), &entry.record);
@@ -221,10 +216,10 @@ pub(super) fn ready_to_push(tx: &mut Tx<'_>, entry: &Entry) -> Result<bool, Stor
 /// queue order, with their upload state.
 pub(super) fn pending_uploads(tx: &mut Tx<'_>) -> Result<Vec<(Entry, Upload)>, StoreError> {
     let mut out = Vec::new();
-    for e in outbox::entries(tx)? {
-        if e.kind != EntryKind::Attachment || e.wedged.is_some() {
-            continue;
-        }
+    let attachments = outbox::filtered(tx, |_, e| {
+        Ok(e.kind == EntryKind::Attachment && e.wedged.is_none())
+    })?;
+    for e in attachments {
         if let Some((u, _)) = tx.get_json::<Upload>(SYNC_UPLOADS, e.id())? {
             if !u.done {
                 out.push((e, u));

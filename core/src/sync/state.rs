@@ -183,7 +183,7 @@ pub(super) fn unshare_case_in(
 /// Outbox entries the relay refused for good, oldest first.
 pub fn wedged(vault: &Vault) -> Result<Vec<WedgedEntry>, SyncError> {
     let store = vault.store()?;
-    let entries = store.read(outbox::entries)?;
+    let entries = store.read(|tx| outbox::filtered(tx, |_, e| Ok(e.wedged.is_some())))?;
     Ok(entries
         .into_iter()
         .filter_map(|e| {
@@ -200,11 +200,9 @@ pub fn wedged(vault: &Vault) -> Result<Vec<WedgedEntry>, SyncError> {
 pub fn retry_wedged(vault: &Vault) -> Result<u64, SyncError> {
     vault.store()?.write(|tx| {
         let mut n = 0;
-        for e in outbox::entries(tx)? {
-            if e.wedged.is_some() {
-                outbox::clear_wedged(tx, e.seq)?;
-                n += 1;
-            }
+        for e in outbox::filtered(tx, |_, e| Ok(e.wedged.is_some()))? {
+            outbox::clear_wedged(tx, e.seq)?;
+            n += 1;
         }
         Ok(n)
     })
@@ -213,7 +211,7 @@ pub fn retry_wedged(vault: &Vault) -> Result<u64, SyncError> {
 /// Removes one wedged entry and its prepared envelope for good (the shell's explicit choice).
 pub fn discard_wedged(vault: &Vault, seq: u64) -> Result<bool, SyncError> {
     vault.store()?.write(|tx| {
-        let entry = outbox::entries(tx)?.into_iter().find(|e| e.seq == seq);
+        let entry = outbox::get(tx, outbox::entry_id(seq))?;
         match entry {
             Some(e) if e.wedged.is_some() => {
                 tx.delete(SYNC_PREPARED, e.id())?;
@@ -243,7 +241,7 @@ pub fn quarantined(vault: &Vault) -> Result<Vec<Quarantined>, SyncError> {
 /// Number of entries waiting in the outbox (wedged ones included).
 pub fn pending(vault: &Vault) -> Result<u64, SyncError> {
     let store = vault.store()?;
-    Ok(store.read(outbox::entries)?.len() as u64)
+    Ok(store.read(outbox::count)?)
 }
 
 /// What a shell shows on its sync screen, read in one transaction so the parts agree.
@@ -269,10 +267,11 @@ pub struct SyncStatus {
 pub fn status(vault: &Vault) -> Result<SyncStatus, SyncError> {
     let store = vault.store()?;
     store.read(|tx| {
-        let entries = outbox::entries(tx)?;
+        let pending = outbox::count(tx)?;
+        let entries = outbox::filtered(tx, |_, e| Ok(e.wedged.is_some()))?;
         let state = tx.get_json::<State>(SYNC_STATE, STATE_ID)?;
         Ok(SyncStatus {
-            pending: entries.len() as u64,
+            pending,
             wedged: entries
                 .into_iter()
                 .filter_map(|e| {
