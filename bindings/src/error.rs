@@ -756,7 +756,7 @@ impl From<AttachmentError> for AmanatError {
             AttachmentError::Interview(i) => i.into(),
             AttachmentError::Vault(v) => v.into(),
             AttachmentError::Store(s) => s.into(),
-            AttachmentError::Io(_) => AmanatError::Storage { detail },
+            AttachmentError::Io(_) | AttachmentError::HashThread => AmanatError::Storage { detail },
         }
     }
 }

@@ -219,7 +219,13 @@ pub fn padme_len(len: usize) -> usize {
 /// Strips the padding of a value sealed with `padded = true`; `None` if the padding is malformed.
 pub fn unpad(value: &mut SecretBytes) -> Option<()> {
     let v = value.as_mut_vec();
-    let end = v.iter().rposition(|&b| b != 0)?;
+    // The padding is up to 12 % of the value: skip it 16 bytes at a time rather than byte by byte
+    // (every point read does this), then find the marker byte by byte.
+    let mut zeros_from = v.len();
+    while zeros_from >= 16 && v[zeros_from - 16..zeros_from] == [0u8; 16] {
+        zeros_from -= 16;
+    }
+    let end = v[..zeros_from].iter().rposition(|&b| b != 0)?;
     if v[end] != 0x80 {
         return None;
     }
@@ -390,7 +396,7 @@ mod tests {
     fn pad_unpad_round_trip() {
         let n = NonceSource::new().unwrap();
         let mut out = Vec::new();
-        for len in [0usize, 1, 2, 100, 1023, 1024, 3000] {
+        for len in (0usize..300).chain([1023, 1024, 3000, 5000, 70_000]) {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             seal_into(&key(1), &n, b"", &data, true, &mut out).unwrap();
             assert_eq!(out.len(), padme_len(len + 1) + SEAL_OVERHEAD);
@@ -400,6 +406,13 @@ mod tests {
         }
         assert!(unpad(&mut SecretBytes::new(vec![1, 2, 0])).is_none());
         assert!(unpad(&mut SecretBytes::new(vec![0, 0])).is_none());
+        assert!(unpad(&mut SecretBytes::new(vec![0; 100])).is_none());
+        assert!(unpad(&mut SecretBytes::new(Vec::new())).is_none());
+        // Zeros inside the value, before the marker, stay; a marker other than 0x80 is refused.
+        let mut v = SecretBytes::new([&[1u8, 0, 0][..], &[0x80], &[0u8; 40]].concat());
+        unpad(&mut v).unwrap();
+        assert_eq!(v.expose(), &[1, 0, 0]);
+        assert!(unpad(&mut SecretBytes::new([&[0x81u8][..], &[0u8; 40]].concat())).is_none());
     }
 
     #[test]

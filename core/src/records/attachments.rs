@@ -20,6 +20,7 @@ use crate::journal::audit::{self, AuditKind};
 use crate::journal::outbox::{self, EntryKind};
 use crate::records::consent::{self, ConsentError, Scope};
 use crate::records::interviews::{self, InterviewError};
+use crate::records::plain_hash::{HashThreadFailed, PlainHasher};
 use crate::store::{LockScoped, RecordId, Store, StoreError, Tx};
 use crate::vault::{layout, Vault, VaultError};
 use age::secrecy::ExposeSecret;
@@ -109,6 +110,16 @@ pub enum AttachmentError {
     /// File-system failure (OS message, no paths).
     #[error("i/o: {0}")]
     Io(io::ErrorKind),
+    /// The thread hashing the plaintext while it is captured failed; nothing was recorded and the
+    /// partial file was discarded.
+    #[error("the attachment's hashing thread failed")]
+    HashThread,
+}
+
+impl From<HashThreadFailed> for AttachmentError {
+    fn from(_: HashThreadFailed) -> Self {
+        AttachmentError::HashThread
+    }
 }
 
 impl From<io::Error> for AttachmentError {
@@ -253,7 +264,8 @@ pub struct AttachmentWriter {
 /// and the hash of the plaintext so far.
 struct WriterState {
     stream: age::stream::StreamWriter<File>,
-    plain_hash: digest::Context,
+    /// Hashed on its own thread, joined when this state is dropped (finish, abort, drop, lock).
+    plain_hash: PlainHasher,
 }
 
 impl std::fmt::Debug for AttachmentWriter {
@@ -337,10 +349,8 @@ impl AttachmentWriter {
             .wrap_output(file)
             .map_err(AttachmentError::from)
             .and_then(|stream| {
-                Ok(store.scoped(WriterState {
-                    stream,
-                    plain_hash: digest::Context::new(&digest::SHA256),
-                })?)
+                let plain_hash = PlainHasher::start()?;
+                Ok(store.scoped(WriterState { stream, plain_hash })?)
             });
         let state = match state {
             Ok(state) => state,
@@ -386,9 +396,10 @@ impl AttachmentWriter {
             return Err(AttachmentError::TooLarge { max_bytes });
         }
         let written = state.with(|st| {
+            // Hand the bytes to the hashing thread first, so it hashes while this thread encrypts.
+            st.plain_hash.update(bytes)?;
             st.stream.write_all(bytes)?;
-            st.plain_hash.update(bytes);
-            Ok::<_, io::Error>(())
+            Ok::<_, AttachmentError>(())
         });
         match written {
             Ok(Ok(())) => {
@@ -397,7 +408,7 @@ impl AttachmentWriter {
             }
             Ok(Err(e)) => {
                 self.abort();
-                Err(e.into())
+                Err(e)
             }
             Err(locked) => {
                 self.abort();
@@ -427,6 +438,7 @@ impl AttachmentWriter {
     fn complete(&self, st: WriterState) -> Result<AttachmentInfo, AttachmentError> {
         let WriterState { stream, plain_hash } = st;
         let file = stream.finish()?;
+        let plain_hash = plain_hash.finish()?;
         file.sync_all()?;
         drop(file);
         let info = AttachmentInfo {
@@ -435,7 +447,7 @@ impl AttachmentWriter {
             question_id: self.question_id.clone(),
             media_type: self.media_type.clone(),
             size: self.size,
-            sha256: fsutil::to_hex(plain_hash.finish().as_ref()),
+            sha256: fsutil::to_hex(plain_hash.as_ref()),
             groups: self.groups.clone(),
         };
         let answer: Answers = [(

@@ -9,3 +9,4 @@ pub mod attachments;
 pub mod cases;
 pub mod consent;
 pub mod interviews;
+mod plain_hash;

@@ -668,8 +668,10 @@ impl Store {
             scratch,
             checked,
         } = inner;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        // Unchecked: the mutex already rules out a nested transaction, and a `&Connection` lets the
+        // transaction keep its point-read statement ([`Tx::point_read`]).
+        let conn: &Connection = conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
@@ -678,6 +680,9 @@ impl Store {
             nonces,
             tags,
             scratch,
+            aad: Vec::new(),
+            conn,
+            point_read: None,
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -718,7 +723,9 @@ impl Store {
             scratch,
             checked,
         } = inner;
-        let tx = conn.transaction().map_err(StoreError::from)?;
+        let conn: &Connection = conn;
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
         let mut handle = Tx {
             tx,
             clock: self.clock.as_ref(),
@@ -726,6 +733,9 @@ impl Store {
             nonces,
             tags,
             scratch,
+            aad: Vec::new(),
+            conn,
+            point_read: None,
             manifest: None,
             manifest_dirty: false,
             prf: None,
@@ -771,6 +781,13 @@ pub struct Tx<'a> {
     nonces: &'a NonceSource,
     tags: &'a mut HashMap<&'static str, [u8; 16]>,
     scratch: &'a mut Vec<u8>,
+    /// The associated data of the record being sealed or opened (reused; holds no secret).
+    aad: Vec<u8>,
+    /// The connection `tx` runs on, so statements can live as long as the transaction.
+    conn: &'a Connection,
+    /// The point read by id, prepared on first use and kept for the transaction: a read loop then
+    /// skips the statement-cache lookup (hashing the SQL text) on every record.
+    point_read: Option<rusqlite::CachedStatement<'a>>,
     /// The manifest as this transaction sees it (loaded on first use, written back on commit).
     manifest: Option<Manifest>,
     manifest_dirty: bool,
@@ -785,14 +802,22 @@ pub struct Tx<'a> {
 /// and version, so a sealed value cannot be moved to another row, collection or version. Frozen by
 /// `tests/vectors.rs`.
 pub fn record_aad(collection: Collection, id: &RecordId, version: u64) -> Vec<u8> {
+    let mut aad = Vec::new();
+    write_record_aad(&mut aad, collection, id, version);
+    aad
+}
+
+/// [`record_aad`] into a reused buffer (cleared first): the store's hot paths build it per record
+/// without a heap allocation.
+fn write_record_aad(aad: &mut Vec<u8>, collection: Collection, id: &RecordId, version: u64) {
     let name = collection.name().as_bytes();
-    let mut aad = Vec::with_capacity(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
+    aad.clear();
+    aad.reserve(RECORD_AAD_PREFIX.len() + 2 + name.len() + 16 + 8);
     aad.extend_from_slice(RECORD_AAD_PREFIX);
     aad.extend_from_slice(&(name.len() as u16).to_be_bytes());
     aad.extend_from_slice(name);
     aad.extend_from_slice(id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
-    aad
 }
 
 impl Tx<'_> {
@@ -1015,11 +1040,11 @@ impl Tx<'_> {
         version: u64,
         value: &[u8],
     ) -> Result<usize, StoreError> {
-        let aad = record_aad(collection, id, version);
+        write_record_aad(&mut self.aad, collection, id, version);
         crypto::seal_into(
             &self.keys.records,
             self.nonces,
-            &aad,
+            &self.aad,
             value,
             true,
             self.scratch,
@@ -1056,16 +1081,20 @@ impl Tx<'_> {
         let tag = self.tag(collection);
         {
             let key = &self.keys.records;
-            let mut stmt = self.tx.prepare_cached(
-                "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
-            )?;
+            let stmt = match &mut self.point_read {
+                Some(stmt) => stmt,
+                slot => slot.insert(self.conn.prepare_cached(
+                    "SELECT version, sealed FROM records WHERE collection = ?1 AND id = ?2",
+                )?),
+            };
             let mut rows = stmt.query(params![&tag[..], &id.0[..]])?;
             if let Some(row) = rows.next()? {
                 let version =
                     u64::try_from(row.get::<_, i64>(0)?).map_err(|_| StoreError::Integrity)?;
                 // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
                 let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
-                let mut value = crypto::open(key, &record_aad(collection, &id, version), sealed)?;
+                write_record_aad(&mut self.aad, collection, &id, version);
+                let mut value = crypto::open(key, &self.aad, sealed)?;
                 crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
                 return Ok(Some(Record { id, version, value }));
             }
