@@ -135,4 +135,19 @@ final class ShellTests: XCTestCase {
         draft.text = ""
         XCTAssertNil(try draft.value(for: q))
     }
+
+    func testBackgroundUploadRuleStopsWithoutAPlanAndOnlyTheUploadsFolderIsTheException() throws {
+        // The shell's uploader asks the core after every answer; with no plan on disk (discarded
+        // at unlock, or wiped) the answer is "stop", whatever the relay said.
+        let step = try backgroundUploadNext(
+            vaultDir: freshDirectory("vault"), blobSha256: String(repeating: "a", count: 64),
+            offset: 0, attempt: 1, status: 200, body: Data("{\"offset\":1048576}".utf8)
+        )
+        guard case .stop = step else {
+            return XCTFail("expected stop without a plan, got \(step)")
+        }
+        XCTAssertEqual(FileProtection.uploadsClass, .completeUntilFirstUserAuthentication)
+        XCTAssertEqual(FileProtection.uploadsFolder, "uploads")
+        XCTAssertEqual(BackgroundUploader.sessionIdentifier, "org.amanat.upload")
+    }
 }
