@@ -41,6 +41,13 @@ fn open_conn(path: &Path) -> Result<Connection, StorageError> {
     Ok(conn)
 }
 
+/// Puts the writer back to fsynced commits. Every write the relay acknowledges (enrollment,
+/// revocation, push) calls it first, so a nonce insert (`record_nonce`, the one commit under
+/// NORMAL) can never leave them undurable, even if its own restore failed.
+fn durable(c: &Connection) -> rusqlite::Result<()> {
+    c.pragma_update(None, "synchronous", "FULL")
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -149,8 +156,7 @@ impl Storage for SqliteStorage {
         let d = device.clone();
         blocking(move || {
             let mut c = lock(&conn);
-            // Durable commit, whatever a nonce insert left behind (see `record_nonce`).
-            c.pragma_update(None, "synchronous", "FULL")?;
+            durable(&c)?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let used: Option<i64> = tx
                 .query_row("SELECT 1 FROM used_codes WHERE code_id = ?1", params![code], |r| r.get(0))
@@ -184,6 +190,7 @@ impl Storage for SqliteStorage {
         let rev = revocation_json.to_owned();
         blocking(move || {
             let c = lock(&conn);
+            durable(&c)?;
             // The first revocation is kept: a later one changes nothing about the device's state.
             let n = c.execute(
                 "UPDATE devices SET revocation = COALESCE(revocation, ?2) WHERE device_id = ?1",
@@ -230,7 +237,7 @@ impl Storage for SqliteStorage {
                 "INSERT OR IGNORE INTO nonces (device_id, nonce, ts) VALUES (?1, ?2, ?3)",
                 params![id, n, to_i64(timestamp_ms)],
             );
-            c.pragma_update(None, "synchronous", "FULL")?;
+            durable(&c)?;
             Ok(inserted? == 1)
         })
         .await
@@ -260,8 +267,7 @@ impl Storage for SqliteStorage {
         let envs = envelopes.to_vec();
         blocking(move || {
             let mut c = lock(&conn);
-            // Durable commit, whatever a nonce insert left behind (see `record_nonce`).
-            c.pragma_update(None, "synchronous", "FULL")?;
+            durable(&c)?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut next: i64 =
                 tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM envelopes", [], |r| r.get(0))?;
@@ -468,5 +474,30 @@ impl Storage for SqliteStorage {
             Ok(Some((total, out)))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn synchronous(s: &SqliteStorage) -> i64 {
+        lock(&s.writer)
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// The nonce commits under NORMAL (1) and leaves the writer at FULL (2) for every
+    /// acknowledged write after it, whether the nonce was new or a replay.
+    #[tokio::test]
+    async fn a_nonce_insert_leaves_the_writer_fsyncing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(dir.path()).unwrap();
+        assert_eq!(synchronous(&s), 2);
+        assert!(s.record_nonce("d", "n1", 1).await.unwrap());
+        assert_eq!(synchronous(&s), 2);
+        assert!(!s.record_nonce("d", "n1", 1).await.unwrap());
+        assert_eq!(synchronous(&s), 2);
     }
 }
