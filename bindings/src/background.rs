@@ -149,6 +149,16 @@ pub fn background_upload_next(
     })
 }
 
+/// The folder the plan and its chunk files live in, inside the vault in `vault_dir`: the one
+/// folder the iOS shell gives `completeUntilFirstUserAuthentication` (its name belongs to the
+/// core, not the shell).
+#[uniffi::export]
+pub fn background_uploads_dir(vault_dir: String) -> String {
+    core_bg::uploads_dir(Path::new(&vault_dir))
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Removes the background upload plan and its chunk files (at unlock, after cancelling the
 /// system's tasks, before a foreground sync). Safe without a plan.
 #[uniffi::export]

@@ -51,8 +51,8 @@ mod vault;
 
 pub use attachments::{AttachmentReader, AttachmentWriter};
 pub use background::{
-    background_upload_next, discard_background_uploads, BackgroundChunkRequest,
-    BackgroundUploadPlan, BackgroundUploadStep,
+    background_upload_next, background_uploads_dir, discard_background_uploads,
+    BackgroundChunkRequest, BackgroundUploadPlan, BackgroundUploadStep,
 };
 pub use domain::{check_template, parse_case_code};
 pub use error::{AmanatError, AmanatResult, KeyProviderErrorKind};

@@ -147,7 +147,8 @@ final class ShellTests: XCTestCase {
             return XCTFail("expected stop without a plan, got \(step)")
         }
         XCTAssertEqual(FileProtection.uploadsClass, .completeUntilFirstUserAuthentication)
-        XCTAssertEqual(FileProtection.uploadsFolder, "uploads")
+        let vault = freshDirectory("vault")
+        XCTAssertTrue(backgroundUploadsDir(vaultDir: vault).hasPrefix(vault))
         XCTAssertEqual(BackgroundUploader.sessionIdentifier, "org.amanat.upload")
     }
 }

@@ -14,13 +14,12 @@ import Foundation
 public enum FileProtection {
     /// The class of the background upload folder (see above).
     public static let uploadsClass: FileProtectionType = .completeUntilFirstUserAuthentication
-    /// The folder's name inside the vault (the core's `names::files::UPLOADS_DIR`).
-    public static let uploadsFolder = "uploads"
 
-    /// Gives the upload folder and its files `uploadsClass`.
+    /// Gives the upload folder (named by the core: `backgroundUploadsDir`) and its files
+    /// `uploadsClass`.
     public static func protectUploads(_ vaultPath: String) {
         let fm = FileManager.default
-        let folder = (vaultPath as NSString).appendingPathComponent(uploadsFolder)
+        let folder = backgroundUploadsDir(vaultDir: vaultPath)
         let attributes = [FileAttributeKey.protectionKey: uploadsClass]
         try? fm.setAttributes(attributes, ofItemAtPath: folder)
         for name in (try? fm.contentsOfDirectory(atPath: folder)) ?? [] {
@@ -51,7 +50,8 @@ public enum FileProtection {
         guard let names = try? fm.subpathsOfDirectory(atPath: path) else {
             return
         }
-        for name in names where name != uploadsFolder && !name.hasPrefix(uploadsFolder + "/") {
+        let uploads = (backgroundUploadsDir(vaultDir: path) as NSString).lastPathComponent
+        for name in names where name != uploads && !name.hasPrefix(uploads + "/") {
             let full = (path as NSString).appendingPathComponent(name)
             try? fm.setAttributes(attributes, ofItemAtPath: full)
         }
