@@ -1,5 +1,7 @@
 //! Writes a complete vault with known content, for the compatibility fixtures under
-//! `core/tests/fixtures/` (`cargo run -p amanat-core --features testing --example make_vault_fixture -- DIR`).
+//! `core/tests/fixtures/` (`cargo run -p amanat-core --features testing --example make_vault_fixture -- DIR`;
+//! add `--cipher aes256gcm` or `--cipher chacha20poly1305` to fix the store's cipher instead of
+//! letting the CPU choose).
 //!
 //! A fixture is made once, by the code of its version, and then never regenerated: it is the proof
 //! that later versions still open what earlier ones wrote. `tests/fixtures/vault-v1` was made by this
@@ -9,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use age::secrecy::ExposeSecret;
+use amanat_core::crypto::Cipher;
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::records::attachments::{self, AttachmentWriter, DEFAULT_MAX_BYTES};
 use amanat_core::records::consent::{self, Scope};
@@ -42,6 +45,21 @@ fn main() {
             .nth(1)
             .expect("usage: make_vault_fixture DIR"),
     );
+    let args: Vec<String> = std::env::args().collect();
+    match args
+        .iter()
+        .position(|a| a == "--cipher")
+        .map(|i| args.get(i + 1))
+    {
+        None => {}
+        Some(Some(name)) if name == "aes256gcm" => {
+            amanat_core::crypto::force_preferred_cipher(Some(Cipher::Aes256Gcm))
+        }
+        Some(Some(name)) if name == "chacha20poly1305" => {
+            amanat_core::crypto::force_preferred_cipher(Some(Cipher::ChaCha20Poly1305))
+        }
+        Some(_) => panic!("--cipher takes aes256gcm or chacha20poly1305"),
+    }
     assert!(
         !out.exists(),
         "{} exists; a fixture is made once",

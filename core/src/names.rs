@@ -162,6 +162,9 @@ pub mod labels {
     pub const HKDF_SALT: &[u8] = b"amanat/v1/hkdf";
     /// HKDF info of the record-sealing subkey.
     pub const RECORDS: &[u8] = b"amanat/v1/records";
+    /// HKDF info of the record-sealing subkey of a store sealed with AES-256-GCM (a vault made on
+    /// a CPU with AES instructions): its own label, so no key is used with both ciphers.
+    pub const RECORDS_AES256GCM: &[u8] = b"amanat/v1/records-aes256gcm";
     /// HKDF info of the blind-index HMAC subkey.
     pub const BLIND_INDEX: &[u8] = b"amanat/v1/blind-index";
     /// HKDF info of the attachment cache subkey.
@@ -207,9 +210,10 @@ pub mod labels {
     pub const BLIND_VALUE: &[u8] = b"value";
 
     /// Every label above, for uniqueness checks.
-    pub const ALL: [&[u8]; 21] = [
+    pub const ALL: [&[u8]; 22] = [
         HKDF_SALT,
         RECORDS,
+        RECORDS_AES256GCM,
         BLIND_INDEX,
         ATTACHMENT_CACHE,
         RECORD_AAD_PREFIX,
@@ -331,9 +335,10 @@ mod tests {
 
     #[test]
     fn labels_are_frozen_and_unique() {
-        let frozen: [&[u8]; 21] = [
+        let frozen: [&[u8]; 22] = [
             b"amanat/v1/hkdf",
             b"amanat/v1/records",
+            b"amanat/v1/records-aes256gcm",
             b"amanat/v1/blind-index",
             b"amanat/v1/attachment-cache",
             b"amanat/v1/record",

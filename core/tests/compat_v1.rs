@@ -1,7 +1,9 @@
-//! A version-1 vault directory, made once by `examples/make_vault_fixture.rs` with a fixed software
-//! key (`tests/fixtures/vault-v1`), that every later version must still open and read: slots, KDF,
-//! provider wrapping, store schema, sealed records, blind indexes, hash chains, attachment files.
-//! Tests work on a copy; the fixture itself is never written.
+//! Vault directories made once by `examples/make_vault_fixture.rs` with a fixed software key, that
+//! every later version must still open and read: slots, KDF, provider wrapping, store schema,
+//! sealed records, blind indexes, hash chains, attachment files. `tests/fixtures/vault-v1` is
+//! version 1 (store sealed with ChaCha20-Poly1305, format byte 1); `tests/fixtures/vault-v2-aes256gcm`
+//! is the first store sealed with AES-256-GCM (format byte 2, slot format 2, store schema 2).
+//! Tests work on a copy; the fixtures themselves are never written.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,12 +18,17 @@ use ring::digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault-v1")
+const V1: &str = "vault-v1";
+const V2_AES: &str = "vault-v2-aes256gcm";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
-fn expected() -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap()
+fn expected(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture(name).join("expected.json")).unwrap()).unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -38,9 +45,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A writable copy of the fixture, opened (locked) with its software key.
-fn open_copy() -> (tempfile::TempDir, Vault) {
+fn open_copy(name: &str) -> (tempfile::TempDir, Vault) {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture(), tmp.path());
+    copy_dir(&fixture(name), tmp.path());
     let provider = Arc::new(SoftwareKeyProvider::new(tmp.path().join("device.key")));
     let vault = Vault::open(tmp.path().join("vault"), provider).unwrap();
     (tmp, vault)
@@ -52,8 +59,17 @@ fn text(s: &str) -> String {
 
 #[test]
 fn v1_vault_opens_and_every_record_reads_back() {
-    let e = expected();
-    let (_tmp, vault) = open_copy();
+    opens_and_every_record_reads_back(V1);
+}
+
+#[test]
+fn aes_vault_opens_and_every_record_reads_back() {
+    opens_and_every_record_reads_back(V2_AES);
+}
+
+fn opens_and_every_record_reads_back(name: &str) {
+    let e = expected(name);
+    let (_tmp, vault) = open_copy(name);
     vault
         .unlock(&Passcode::from(e["passcode"].as_str().unwrap()))
         .unwrap();
@@ -149,10 +165,19 @@ fn v1_vault_opens_and_every_record_reads_back() {
 
 #[test]
 fn v1_attachment_is_a_standard_age_file_for_hq() {
-    let e = expected();
-    let identity = std::fs::read_to_string(fixture().join("hq-caseworkers.identity")).unwrap();
+    attachment_is_a_standard_age_file_for_hq(V1);
+}
+
+#[test]
+fn aes_vault_attachment_is_a_standard_age_file_for_hq() {
+    attachment_is_a_standard_age_file_for_hq(V2_AES);
+}
+
+fn attachment_is_a_standard_age_file_for_hq(name: &str) {
+    let e = expected(name);
+    let identity = std::fs::read_to_string(fixture(name).join("hq-caseworkers.identity")).unwrap();
     let identity: age::x25519::Identity = identity.trim().parse().unwrap();
-    let file = fixture()
+    let file = fixture(name)
         .join("vault/attachments")
         .join(format!("{}.age", e["attachment_id"].as_str().unwrap()));
     let mut reader = AttachmentReader::open_file(&file, &[identity]).unwrap();
@@ -165,8 +190,17 @@ fn v1_attachment_is_a_standard_age_file_for_hq() {
 
 #[test]
 fn v1_wrong_passcode_counts_and_duress_wipes() {
-    let e = expected();
-    let (_tmp, vault) = open_copy();
+    wrong_passcode_counts_and_duress_wipes(V1);
+}
+
+#[test]
+fn aes_vault_wrong_passcode_counts_and_duress_wipes() {
+    wrong_passcode_counts_and_duress_wipes(V2_AES);
+}
+
+fn wrong_passcode_counts_and_duress_wipes(name: &str) {
+    let e = expected(name);
+    let (tmp, vault) = open_copy(name);
     assert!(matches!(
         vault.unlock(&Passcode::from("999999")),
         Err(VaultError::WrongPasscode {
@@ -174,11 +208,16 @@ fn v1_wrong_passcode_counts_and_duress_wipes() {
             ..
         })
     ));
-    // The duress passcode of a v1 vault still crypto-shreds it into an empty vault.
+    // The duress passcode of a fixture vault still crypto-shreds it into an empty vault.
     vault
         .unlock(&Passcode::from(e["duress_passcode"].as_str().unwrap()))
         .unwrap();
     assert!(cases::list_cases(&vault).unwrap().is_empty());
+    // The decoy is sealed with the cipher of the vault it replaced, whatever this CPU prefers.
+    assert_eq!(
+        format_bytes_at(&tmp.path().join("vault/vault.db")),
+        format_bytes(name)
+    );
     let case_id = RecordId::parse(e["case_id"].as_str().unwrap()).unwrap();
     assert!(cases::get_case(&vault, case_id).is_err());
     vault.lock();
@@ -191,7 +230,33 @@ fn v1_wrong_passcode_counts_and_duress_wipes() {
 #[test]
 fn v1_slot_file_is_format_1() {
     let slots: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("vault/keyslots.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(fixture(V1).join("vault/keyslots.json")).unwrap())
             .unwrap();
     assert_eq!(slots["format"], 1);
+}
+
+/// The first byte of every sealed value in a fixture's store: the cipher it was sealed with.
+fn format_bytes(name: &str) -> std::collections::BTreeSet<u8> {
+    format_bytes_at(&fixture(name).join("vault/vault.db"))
+}
+
+fn format_bytes_at(db: &Path) -> std::collections::BTreeSet<u8> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut bytes = std::collections::BTreeSet::new();
+    for sql in ["SELECT sealed FROM records", "SELECT sealed FROM meta"] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        for sealed in rows {
+            bytes.insert(sealed.unwrap()[0]);
+        }
+    }
+    bytes
+}
+
+#[test]
+fn each_fixture_store_is_sealed_with_one_cipher_only() {
+    assert_eq!(format_bytes(V1), [1u8].into());
+    assert_eq!(format_bytes(V2_AES), [2u8].into());
 }

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use amanat_core::crypto::{self, NonceSource};
+use amanat_core::crypto::{self, Cipher, NonceSource};
 use amanat_core::forms::{AnswerValue, Answers};
 use amanat_core::journal::audit::{entry_hash, AuditKind};
 use amanat_core::names::{collections, labels};
@@ -45,6 +45,47 @@ fn sealed_value_format_v1() {
     crypto::seal_into(&records, &nonces, &aad, &[0x61; 100], true, &mut padded).unwrap();
     assert_eq!(padded.len(), 1 + 12 + crypto::padme_len(101) + 16);
     assert_eq!(hex(&padded), SEALED_PADDED_V1);
+}
+
+/// Sealed value, format 2: `0x02 ‖ nonce(12) ‖ AES-256-GCM(body) ‖ tag(16)`, under the records
+/// subkey derived with the AES label (a store made on a CPU with AES instructions).
+#[test]
+fn sealed_value_format_2_aes256gcm() {
+    let records = crypto::derive_subkey(&fixed_key(0x11), labels::RECORDS_AES256GCM);
+    let nonces = NonceSource::from_seed([0x22; 32]);
+    let aad = record_aad(collections::CASES, &RecordId::from_bytes([0x33; 16]), 1);
+    let aes = Cipher::Aes256Gcm;
+    let mut sealed = Vec::new();
+    crypto::seal_into_with(
+        aes,
+        &records,
+        &nonces,
+        &aad,
+        b"amanat vector",
+        false,
+        &mut sealed,
+    )
+    .unwrap();
+    assert_eq!(sealed[0], 2, "format byte");
+    assert_eq!(sealed.len(), 1 + 12 + 13 + 16);
+    assert_eq!(hex(&sealed), SEALED_AES256GCM);
+    let opened = crypto::open_with(aes, &records, &aad, &unhex(SEALED_AES256GCM)).unwrap();
+    assert_eq!(opened.expose(), b"amanat vector");
+    let mut padded = Vec::new();
+    crypto::seal_into_with(
+        aes,
+        &records,
+        &nonces,
+        &aad,
+        &[0x61; 100],
+        true,
+        &mut padded,
+    )
+    .unwrap();
+    assert_eq!(padded.len(), 1 + 12 + crypto::padme_len(101) + 16);
+    assert_eq!(hex(&padded), SEALED_PADDED_AES256GCM);
+    // The same nonces as format 1's vector: only the cipher and the key's label differ.
+    assert_eq!(&unhex(SEALED_AES256GCM)[1..13], &unhex(SEALED_V1)[1..13]);
 }
 
 #[test]
@@ -184,6 +225,9 @@ fn audit_entry_hash() {
     );
 }
 
+const SEALED_AES256GCM: &str =
+    "02b41df80b2362f8d1635a00934435d141f3b6b29b89f12b4b70d809917d3c87a436123ee20817d89697";
+const SEALED_PADDED_AES256GCM: &str = "0292eca00850e02dbd453723492ed465e786a4ccb7539abbbcd7cf2cefc5440837a460a1f6b75a7389274c4c53ad3b23d388bc128ae6ff83e59a192fe2b97abace4fdca3ae59db7fbaec644558f5fb1f599102b1ce441ff2fa90cbabcd456338cb3d228aa111cd8bd649b27e16a1e5d8dd0e0b00ecf698bf75d95f9cb5d33b4fe6d416cafe";
 const SEALED_V1: &str =
     "01b41df80b2362f8d1635a00934df1a57aded9d193c1fdcfb41ccc3cb85a1c8ad8fda7df01bc15ba0dbd";
 const SEALED_PADDED_V1: &str = "0192eca00850e02dbd453723494a68f41e24f3f4cafacb02d5415853fc2dbf30f15126e811090ce8bf24aac80715ab8d991f103e9cef0cc0973e92775ec5ba969d9fa8f31e8a7c2dfe714ff07ffc013fbcc19599075e64bb3d890024de84528e23fb5ba020f3ca71643ce96180b233e8fab54b83f10b45adc02148677d2b819969db5d0437";

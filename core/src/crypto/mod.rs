@@ -1,7 +1,10 @@
 //! The cryptographic primitives of the vault, in one place.
 //!
-//! * **Sealing**: ChaCha20-Poly1305 (ring) with a random 96-bit nonce and caller-supplied associated
-//!   data. Format of a sealed value: `0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)`.
+//! * **Sealing**: an AEAD from ring with a random 96-bit nonce and caller-supplied associated data.
+//!   Format of a sealed value: `format ‖ nonce(12) ‖ ciphertext ‖ tag(16)`, where the format byte
+//!   names the [`Cipher`]: `0x01` ChaCha20-Poly1305 (every key slot, and the store of a vault made
+//!   on a CPU without AES instructions), `0x02` AES-256-GCM (the store of a vault made on a CPU with
+//!   them). A vault's store uses one cipher for its whole life (docs/SECURITY.md, "Ciphers").
 //! * **Nonces** come from [`NonceSource`], a ChaCha20 CSPRNG in user space seeded from the OS once
 //!   per unlock: random nonces cannot repeat after a crash, a restore from backup or a clock change
 //!   (a persisted counter could), and a syscall per record would cost a third of the sealing time.
@@ -16,7 +19,7 @@ use crate::names::labels;
 use crate::secret::{Passcode, SecretBytes, SecretKey};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use ring::aead::{Aad, Algorithm, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 use serde::{Deserialize, Serialize};
@@ -43,11 +46,9 @@ pub enum CryptoError {
     Kdf,
 }
 
-/// Format byte of a sealed value; bumped if the layout ever changes.
-const SEAL_FORMAT_V1: u8 = 1;
-/// Nonce length of ChaCha20-Poly1305.
+/// Nonce length of both ciphers.
 pub const NONCE_LEN: usize = 12;
-/// Tag length of ChaCha20-Poly1305.
+/// Tag length of both ciphers.
 pub const TAG_LEN: usize = 16;
 /// Bytes a sealed value adds to its (padded) plaintext.
 pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
@@ -120,19 +121,147 @@ impl std::fmt::Debug for NonceSource {
     }
 }
 
-fn aead_key(key: &SecretKey) -> Result<LessSafeKey, CryptoError> {
+/// The AEAD of a sealed value, named by its first byte.
+///
+/// Why two: field phones include budget SoCs without AES instructions, where ChaCha20-Poly1305 is
+/// the fast constant-time choice (and ring's AES falls back to a slower bitsliced code); on CPUs
+/// with AES instructions AES-256-GCM opens a 2 KiB record about three times faster, which is most
+/// of the store's point-read cost after SQLite itself (docs/BENCHMARKS.md). Both have 256-bit keys,
+/// 96-bit nonces and 128-bit tags, so the layout and the overhead are the same.
+///
+/// A key is only ever used with one cipher: the store derives its records key with a label per
+/// cipher ([`Cipher::records_label`]) and refuses a value whose format byte is not its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cipher {
+    /// ChaCha20-Poly1305, format byte `0x01`.
+    ChaCha20Poly1305,
+    /// AES-256-GCM, format byte `0x02`.
+    Aes256Gcm,
+}
+
+impl Cipher {
+    /// The format byte that starts every value sealed with this cipher. Never changes: it is in
+    /// every stored value.
+    pub const fn format_byte(self) -> u8 {
+        match self {
+            Cipher::ChaCha20Poly1305 => 1,
+            Cipher::Aes256Gcm => 2,
+        }
+    }
+
+    /// The cipher a format byte names; `None` for a byte no version wrote.
+    pub const fn from_format_byte(byte: u8) -> Option<Self> {
+        match byte {
+            1 => Some(Cipher::ChaCha20Poly1305),
+            2 => Some(Cipher::Aes256Gcm),
+            _ => None,
+        }
+    }
+
+    /// The cipher of a sealed value, read from its format byte.
+    pub fn of_sealed(sealed: &[u8]) -> Result<Self, CryptoError> {
+        sealed
+            .first()
+            .and_then(|&b| Self::from_format_byte(b))
+            .ok_or(CryptoError::Malformed)
+    }
+
+    /// The HKDF label of the store's records subkey under this cipher, so the two ciphers never
+    /// share a key. ChaCha20-Poly1305 keeps the label vaults have used from the start.
+    pub const fn records_label(self) -> &'static [u8] {
+        match self {
+            Cipher::ChaCha20Poly1305 => labels::RECORDS,
+            Cipher::Aes256Gcm => labels::RECORDS_AES256GCM,
+        }
+    }
+
+    /// The cipher a new vault's store should use on this CPU: AES-256-GCM where the CPU has AES
+    /// and carry-less multiply instructions (x86-64 AES-NI + PCLMULQDQ, AArch64 AES + PMULL),
+    /// ChaCha20-Poly1305 everywhere else.
+    pub fn preferred() -> Self {
+        #[cfg(any(test, feature = "testing"))]
+        if let Some(forced) = FORCED_CIPHER.with(|f| f.get()) {
+            return forced;
+        }
+        if cpu_has_aes() {
+            Cipher::Aes256Gcm
+        } else {
+            Cipher::ChaCha20Poly1305
+        }
+    }
+
+    fn algorithm(self) -> &'static Algorithm {
+        match self {
+            Cipher::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+            Cipher::Aes256Gcm => &AES_256_GCM,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_aes() -> bool {
+    std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+}
+
+#[cfg(target_arch = "aarch64")]
+fn cpu_has_aes() -> bool {
+    std::arch::is_aarch64_feature_detected!("aes")
+        && std::arch::is_aarch64_feature_detected!("pmull")
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn cpu_has_aes() -> bool {
+    false
+}
+
+#[cfg(any(test, feature = "testing"))]
+thread_local! {
+    static FORCED_CIPHER: std::cell::Cell<Option<Cipher>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes [`Cipher::preferred`] answer `cipher` on this thread (`None`: the CPU decides again), so
+/// tests can make a vault of each kind on any machine. Test support only.
+#[cfg(any(test, feature = "testing"))]
+pub fn force_preferred_cipher(cipher: Option<Cipher>) {
+    FORCED_CIPHER.with(|f| f.set(cipher));
+}
+
+fn aead_key(cipher: Cipher, key: &SecretKey) -> Result<LessSafeKey, CryptoError> {
     // Built per operation from the zeroizing key bytes rather than kept: ring does not zeroize its
     // key schedule, so a long-lived `LessSafeKey` would leave key material in the heap after lock.
-    UnboundKey::new(&CHACHA20_POLY1305, key.expose())
+    UnboundKey::new(cipher.algorithm(), key.expose())
         .map(LessSafeKey::new)
         .map_err(|_| CryptoError::Integrity)
 }
 
-/// Seals `plaintext` under `key`, binding `aad`, writing the sealed value to `out` (cleared first).
+/// Seals `plaintext` with ChaCha20-Poly1305 under `key`, binding `aad`, writing the sealed value
+/// to `out` (cleared first). See [`seal_into_with`].
+pub fn seal_into(
+    key: &SecretKey,
+    nonces: &NonceSource,
+    aad: &[u8],
+    plaintext: &[u8],
+    padded: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), CryptoError> {
+    seal_into_with(
+        Cipher::ChaCha20Poly1305,
+        key,
+        nonces,
+        aad,
+        plaintext,
+        padded,
+        out,
+    )
+}
+
+/// Seals `plaintext` with `cipher` under `key`, binding `aad`, writing the sealed value to `out`
+/// (cleared first).
 ///
 /// With `padded`, the plaintext is sealed as `plaintext ‖ 0x80 ‖ 0…` up to its Padmé length (undo
 /// with [`unpad`]). `out` is reusable across calls so the hot path of the store does not allocate.
-pub fn seal_into(
+pub fn seal_into_with(
+    cipher: Cipher,
     key: &SecretKey,
     nonces: &NonceSource,
     aad: &[u8],
@@ -149,14 +278,14 @@ pub fn seal_into(
     };
     out.clear();
     out.reserve(SEAL_OVERHEAD + body_len);
-    out.push(SEAL_FORMAT_V1);
+    out.push(cipher.format_byte());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     if padded {
         out.push(0x80);
     }
     out.resize(1 + NONCE_LEN + body_len, 0);
-    let tag = aead_key(key)?
+    let tag = aead_key(cipher, key)?
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad),
@@ -179,21 +308,33 @@ pub fn seal(
     Ok(out)
 }
 
-/// Opens a value made by [`seal_into`]; fails with [`CryptoError::Integrity`] if the key, the bytes
-/// or the associated data differ in any way.
+/// Opens a ChaCha20-Poly1305 value made by [`seal_into`]; see [`open_with`].
 pub fn open(key: &SecretKey, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+    open_with(Cipher::ChaCha20Poly1305, key, aad, sealed)
+}
+
+/// Opens a value made by [`seal_into_with`] with `cipher`; fails with [`CryptoError::Integrity`]
+/// if the key, the bytes or the associated data differ in any way, and with
+/// [`CryptoError::Malformed`] if the value is too short or was not sealed with `cipher` (a key is
+/// never tried with a cipher it was not made for).
+pub fn open_with(
+    cipher: Cipher,
+    key: &SecretKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<SecretBytes, CryptoError> {
     if sealed.len() < SEAL_OVERHEAD {
         return Err(CryptoError::Malformed);
     }
     let (head, body) = sealed.split_at(1 + NONCE_LEN);
-    if head.first() != Some(&SEAL_FORMAT_V1) {
+    if head.first() != Some(&cipher.format_byte()) {
         return Err(CryptoError::Malformed);
     }
     let nonce = Nonce::try_assume_unique_for_key(&head[1..]).map_err(|_| CryptoError::Malformed)?;
     let mut buf = Vec::with_capacity(body.len());
     buf.extend_from_slice(body);
     let mut plain = SecretBytes::new(buf);
-    let len = aead_key(key)?
+    let len = aead_key(cipher, key)?
         .open_in_place(nonce, Aad::from(aad), plain.as_mut_vec())
         .map_err(|_| CryptoError::Integrity)?
         .len();
@@ -372,6 +513,75 @@ mod tests {
             open(&key(1), b"ctx", &sealed[..10]),
             Err(CryptoError::Malformed)
         );
+    }
+
+    #[test]
+    fn both_ciphers_round_trip_and_never_open_each_others_values() {
+        let n = NonceSource::new().unwrap();
+        let mut out = Vec::new();
+        for cipher in [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm] {
+            seal_into_with(cipher, &key(1), &n, b"ctx", b"hello", true, &mut out).unwrap();
+            assert_eq!(out[0], cipher.format_byte());
+            assert_eq!(Cipher::of_sealed(&out), Ok(cipher));
+            assert_eq!(out.len(), padme_len(6) + SEAL_OVERHEAD);
+            let mut opened = open_with(cipher, &key(1), b"ctx", &out).unwrap();
+            unpad(&mut opened).unwrap();
+            assert_eq!(opened.expose(), b"hello");
+            assert_eq!(
+                open_with(cipher, &key(2), b"ctx", &out),
+                Err(CryptoError::Integrity)
+            );
+            for i in 1..out.len() {
+                let mut t = out.clone();
+                t[i] ^= 0x80;
+                assert_eq!(
+                    open_with(cipher, &key(1), b"ctx", &t),
+                    Err(CryptoError::Integrity),
+                    "{cipher:?}: flip at {i} accepted"
+                );
+            }
+            // The other cipher refuses the value without trying the key on it, and so does the
+            // same cipher once the format byte names the other one.
+            let other = match cipher {
+                Cipher::ChaCha20Poly1305 => Cipher::Aes256Gcm,
+                Cipher::Aes256Gcm => Cipher::ChaCha20Poly1305,
+            };
+            assert_eq!(
+                open_with(other, &key(1), b"ctx", &out),
+                Err(CryptoError::Malformed)
+            );
+            let mut relabelled = out.clone();
+            relabelled[0] = other.format_byte();
+            assert_eq!(
+                open_with(cipher, &key(1), b"ctx", &relabelled),
+                Err(CryptoError::Malformed)
+            );
+            assert_eq!(
+                open_with(other, &key(1), b"ctx", &relabelled),
+                Err(CryptoError::Integrity)
+            );
+        }
+        for byte in [0u8, 3, 0xff] {
+            assert_eq!(Cipher::from_format_byte(byte), None);
+            assert_eq!(Cipher::of_sealed(&[byte; 40]), Err(CryptoError::Malformed));
+        }
+        assert_eq!(Cipher::of_sealed(&[]), Err(CryptoError::Malformed));
+        assert_ne!(
+            Cipher::ChaCha20Poly1305.records_label(),
+            Cipher::Aes256Gcm.records_label()
+        );
+    }
+
+    #[test]
+    fn the_preferred_cipher_follows_the_cpu_unless_a_test_forces_it() {
+        let natural = Cipher::preferred();
+        assert_eq!(natural == Cipher::Aes256Gcm, cpu_has_aes());
+        for forced in [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm] {
+            force_preferred_cipher(Some(forced));
+            assert_eq!(Cipher::preferred(), forced);
+        }
+        force_preferred_cipher(None);
+        assert_eq!(Cipher::preferred(), natural);
     }
 
     #[test]

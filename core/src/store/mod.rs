@@ -16,7 +16,7 @@
 //! docs/SECURITY.md.
 
 use crate::clock::Clock;
-use crate::crypto::{self, CryptoError, NonceSource, Prf, SEAL_OVERHEAD};
+use crate::crypto::{self, Cipher, CryptoError, NonceSource, Prf, SEAL_OVERHEAD};
 use crate::names::labels;
 use crate::secret::{SecretBytes, SecretKey};
 use idset::IdSet;
@@ -148,20 +148,50 @@ pub struct Record {
     pub value: SecretBytes,
 }
 
-/// The subkeys the store needs, derived from the data key.
+/// The subkeys the store needs, derived from the data key, and the cipher its values are sealed
+/// with (fixed when the store is created; see [`Cipher`]).
 pub(crate) struct StoreKeys {
+    cipher: Cipher,
     records: SecretKey,
     index: SecretKey,
     manifest: SecretKey,
 }
 
 impl StoreKeys {
-    pub(crate) fn derive(data_key: &SecretKey) -> Self {
+    /// The subkeys of `data_key` for a store sealed with `cipher`: the records key has a label per
+    /// cipher, so no key is ever used with both.
+    pub(crate) fn derive(data_key: &SecretKey, cipher: Cipher) -> Self {
         Self {
-            records: crypto::derive_subkey(data_key, labels::RECORDS),
+            cipher,
+            records: crypto::derive_subkey(data_key, cipher.records_label()),
             index: crypto::derive_subkey(data_key, labels::BLIND_INDEX),
             manifest: crypto::derive_subkey(data_key, labels::MANIFEST),
         }
+    }
+
+    /// Seals `plaintext` (unpadded) under the records key with the store's cipher.
+    fn seal(
+        &self,
+        nonces: &NonceSource,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut out = Vec::new();
+        crypto::seal_into_with(
+            self.cipher,
+            &self.records,
+            nonces,
+            aad,
+            plaintext,
+            false,
+            &mut out,
+        )?;
+        Ok(out)
+    }
+
+    /// Opens a value sealed under the records key; a value of another cipher is refused.
+    fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+        crypto::open_with(self.cipher, &self.records, aad, sealed)
     }
 }
 
@@ -367,7 +397,7 @@ fn seal_manifest(
     nonces: &NonceSource,
     manifest: &Manifest,
 ) -> Result<(), StoreError> {
-    let sealed = crypto::seal(&keys.records, nonces, MANIFEST_AAD, &manifest.encode())?;
+    let sealed = keys.seal(nonces, MANIFEST_AAD, &manifest.encode())?;
     conn.prepare_cached("INSERT OR REPLACE INTO meta (name, sealed) VALUES (?1, ?2)")?
         .execute(params![MANIFEST_ROW, sealed])?;
     Ok(())
@@ -480,7 +510,7 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous = OFF")?;
         let nonces = NonceSource::new()?;
         migrate(&mut conn, &keys, &nonces)?;
-        let sealed = crypto::seal(&keys.records, &nonces, CHECK_AAD, vault_id)?;
+        let sealed = keys.seal(&nonces, CHECK_AAD, vault_id)?;
         conn.execute(
             "INSERT OR REPLACE INTO meta (name, sealed) VALUES ('check', ?1)",
             params![sealed],
@@ -493,10 +523,28 @@ impl Store {
         Ok(Self::from_parts(conn, keys, nonces, clock))
     }
 
-    /// Opens an existing store and proves the key is the right one for this file.
+    /// The cipher of the store file at `path`, read from its check value's format byte without a
+    /// key; `None` if there is no readable store. Used to make a duress decoy in the same format
+    /// as the store it replaces. The byte is not authenticated here; [`Store::open`] checks it.
+    pub(crate) fn cipher_on_disk(path: &Path) -> Option<Cipher> {
+        let conn =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        let sealed: Vec<u8> = conn
+            .query_row("SELECT sealed FROM meta WHERE name = 'check'", [], |r| {
+                r.get(0)
+            })
+            .ok()?;
+        Cipher::of_sealed(&sealed).ok()
+    }
+
+    /// Opens an existing store with the subkeys of `data_key` and proves the key is the right one
+    /// for this file.
+    ///
+    /// The store's cipher is the one its check value was sealed with: the check decides which
+    /// records key is derived, and a check whose format byte was altered opens under neither.
     pub(crate) fn open(
         path: &Path,
-        keys: StoreKeys,
+        data_key: &SecretKey,
         vault_id: &[u8],
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
@@ -516,7 +564,8 @@ impl Store {
             })
             .optional()?;
         let sealed = sealed.ok_or(StoreError::Corrupt)?;
-        let check = crypto::open(&keys.records, CHECK_AAD, &sealed)?;
+        let keys = StoreKeys::derive(data_key, Cipher::of_sealed(&sealed)?);
+        let check = keys.open(CHECK_AAD, &sealed)?;
         if check.expose() != vault_id {
             return Err(StoreError::Integrity);
         }
@@ -858,7 +907,7 @@ impl Tx<'_> {
                 .query_row(params![MANIFEST_ROW], |r| r.get(0))
                 .optional()?;
             let sealed = sealed.ok_or(StoreError::Integrity)?;
-            let bytes = crypto::open(&self.keys.records, MANIFEST_AAD, &sealed)?;
+            let bytes = self.keys.open(MANIFEST_AAD, &sealed)?;
             self.manifest = Some(Manifest::decode(bytes.expose())?);
         }
         self.manifest.as_mut().ok_or(StoreError::Integrity)
@@ -1041,7 +1090,8 @@ impl Tx<'_> {
         value: &[u8],
     ) -> Result<usize, StoreError> {
         write_record_aad(&mut self.aad, collection, id, version);
-        crypto::seal_into(
+        crypto::seal_into_with(
+            self.keys.cipher,
             &self.keys.records,
             self.nonces,
             &self.aad,
@@ -1080,7 +1130,7 @@ impl Tx<'_> {
     ) -> Result<Option<Record>, StoreError> {
         let tag = self.tag(collection);
         {
-            let key = &self.keys.records;
+            let keys = self.keys;
             let stmt = match &mut self.point_read {
                 Some(stmt) => stmt,
                 slot => slot.insert(self.conn.prepare_cached(
@@ -1094,7 +1144,7 @@ impl Tx<'_> {
                 // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
                 let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
                 write_record_aad(&mut self.aad, collection, &id, version);
-                let mut value = crypto::open(key, &self.aad, sealed)?;
+                let mut value = keys.open(&self.aad, sealed)?;
                 crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
                 return Ok(Some(Record { id, version, value }));
             }
@@ -1335,8 +1385,12 @@ mod tests {
     const NOTES: Collection = Collection::new("notes");
     const OTHER: Collection = Collection::new("other");
 
+    fn key(b: u8) -> SecretKey {
+        SecretKey::from_array([b; 32])
+    }
+
     fn keys(b: u8) -> StoreKeys {
-        StoreKeys::derive(&SecretKey::from_array([b; 32]))
+        StoreKeys::derive(&key(b), Cipher::preferred())
     }
 
     fn new_store(dir: &Path) -> Store {
@@ -1436,19 +1490,71 @@ mod tests {
     }
 
     #[test]
+    fn a_store_keeps_the_cipher_it_was_made_with_and_refuses_the_other() {
+        for cipher in [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db");
+            let made = StoreKeys::derive(&key(1), cipher);
+            let s = Store::create(&path, made, b"vault-1", Arc::new(SystemClock)).unwrap();
+            let id = s.insert(NOTES, b"a note").unwrap();
+            drop(s);
+            // Reopened from the data key alone, it finds its cipher in the check value.
+            let s = Store::open(&path, &key(1), b"vault-1", Arc::new(SystemClock)).unwrap();
+            assert_eq!(s.get(NOTES, id).unwrap().unwrap().value.expose(), b"a note");
+            let id2 = s.insert(NOTES, b"another").unwrap();
+            drop(s);
+            let conn = Connection::open(&path).unwrap();
+            let firsts: BTreeSet<u8> = conn
+                .prepare("SELECT sealed FROM records UNION ALL SELECT sealed FROM meta")
+                .unwrap()
+                .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .unwrap()
+                .map(|v| v.unwrap()[0])
+                .collect();
+            assert_eq!(firsts, [cipher.format_byte()].into(), "{cipher:?}");
+            // A record relabelled as the other cipher is refused, not decrypted.
+            let other = 3 - cipher.format_byte();
+            let relabel = |table: &str, key: &str, value: &dyn rusqlite::ToSql, byte: u8| {
+                let select = format!("SELECT sealed FROM {table} WHERE {key} = ?1");
+                let mut sealed: Vec<u8> = conn.query_row(&select, [value], |r| r.get(0)).unwrap();
+                sealed[0] = byte;
+                let update = format!("UPDATE {table} SET sealed = ?1 WHERE {key} = ?2");
+                conn.execute(&update, params![sealed, value]).unwrap();
+            };
+            relabel("records", "id", &&id2.0[..], other);
+            let s = Store::open(&path, &key(1), b"vault-1", Arc::new(SystemClock)).unwrap();
+            assert!(matches!(s.get(NOTES, id2), Err(StoreError::Integrity)));
+            assert_eq!(s.get(NOTES, id).unwrap().unwrap().value.expose(), b"a note");
+            drop(s);
+            // A check value relabelled as the other cipher opens under neither: the store is
+            // refused rather than read with a key made for another cipher.
+            relabel("meta", "name", &"check", other);
+            assert!(matches!(
+                Store::open(&path, &key(1), b"vault-1", Arc::new(SystemClock)),
+                Err(StoreError::Integrity)
+            ));
+            relabel("meta", "name", &"check", 7);
+            assert!(matches!(
+                Store::open(&path, &key(1), b"vault-1", Arc::new(SystemClock)),
+                Err(StoreError::Integrity)
+            ));
+        }
+    }
+
+    #[test]
     fn wrong_key_or_wrong_vault_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
         drop(Store::create(&path, keys(1), b"vault-1", Arc::new(SystemClock)).unwrap());
         assert!(matches!(
-            Store::open(&path, keys(2), b"vault-1", Arc::new(SystemClock)),
+            Store::open(&path, &key(2), b"vault-1", Arc::new(SystemClock)),
             Err(StoreError::Integrity)
         ));
         assert!(matches!(
-            Store::open(&path, keys(1), b"vault-2", Arc::new(SystemClock)),
+            Store::open(&path, &key(1), b"vault-2", Arc::new(SystemClock)),
             Err(StoreError::Integrity)
         ));
-        assert!(Store::open(&path, keys(1), b"vault-1", Arc::new(SystemClock)).is_ok());
+        assert!(Store::open(&path, &key(1), b"vault-1", Arc::new(SystemClock)).is_ok());
     }
 
     #[test]
@@ -1472,7 +1578,7 @@ mod tests {
         drop(conn);
         let s = Store::open(
             &dir.path().join("db"),
-            keys(1),
+            &key(1),
             b"vault-1",
             Arc::new(SystemClock),
         );

@@ -408,7 +408,7 @@ impl Vault {
             deleting: Arc::new(AtomicBool::new(false)),
         };
         vault.sweep_trash();
-        let fresh = vault.make_fresh(kdf, &salt, &kek)?;
+        let fresh = vault.make_fresh(kdf, &salt, &kek, crypto::Cipher::preferred())?;
         let store = vault.commit_fresh(fresh)?;
         vault.set_state(State::Unlocked(Arc::new(store)));
         Ok(vault)
@@ -512,12 +512,7 @@ impl Vault {
             if let State::Unlocked(old) = &*state {
                 old.close();
             }
-            let store = Store::open(
-                &self.path(DB_FILE),
-                StoreKeys::derive(&dk),
-                &vault_id,
-                self.clock.clone(),
-            )?;
+            let store = Store::open(&self.path(DB_FILE), &dk, &vault_id, self.clock.clone())?;
             audit::record(&store, AuditKind::Unlock, None)?;
             // Attachment files and records agree again after a crash (see `layout`).
             let report = layout::reconcile(&self.dir, &store);
@@ -530,6 +525,11 @@ impl Vault {
             return Ok(());
         }
         if crypto::open(&duress_kek, &duress_aad, duress_sealed.expose()).is_ok() {
+            // The decoy keeps the cipher of the store it replaces: a vault made before AES-256-GCM
+            // stores existed must not change format at a duress unlock (an inspector comparing
+            // before and after would see it).
+            let cipher = Store::cipher_on_disk(&self.path(DB_FILE))
+                .unwrap_or_else(crypto::Cipher::preferred);
             let open_store = match std::mem::replace(&mut *state, State::Wiped) {
                 State::Unlocked(store) => Some(store),
                 _ => None,
@@ -540,7 +540,7 @@ impl Vault {
             let retired = self
                 .wipe_files(open_store.as_deref(), false)
                 .unwrap_or_else(|(_, retired)| retired);
-            let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek)?;
+            let fresh = self.make_fresh(duress.kdf, &duress.salt, &duress_kek, cipher)?;
             let store = self.commit_fresh(fresh)?;
             audit::record(&store, AuditKind::Unlock, None)?;
             let report = layout::reconcile(&self.dir, &store);
@@ -896,6 +896,7 @@ impl Vault {
         kdf: KdfParams,
         salt: &[u8],
         kek: &SecretKey,
+        cipher: crypto::Cipher,
     ) -> Result<Fresh, VaultError> {
         let mut vault_id = [0u8; 16];
         crypto::os_random(&mut vault_id)?;
@@ -914,7 +915,7 @@ impl Vault {
         self.remove_remains()?;
         let store = Store::create(
             &self.path(DB_FILE),
-            StoreKeys::derive(&dk),
+            StoreKeys::derive(&dk, cipher),
             &vault_id,
             self.clock.clone(),
         )?;
