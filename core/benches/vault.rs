@@ -1,10 +1,10 @@
-//! Vault benchmark: plain rusqlite vs the sealed store on the same data in the same process, plus
-//! unlock and panic-wipe times. Run with `cargo bench -p amanat-core --bench vault`
+//! Vault benchmark: plain rusqlite vs the sealed store (once per cipher: ChaCha20-Poly1305 and
+//! AES-256-GCM) on the same data in the same process, plus unlock and panic-wipe times. Run with `cargo bench -p amanat-core --bench vault`
 //! (`AMANAT_BENCH_RECORDS=N` to change the record count, default 100,000).
 //!
 //! Both sides use the same schema shape, WAL, synchronous=NORMAL, one transaction for all inserts,
-//! prepared statements, and point reads by id in a shuffled order. Runs alternate between the two
-//! sides (which goes first alternates per round, with `sync` before each run so neither pays for
+//! prepared statements, and point reads by id in a shuffled order. Runs rotate between the three
+//! sides (which goes first rotates per round, with `sync` before each run so neither pays for
 //! the other's writeback) and the median of each is reported.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -48,6 +48,39 @@ fn profile_read(data: &[Vec<u8>], order: &[usize]) {
     }
     let per = t.elapsed().as_secs_f64() * 1e6 / (10 * order.len()) as f64;
     println!("sealed point read: {per:.2} µs/record");
+}
+
+/// Insert, point-read and list times of one run.
+type Run = (Duration, Duration, Duration);
+
+/// Time to seal, then open, every value with `alg` in place (no database).
+fn raw_aead(alg: &'static ring::aead::Algorithm, data: &[Vec<u8>]) -> (Duration, Duration) {
+    let key = ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(alg, &[9u8; 32]).unwrap());
+    let mut sealed: Vec<Vec<u8>> = data
+        .iter()
+        .map(|v| {
+            let mut b = Vec::with_capacity(v.len() + 16);
+            b.extend_from_slice(v);
+            b
+        })
+        .collect();
+    let nonce = |i: usize| {
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        ring::aead::Nonce::assume_unique_for_key(nonce)
+    };
+    let t = Instant::now();
+    for (i, buf) in sealed.iter_mut().enumerate() {
+        key.seal_in_place_append_tag(nonce(i), ring::aead::Aad::empty(), buf)
+            .unwrap();
+    }
+    let seal_t = t.elapsed();
+    let t = Instant::now();
+    for (i, c) in sealed.iter_mut().enumerate() {
+        key.open_in_place(nonce(i), ring::aead::Aad::empty(), c)
+            .unwrap();
+    }
+    (seal_t, t.elapsed())
 }
 
 /// Median panic-wipe time, and the median time to unlink a plain file as large as the vault.
@@ -113,93 +146,65 @@ fn main() {
     let mb = data.iter().map(Vec::len).sum::<usize>() as f64 / 1e6;
     println!("records: {n}, payload: {mb:.1} MB, rounds: {ROUNDS} (median)");
 
-    let (mut pi, mut pr, mut si, mut sr) = (vec![], vec![], vec![], vec![]);
-    let (mut pl, mut sl) = (vec![], vec![]);
+    // Three sides: plain rusqlite, the store sealed with ChaCha20-Poly1305 (vaults made on CPUs
+    // without AES instructions) and with AES-256-GCM (vaults made on CPUs with them).
+    let sides = [
+        None,
+        Some(Cipher::ChaCha20Poly1305),
+        Some(Cipher::Aes256Gcm),
+    ];
+    let mut runs: [Vec<Run>; 3] = Default::default();
     for round in 0..ROUNDS {
-        // Alternate which side goes first, and flush dirty pages before each run, so neither side
-        // pays for the other's background writeback.
-        for side in [round % 2, 1 - round % 2] {
+        // Rotate which side goes first, and flush dirty pages before each run, so no side pays
+        // for another's background writeback.
+        for k in 0..3 {
+            let side = (round + k) % 3;
             settle();
             let tmp = tempfile::tempdir().unwrap();
-            if side == 0 {
-                let (i, r, l) = plain_run(tmp.path(), &data, &order, None);
-                pi.push(i);
-                pr.push(r);
-                pl.push(l);
-            } else {
-                let (i, r, l) = sealed_run(tmp.path(), &data, &order);
-                si.push(i);
-                sr.push(r);
-                sl.push(l);
-            }
+            runs[side].push(match sides[side] {
+                None => plain_run(tmp.path(), &data, &order, None),
+                Some(cipher) => sealed_run(tmp.path(), &data, &order, cipher),
+            });
         }
     }
     settle();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let (pi, pr, si, sr) = (median(pi), median(pr), median(si), median(sr));
-    println!("| operation | plain rusqlite (rec/s) | sealed store (rec/s) | sealed / plain |");
-    println!("|---|---|---|---|");
+    let med =
+        |side: usize, pick: fn(&Run) -> Duration| median(runs[side].iter().map(pick).collect());
     println!(
-        "| insert, one transaction | {:.0} | {:.0} | {:.2}× |",
-        rate(pi),
-        rate(si),
-        rate(si) / rate(pi)
+        "| operation | plain rusqlite (rec/s) | store, ChaCha20-Poly1305 (rec/s) | store, AES-256-GCM (rec/s) | ChaCha / plain | AES / plain |"
     );
-    println!(
-        "| point read by id | {:.0} | {:.0} | {:.2}× |",
-        rate(pr),
-        rate(sr),
-        rate(sr) / rate(pr)
-    );
-    let (pl, sl) = (median(pl), median(sl));
-    println!(
-        "| list all ids of the collection | {:.0} | {:.0} | {:.2}× |",
-        rate(pl),
-        rate(sl),
-        rate(sl) / rate(pl)
-    );
+    println!("|---|---|---|---|---|---|");
+    let ops: [(&str, fn(&Run) -> Duration); 3] = [
+        ("insert, one transaction", |r| r.0),
+        ("point read by id", |r| r.1),
+        ("list all ids of the collection", |r| r.2),
+    ];
+    for (name, pick) in ops {
+        let (p, c, a) = (rate(med(0, pick)), rate(med(1, pick)), rate(med(2, pick)));
+        println!(
+            "| {name} | {p:.0} | {c:.0} | {a:.0} | {:.2}× | {:.2}× |",
+            c / p,
+            a / p
+        );
+    }
+    let (pi, pr) = (med(0, |r| r.0), med(0, |r| r.1));
 
-    // The floor: raw ChaCha20-Poly1305 (ring) over the same values, no database.
-    let key = ring::aead::LessSafeKey::new(
-        ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &[9u8; 32]).unwrap(),
-    );
-    let mut sealed: Vec<Vec<u8>> = data
-        .iter()
-        .map(|v| {
-            let mut b = Vec::with_capacity(v.len() + 16);
-            b.extend_from_slice(v);
-            b
-        })
-        .collect();
-    let t = Instant::now();
-    for (i, buf) in sealed.iter_mut().enumerate() {
-        let mut nonce = [0u8; 12];
-        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        key.seal_in_place_append_tag(
-            ring::aead::Nonce::assume_unique_for_key(nonce),
-            ring::aead::Aad::empty(),
-            buf,
-        )
-        .unwrap();
+    // The floor: each raw AEAD (ring) over the same values, no database.
+    for (name, alg) in [
+        ("ChaCha20-Poly1305", &ring::aead::CHACHA20_POLY1305),
+        ("AES-256-GCM", &ring::aead::AES_256_GCM),
+    ] {
+        let (seal_t, open_t) = raw_aead(alg, &data);
+        println!(
+            "raw {name} (ring) alone: seal {:.2} µs/rec ({:.0} MB/s), open {:.2} µs/rec",
+            seal_t.as_secs_f64() * 1e6 / n as f64,
+            mb / seal_t.as_secs_f64(),
+            open_t.as_secs_f64() * 1e6 / n as f64,
+        );
     }
-    let seal_t = t.elapsed();
-    let t = Instant::now();
-    for (i, c) in sealed.iter_mut().enumerate() {
-        let mut nonce = [0u8; 12];
-        nonce[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        key.open_in_place(
-            ring::aead::Nonce::assume_unique_for_key(nonce),
-            ring::aead::Aad::empty(),
-            c,
-        )
-        .unwrap();
-    }
-    let open_t = t.elapsed();
     println!(
-        "raw ChaCha20-Poly1305 alone: seal {:.2} µs/rec ({:.0} MB/s), open {:.2} µs/rec; plain SQLite read {:.2} µs/rec, insert {:.2} µs/rec",
-        seal_t.as_secs_f64() * 1e6 / n as f64,
-        mb / seal_t.as_secs_f64(),
-        open_t.as_secs_f64() * 1e6 / n as f64,
+        "plain SQLite read {:.2} µs/rec, insert {:.2} µs/rec",
         pr.as_secs_f64() * 1e6 / n as f64,
         pi.as_secs_f64() * 1e6 / n as f64,
     );

@@ -3,9 +3,9 @@
 //! Run: `cd benches/sqlcipher && cargo run --release` (`AMANAT_BENCH_RECORDS=N`, default 100,000).
 //! Same data, same table shape, same pragmas and the same timed work as
 //! `cargo bench -p amanat-core --bench vault` (shared code in `core/benches/vault_common`): plain
-//! rusqlite, the sealed store, and plain rusqlite on a database keyed with `PRAGMA key` (SQLCipher
-//! with its default settings). Three rounds, the order of the three sides rotated per round, `sync`
-//! before each run, medians.
+//! rusqlite, the sealed store (once per cipher: ChaCha20-Poly1305 and AES-256-GCM), and plain
+//! rusqlite on a database keyed with `PRAGMA key` (SQLCipher with its default settings). Three
+//! rounds, the order of the four sides rotated per round, `sync` before each run, medians.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -28,16 +28,18 @@ fn main() {
     println!("records: {n}, payload: {mb:.1} MB, rounds: {ROUNDS} (median)");
     settings();
 
-    // [insert, read] per side: 0 plain, 1 sealed store, 2 SQLCipher.
-    let mut times: [[Vec<Duration>; 2]; 3] = Default::default();
+    // [insert, read] per side: 0 plain, 1 store (ChaCha20-Poly1305), 2 store (AES-256-GCM),
+    // 3 SQLCipher.
+    let mut times: [[Vec<Duration>; 2]; 4] = Default::default();
     for round in 0..ROUNDS {
-        for k in 0..3 {
-            let side = (round + k) % 3;
+        for k in 0..4 {
+            let side = (round + k) % 4;
             settle();
             let tmp = tempfile::tempdir().unwrap();
             let (i, r, _) = match side {
                 0 => plain_run(tmp.path(), &data, &order, None),
-                1 => sealed_run(tmp.path(), &data, &order),
+                1 => sealed_run(tmp.path(), &data, &order, Cipher::ChaCha20Poly1305),
+                2 => sealed_run(tmp.path(), &data, &order, Cipher::Aes256Gcm),
                 _ => plain_run(tmp.path(), &data, &order, Some(KEY)),
             };
             times[side][0].push(i);
@@ -46,15 +48,17 @@ fn main() {
     }
     settle();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    println!("| operation | plain (rec/s) | sealed store (rec/s) | SQLCipher (rec/s) | store / plain | SQLCipher / plain | store / SQLCipher |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| operation | plain (rec/s) | store, ChaCha (rec/s) | store, AES (rec/s) | SQLCipher (rec/s) | ChaCha / plain | AES / plain | SQLCipher / plain | ChaCha / SQLCipher | AES / SQLCipher |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (op, name) in [(0, "insert, one transaction"), (1, "point read by id")] {
-        let [p, s, c] = [0, 1, 2].map(|side| rate(median(times[side][op].clone())));
+        let [p, s, a, c] = [0, 1, 2, 3].map(|side| rate(median(times[side][op].clone())));
         println!(
-            "| {name} | {p:.0} | {s:.0} | {c:.0} | {:.2}× | {:.2}× | {:.2}× |",
+            "| {name} | {p:.0} | {s:.0} | {a:.0} | {c:.0} | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
             s / p,
+            a / p,
             c / p,
-            s / c
+            s / c,
+            a / c
         );
     }
 }

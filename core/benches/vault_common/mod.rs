@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub use amanat_core::crypto::Cipher;
 use amanat_core::{Collection, Passcode, SoftwareKeyProvider, StoreError, Vault};
 use std::path::Path;
 use std::sync::Arc;
@@ -124,10 +125,18 @@ pub fn plain_run(
     (insert, read, list)
 }
 
-pub fn sealed_run(dir: &Path, data: &[Vec<u8>], order: &[usize]) -> (Duration, Duration, Duration) {
+/// The sealed store's run, on a vault made with `cipher` (ChaCha20-Poly1305 or AES-256-GCM).
+pub fn sealed_run(
+    dir: &Path,
+    data: &[Vec<u8>],
+    order: &[usize],
+    cipher: Cipher,
+) -> (Duration, Duration, Duration) {
     let provider = Arc::new(SoftwareKeyProvider::new(dir.join("device.key")));
+    amanat_core::crypto::force_preferred_cipher(Some(cipher));
     let vault =
         Vault::create(dir.join("vault"), &Passcode::from("246810"), provider, FAST).unwrap();
+    amanat_core::crypto::force_preferred_cipher(None);
     let store = vault.store().unwrap();
     let t = Instant::now();
     let ids = store
