@@ -52,6 +52,8 @@ fn profile_read(data: &[Vec<u8>], order: &[usize]) {
 
 /// Insert, point-read and list times of one run.
 type Run = (Duration, Duration, Duration);
+/// Picks one of a run's times.
+type Pick = fn(&Run) -> Duration;
 
 /// Time to seal, then open, every value with `alg` in place (no database).
 fn raw_aead(alg: &'static ring::aead::Algorithm, data: &[Vec<u8>]) -> (Duration, Duration) {
@@ -169,13 +171,12 @@ fn main() {
     }
     settle();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    let med =
-        |side: usize, pick: fn(&Run) -> Duration| median(runs[side].iter().map(pick).collect());
+    let med = |side: usize, pick: Pick| median(runs[side].iter().map(pick).collect());
     println!(
         "| operation | plain rusqlite (rec/s) | store, ChaCha20-Poly1305 (rec/s) | store, AES-256-GCM (rec/s) | ChaCha / plain | AES / plain |"
     );
     println!("|---|---|---|---|---|---|");
-    let ops: [(&str, fn(&Run) -> Duration); 3] = [
+    let ops: [(&str, Pick); 3] = [
         ("insert, one transaction", |r| r.0),
         ("point read by id", |r| r.1),
         ("list all ids of the collection", |r| r.2),

@@ -282,7 +282,18 @@ fn next_gap(state: &mut u64, mean_ms: f64) -> Duration {
 /// Runs every device for `secs`: closed loop when `interval_ms` is `None` (flat out), else open
 /// loop with Poisson arrivals of that mean interval per device (latency from the scheduled time).
 async fn run(w: &World, secs: u64, batch: usize, interval_ms: Option<f64>) -> (Tally, f64) {
-    let payload = base64::engine::general_purpose::STANDARD.encode(vec![0x5au8; 2048]);
+    // Incompressible bytes, like the age ciphertext every real envelope carries: a constant
+    // payload let PostgreSQL compress each row to a few dozen bytes, which no real push allows.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let ciphertext: Vec<u8> = (0..2048)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let payload = base64::engine::general_purpose::STANDARD.encode(ciphertext);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();

@@ -287,6 +287,46 @@ async fn postgres_v1_database_is_migrated_and_served() {
         .unwrap();
     assert_eq!(idx.get::<_, i64>(0), 1, "migration 0002 applied");
     w.check_served(&running).await;
+    // Migration 0003: an envelope of incompressible ciphertext (like every real one) stays inline
+    // and uncompressed instead of going through pglz into the TOAST table.
+    let ciphertext: Vec<u8> = (0..3000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 8) as u8)
+        .collect();
+    c.execute(
+        "INSERT INTO envelopes (seq, id, sender, payload, stored_at) VALUES (1000000, 'toast-probe', 'probe', $1, 0)",
+        &[&ciphertext],
+    )
+    .await
+    .unwrap();
+    let toast: String = c
+        .query_one(
+            "SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'envelopes'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let toasted = c
+        .query_one(&format!("SELECT COUNT(*) FROM {toast}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        toasted.get::<_, i64>(0),
+        0,
+        "no envelope payload in {toast}"
+    );
+    let stored = c
+        .query_one(
+            "SELECT pg_column_size(payload), payload FROM envelopes WHERE id = 'toast-probe'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(stored.get::<_, i32>(0) >= 3000, "stored uncompressed");
+    assert_eq!(stored.get::<_, Vec<u8>>(1), ciphertext);
+    c.execute("DELETE FROM envelopes WHERE id = 'toast-probe'", &[])
+        .await
+        .unwrap();
     running.stop().await.unwrap();
     // Several relays starting at once on the migrated database: all fine, nothing reapplied.
     let (a, b) = tokio::join!(PgStorage::connect(&url, 2), PgStorage::connect(&url, 2));

@@ -37,6 +37,10 @@ const WHY_REVOKED: &str =
     "partial index over revoked devices: GET /v1/revocations no longer scans \
 every device ever enrolled";
 
+const WHY_CIPHERTEXT_STORAGE: &str = "envelope payloads and blob chunks are stored uncompressed \
+and envelopes inline up to 8 KB: ciphertext never compresses, and moving each 2 KB envelope into \
+the TOAST table cost a second row and an index entry per push and a lookup per pull";
+
 /// The SQLite migrations, in order.
 pub const SQLITE: &[Migration] = &[
     Migration {
@@ -66,6 +70,12 @@ pub const POSTGRES: &[Migration] = &[
         name: "devices_revoked_index",
         why: WHY_REVOKED,
         sql: include_str!("migrations/postgres/0002_devices_revoked_index.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "ciphertext_storage",
+        why: WHY_CIPHERTEXT_STORAGE,
+        sql: include_str!("migrations/postgres/0003_ciphertext_storage.sql"),
     },
 ];
 
@@ -216,6 +226,11 @@ mod tests {
             "postgres",
             2,
             "587425e84c17051c1471d524e1df3b5b0be24fdf83a8949154b7df3fedd42632",
+        ),
+        (
+            "postgres",
+            3,
+            "4654dbf8a19a08d030a9e1aca26ce55167aca28e41bc68ecd0babce737bf6a35",
         ),
     ];
 
