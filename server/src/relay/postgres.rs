@@ -7,6 +7,9 @@
 //!   that row and a rollback leaves no gap. Pushes are written in groups by one task per relay
 //!   ([`push_writer`]: group commit, multi-row inserts), so the lock and the commit's WAL flush
 //!   are paid once per group, not once per push.
+//! * **Prepared statements**: every statement of the request path (device lookup, nonce, push
+//!   group, pull) is prepared once per pooled connection (`prepare_cached`) instead of parsed and
+//!   planned on every call, which also saves the parse round trip.
 //! * **Blobs** are stored as chunks in `blob_chunks` (one row per uploaded chunk, bytea) rather
 //!   than in a shared directory: no network file system to set up or keep consistent, and the
 //!   chunk rows commit with the blob's length, so "offset held" is exact after a crash.
@@ -118,25 +121,21 @@ async fn write_group(
 ) -> Result<Vec<Result<Vec<PushAck>, StorageError>>, StorageError> {
     let mut c = pool.get().await.map_err(be)?;
     let tx = c.transaction().await.map_err(be)?;
-    let row = tx
-        .query_one(
-            "SELECT value FROM counters WHERE name = 'envelope_seq' FOR UPDATE",
-            &[],
-        )
+    let lock = tx
+        .prepare_cached("SELECT value FROM counters WHERE name = 'envelope_seq' FOR UPDATE")
         .await
         .map_err(be)?;
+    let row = tx.query_one(&lock, &[]).await.map_err(be)?;
     let mut next: i64 = row.get(0);
     let ids: Vec<&str> = jobs
         .iter()
         .flat_map(|j| j.envelopes.iter().map(|e| e.id.as_str()))
         .collect();
-    let existing = tx
-        .query(
-            "SELECT id, seq, sender FROM envelopes WHERE id = ANY($1)",
-            &[&ids],
-        )
+    let lookup = tx
+        .prepare_cached("SELECT id, seq, sender FROM envelopes WHERE id = ANY($1)")
         .await
         .map_err(be)?;
+    let existing = tx.query(&lookup, &[&ids]).await.map_err(be)?;
     let mut known: std::collections::HashMap<String, (i64, String)> = existing
         .iter()
         .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
@@ -187,30 +186,35 @@ async fn write_group(
     }
     // Multi-row statements (UNNEST): a fixed number of round trips per group.
     if !seqs.is_empty() {
-        tx.execute(
-            "INSERT INTO envelopes (seq, id, sender, payload, stored_at) \
-             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[])",
-            &[&seqs, &new_ids, &senders, &payloads, &stored],
-        )
-        .await
-        .map_err(be)?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO envelopes (seq, id, sender, payload, stored_at) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BYTEA[], $5::BIGINT[])",
+            )
+            .await
+            .map_err(be)?;
+        tx.execute(&insert, &[&seqs, &new_ids, &senders, &payloads, &stored])
+            .await
+            .map_err(be)?;
     }
     if !route_seq.is_empty() {
-        tx.execute(
-            "INSERT INTO routes (recipient, seq) \
-             SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
-            &[&route_to, &route_seq],
-        )
-        .await
-        .map_err(be)?;
+        let routes = tx
+            .prepare_cached(
+                "INSERT INTO routes (recipient, seq) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(be)?;
+        tx.execute(&routes, &[&route_to, &route_seq])
+            .await
+            .map_err(be)?;
     }
     if next != start {
-        tx.execute(
-            "UPDATE counters SET value = $1 WHERE name = 'envelope_seq'",
-            &[&next],
-        )
-        .await
-        .map_err(be)?;
+        let advance = tx
+            .prepare_cached("UPDATE counters SET value = $1 WHERE name = 'envelope_seq'")
+            .await
+            .map_err(be)?;
+        tx.execute(&advance, &[&next]).await.map_err(be)?;
     }
     tx.commit().await.map_err(be)?;
     Ok(results)
@@ -219,13 +223,13 @@ async fn write_group(
 impl Storage for PgStorage {
     async fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StorageError> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(
+        let stmt = c
+            .prepare_cached(
                 "SELECT device_id, signing_key, age_recipient, role, revocation FROM devices WHERE device_id = $1",
-                &[&device_id],
             )
             .await
             .map_err(be)?;
+        let row = c.query_opt(&stmt, &[&device_id]).await.map_err(be)?;
         Ok(row.and_then(|r| {
             Some(DeviceRecord {
                 device_id: r.get(0),
@@ -308,11 +312,14 @@ impl Storage for PgStorage {
         timestamp_ms: u64,
     ) -> Result<bool, StorageError> {
         let c = self.client().await?;
-        let n = c
-            .execute(
+        let stmt = c
+            .prepare_cached(
                 "INSERT INTO nonces (device_id, nonce, ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&device_id, &nonce, &to_i64(timestamp_ms)],
             )
+            .await
+            .map_err(be)?;
+        let n = c
+            .execute(&stmt, &[&device_id, &nonce, &to_i64(timestamp_ms)])
             .await
             .map_err(be)?;
         Ok(n == 1)
@@ -354,8 +361,8 @@ impl Storage for PgStorage {
         let first = recipients.first().cloned().unwrap_or_default();
         let second = recipients.get(1).cloned().unwrap_or_else(|| first.clone());
         let c = self.client().await?;
-        let rows = c
-            .query(
+        let stmt = c
+            .prepare_cached(
                 // Each recipient's index range stopped at the limit, then merged: O(page), not
                 // O(backlog) (the plain semi-join read every remaining route for every page).
                 "SELECT e.seq, e.id, e.sender, e.payload FROM envelopes e WHERE e.seq IN (
@@ -365,6 +372,12 @@ impl Storage for PgStorage {
                          (SELECT seq FROM routes WHERE recipient = $2 AND seq > $3 ORDER BY seq LIMIT $4)
                      ) s ORDER BY seq LIMIT $4)
                  ORDER BY e.seq",
+            )
+            .await
+            .map_err(be)?;
+        let rows = c
+            .query(
+                &stmt,
                 &[&first, &second, &to_i64(after), &(i64::from(limit) + 1)],
             )
             .await
