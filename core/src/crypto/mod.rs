@@ -226,14 +226,6 @@ pub fn force_preferred_cipher(cipher: Option<Cipher>) {
     FORCED_CIPHER.with(|f| f.set(cipher));
 }
 
-fn aead_key(cipher: Cipher, key: &SecretKey) -> Result<LessSafeKey, CryptoError> {
-    // Built per operation from the zeroizing key bytes rather than kept: ring does not zeroize its
-    // key schedule, so a long-lived `LessSafeKey` would leave key material in the heap after lock.
-    UnboundKey::new(cipher.algorithm(), key.expose())
-        .map(LessSafeKey::new)
-        .map_err(|_| CryptoError::Integrity)
-}
-
 /// Seals `plaintext` with ChaCha20-Poly1305 under `key`, binding `aad`, writing the sealed value
 /// to `out` (cleared first). See [`seal_into_with`].
 pub fn seal_into(
@@ -269,31 +261,94 @@ pub fn seal_into_with(
     padded: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), CryptoError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    nonces.fill(&mut nonce);
-    let body_len = if padded {
-        padme_len(plaintext.len() + 1)
-    } else {
-        plaintext.len()
-    };
-    out.clear();
-    out.reserve(SEAL_OVERHEAD + body_len);
-    out.push(cipher.format_byte());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    if padded {
-        out.push(0x80);
+    AeadKey::new(cipher, key)?.seal_into(nonces, aad, plaintext, padded, out)
+}
+
+/// A sealing key with its cipher's key schedule built, for a batch of operations.
+///
+/// Building the schedule costs little for ChaCha20-Poly1305 but, for AES-256-GCM, about as much
+/// as opening a small record (the AES round keys and the GHASH table). The store builds one per
+/// transaction and drops it with the transaction, like [`Prf`]: ring does not zeroize its key
+/// schedule, so it is never kept for the whole unlock (docs/SECURITY.md).
+pub struct AeadKey {
+    cipher: Cipher,
+    key: LessSafeKey,
+}
+
+impl AeadKey {
+    /// `key`'s schedule for `cipher`.
+    pub fn new(cipher: Cipher, key: &SecretKey) -> Result<Self, CryptoError> {
+        let key = UnboundKey::new(cipher.algorithm(), key.expose())
+            .map(LessSafeKey::new)
+            .map_err(|_| CryptoError::Integrity)?;
+        Ok(Self { cipher, key })
     }
-    out.resize(1 + NONCE_LEN + body_len, 0);
-    let tag = aead_key(cipher, key)?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut out[1 + NONCE_LEN..],
-        )
-        .map_err(|_| CryptoError::Integrity)?;
-    out.extend_from_slice(tag.as_ref());
-    Ok(())
+
+    /// Seals like [`seal_into_with`] under this key.
+    pub fn seal_into(
+        &self,
+        nonces: &NonceSource,
+        aad: &[u8],
+        plaintext: &[u8],
+        padded: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonces.fill(&mut nonce);
+        let body_len = if padded {
+            padme_len(plaintext.len() + 1)
+        } else {
+            plaintext.len()
+        };
+        out.clear();
+        out.reserve(SEAL_OVERHEAD + body_len);
+        out.push(self.cipher.format_byte());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        if padded {
+            out.push(0x80);
+        }
+        out.resize(1 + NONCE_LEN + body_len, 0);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut out[1 + NONCE_LEN..],
+            )
+            .map_err(|_| CryptoError::Integrity)?;
+        out.extend_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// Opens like [`open_with`] under this key.
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(CryptoError::Malformed);
+        }
+        let (head, body) = sealed.split_at(1 + NONCE_LEN);
+        if head.first() != Some(&self.cipher.format_byte()) {
+            return Err(CryptoError::Malformed);
+        }
+        let nonce =
+            Nonce::try_assume_unique_for_key(&head[1..]).map_err(|_| CryptoError::Malformed)?;
+        let mut buf = Vec::with_capacity(body.len());
+        buf.extend_from_slice(body);
+        let mut plain = SecretBytes::new(buf);
+        let len = self
+            .key
+            .open_in_place(nonce, Aad::from(aad), plain.as_mut_vec())
+            .map_err(|_| CryptoError::Integrity)?
+            .len();
+        plain.as_mut_vec().truncate(len);
+        Ok(plain)
+    }
+}
+
+impl std::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AeadKey({:?}, <redacted>)", self.cipher)
+    }
 }
 
 /// Seals `plaintext` without padding into a new buffer.
@@ -323,23 +378,7 @@ pub fn open_with(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<SecretBytes, CryptoError> {
-    if sealed.len() < SEAL_OVERHEAD {
-        return Err(CryptoError::Malformed);
-    }
-    let (head, body) = sealed.split_at(1 + NONCE_LEN);
-    if head.first() != Some(&cipher.format_byte()) {
-        return Err(CryptoError::Malformed);
-    }
-    let nonce = Nonce::try_assume_unique_for_key(&head[1..]).map_err(|_| CryptoError::Malformed)?;
-    let mut buf = Vec::with_capacity(body.len());
-    buf.extend_from_slice(body);
-    let mut plain = SecretBytes::new(buf);
-    let len = aead_key(cipher, key)?
-        .open_in_place(nonce, Aad::from(aad), plain.as_mut_vec())
-        .map_err(|_| CryptoError::Integrity)?
-        .len();
-    plain.as_mut_vec().truncate(len);
-    Ok(plain)
+    AeadKey::new(cipher, key)?.open(aad, sealed)
 }
 
 /// Padmé padding length for a message of `len` bytes (Nikitin et al., 2019).
@@ -570,6 +609,24 @@ mod tests {
             Cipher::ChaCha20Poly1305.records_label(),
             Cipher::Aes256Gcm.records_label()
         );
+    }
+
+    #[test]
+    fn a_transaction_key_seals_and_opens_like_the_one_shot_calls_and_hides_its_bytes() {
+        let n = NonceSource::new().unwrap();
+        for cipher in [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm] {
+            let aead = AeadKey::new(cipher, &key(0xab)).unwrap();
+            let mut out = Vec::new();
+            for value in [&b""[..], b"one", &[7u8; 3000]] {
+                aead.seal_into(&n, b"aad", value, false, &mut out).unwrap();
+                let one_shot = open_with(cipher, &key(0xab), b"aad", &out).unwrap();
+                assert_eq!(one_shot.expose(), value);
+                assert_eq!(aead.open(b"aad", &out).unwrap().expose(), value);
+                assert_eq!(aead.open(b"other", &out), Err(CryptoError::Integrity));
+            }
+            let shown = format!("{aead:?}");
+            assert!(!shown.contains("ab") && !shown.contains("171"), "{shown}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! docs/SECURITY.md.
 
 use crate::clock::Clock;
-use crate::crypto::{self, Cipher, CryptoError, NonceSource, Prf, SEAL_OVERHEAD};
+use crate::crypto::{self, AeadKey, Cipher, CryptoError, NonceSource, Prf, SEAL_OVERHEAD};
 use crate::names::labels;
 use crate::secret::{SecretBytes, SecretKey};
 use idset::IdSet;
@@ -192,6 +192,11 @@ impl StoreKeys {
     /// Opens a value sealed under the records key; a value of another cipher is refused.
     fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<SecretBytes, CryptoError> {
         crypto::open_with(self.cipher, &self.records, aad, sealed)
+    }
+
+    /// The records key's schedule, for the records of one transaction.
+    fn aead(&self) -> Result<AeadKey, CryptoError> {
+        AeadKey::new(self.cipher, &self.records)
     }
 }
 
@@ -735,6 +740,7 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
+            aead: None,
             checked,
         };
         // The checked-id cache follows this transaction's writes; unless they commit, drop it.
@@ -788,6 +794,7 @@ impl Store {
             manifest: None,
             manifest_dirty: false,
             prf: None,
+            aead: None,
             checked,
         };
         let out = f(&mut handle);
@@ -842,6 +849,9 @@ pub struct Tx<'a> {
     manifest_dirty: bool,
     /// The manifest's keyed hash, built on first use and dropped with the transaction.
     prf: Option<Prf>,
+    /// The records key's schedule, built on first use and dropped with the transaction (for
+    /// AES-256-GCM, building it costs about as much as opening a small record).
+    aead: Option<AeadKey>,
     /// Collections (ids) and fields (entries) already checked against the manifest in this
     /// unlock session, kept up to date by this transaction's writes ([`Checked`]).
     checked: &'a mut Checked,
@@ -1090,15 +1100,11 @@ impl Tx<'_> {
         value: &[u8],
     ) -> Result<usize, StoreError> {
         write_record_aad(&mut self.aad, collection, id, version);
-        crypto::seal_into_with(
-            self.keys.cipher,
-            &self.keys.records,
-            self.nonces,
-            &self.aad,
-            value,
-            true,
-            self.scratch,
-        )?;
+        let aead = match &mut self.aead {
+            Some(aead) => aead,
+            slot => slot.insert(self.keys.aead()?),
+        };
+        aead.seal_into(self.nonces, &self.aad, value, true, self.scratch)?;
         Ok(self.scratch.len() - SEAL_OVERHEAD)
     }
 
@@ -1130,7 +1136,10 @@ impl Tx<'_> {
     ) -> Result<Option<Record>, StoreError> {
         let tag = self.tag(collection);
         {
-            let keys = self.keys;
+            let aead = match &mut self.aead {
+                Some(aead) => &*aead,
+                slot => &*slot.insert(self.keys.aead()?),
+            };
             let stmt = match &mut self.point_read {
                 Some(stmt) => stmt,
                 slot => slot.insert(self.conn.prepare_cached(
@@ -1144,7 +1153,7 @@ impl Tx<'_> {
                 // Decrypt straight from SQLite's buffer: no intermediate copy of the ciphertext.
                 let sealed = row.get_ref(1)?.as_blob().map_err(|_| StoreError::Corrupt)?;
                 write_record_aad(&mut self.aad, collection, &id, version);
-                let mut value = keys.open(&self.aad, sealed)?;
+                let mut value = aead.open(&self.aad, sealed)?;
                 crypto::unpad(&mut value).ok_or(StoreError::Integrity)?;
                 return Ok(Some(Record { id, version, value }));
             }
