@@ -237,7 +237,29 @@ fn v1_slot_file_is_format_1() {
 
 /// The first byte of every sealed value in a fixture's store: the cipher it was sealed with.
 fn format_bytes(name: &str) -> std::collections::BTreeSet<u8> {
-    format_bytes_at(&fixture(name).join("vault/vault.db"))
+    // On a copy: even a read-only SQLite connection would create `-shm`/`-wal` files beside the
+    // fixture's database.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name).join("vault"), tmp.path());
+    format_bytes_at(&tmp.path().join("vault.db"))
+}
+
+/// The fixtures are as they were made: no test ever opened their databases in place (SQLite
+/// would have left `-shm`/`-wal` files, as an earlier version of this file's tests did).
+#[test]
+fn fixtures_are_never_written() {
+    for name in [V1, V2_AES] {
+        let files: Vec<String> = std::fs::read_dir(fixture(name).join("vault"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            files
+                .iter()
+                .all(|f| !f.ends_with("-shm") && !f.ends_with("-wal")),
+            "{name}: {files:?}"
+        );
+    }
 }
 
 fn format_bytes_at(db: &Path) -> std::collections::BTreeSet<u8> {
