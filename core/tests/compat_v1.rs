@@ -282,3 +282,34 @@ fn each_fixture_store_is_sealed_with_one_cipher_only() {
     assert_eq!(format_bytes(V1), [1u8].into());
     assert_eq!(format_bytes(V2_AES), [2u8].into());
 }
+
+/// A new vault takes the cipher `Cipher::preferred` names (the CPU's choice; forced here so both
+/// kinds are made on any machine), seals everything with it, and keeps it across a lock.
+#[test]
+fn a_new_vault_seals_with_the_preferred_cipher_and_keeps_it() {
+    use amanat_core::crypto::{force_preferred_cipher, Cipher};
+    for cipher in [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm] {
+        let tmp = tempfile::tempdir().unwrap();
+        force_preferred_cipher(Some(cipher));
+        let vault = amanat_core::testing::create_vault(&tmp.path().join("v"));
+        force_preferred_cipher(None);
+        let vault = vault.unwrap();
+        let case = cases::create_case(&vault).unwrap();
+        cases::set_field(&vault, case.id, "district_note", "Юнусобод").unwrap();
+        vault.lock();
+        vault
+            .unlock(&Passcode::from(amanat_core::testing::PASSCODE))
+            .unwrap();
+        let read = cases::get_case(&vault, case.id).unwrap();
+        assert_eq!(
+            read.fields.get("district_note").map(|f| f.value.clone()),
+            Some(text("Юнусобод"))
+        );
+        vault.lock();
+        assert_eq!(
+            format_bytes_at(&tmp.path().join("v/vault/vault.db")),
+            [cipher.format_byte()].into(),
+            "{cipher:?}"
+        );
+    }
+}
